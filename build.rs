@@ -1,0 +1,13 @@
+//! Generates the gRPC code from `proto/` with protox, a pure-Rust protobuf compiler, so that no
+//! system `protoc` is needed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let descriptors = protox::compile(["proto/banking.proto"], ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(descriptors)?;
+    // compile_fds prints no rerun-if-changed line of its own.
+    println!("cargo:rerun-if-changed=proto");
+    Ok(())
+}

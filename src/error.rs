@@ -1,0 +1,74 @@
+//! The library's error type: what can go wrong while a cluster runs, and how each error crosses
+//! the wire as a gRPC status.
+
+use std::net::SocketAddr;
+
+use crate::model::{BranchId, CustomerId, EventId};
+
+/// Everything that can stop a run, each with the facts needed to explain it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A customer asked a branch that is not its own.
+    #[error("branch {branch} serves only customer {}, not customer {customer}", branch.0)]
+    PermissionDenied {
+        /// The branch that refused.
+        branch: BranchId,
+        /// The customer that asked.
+        customer: CustomerId,
+    },
+    /// Applying a change would overflow a branch's 64-bit balance.
+    #[error("branch {branch}: event {event}: the balance would overflow")]
+    Overflow {
+        /// The branch whose balance would overflow.
+        branch: BranchId,
+        /// The deposit or withdraw.
+        event: EventId,
+    },
+    /// A message arrived with a field the receiver cannot use.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A branch could not listen on its address.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why the OS refused.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A branch's server stopped with an error.
+    #[error("branch {branch}: server failed: {source}")]
+    Serve {
+        /// The branch whose server failed.
+        branch: BranchId,
+        /// What the transport reported.
+        source: tonic::transport::Error,
+    },
+    /// A gRPC call failed.
+    #[error("{from} -> {to}: {status}")]
+    Rpc {
+        /// The caller.
+        from: String,
+        /// The callee.
+        to: BranchId,
+        /// The status it failed with.
+        status: tonic::Status,
+    },
+    /// A task of the run panicked or was cancelled.
+    #[error("a task of the run failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl From<Error> for tonic::Status {
+    fn from(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::PermissionDenied { .. } => tonic::Status::permission_denied(message),
+            Error::Overflow { .. } => tonic::Status::out_of_range(message),
+            Error::Malformed(_) => tonic::Status::invalid_argument(message),
+            Error::Rpc { status, .. } => status,
+            Error::Listen { .. } | Error::Serve { .. } | Error::Task(_) => {
+                tonic::Status::internal(message)
+            }
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! Reading and validating the input scenario: a JSON array of branch and customer processes.
+//!
+//! The text is first parsed into a [`serde_json::Value`] and then walked by hand, so that every
+//! refusal names its source, its place (process and event) and exactly what is wrong, on one line.
+//! Checks run in a fixed order and only the first problem is reported: problems inside an entry
+//! (in input order), then duplicate event ids, then duplicate branch ids, customers without a
+//! branch, differing initial balances and a missing branch list.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+
+use serde_json::{Map, Value};
+
+use crate::model::{Action, BranchId, CustomerId, EventId};
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scenario {
+    /// The branches, sorted ascending by id; never empty.
+    pub branches: Vec<BranchSpec>,
+    /// The customers, in order of first appearance in the input, each with all of its events.
+    pub customers: Vec<CustomerSpec>,
+}
+
+impl Scenario {
+    /// The initial balance, which all branches share.
+    pub fn initial_balance(&self) -> i64 {
+        self.branches.first().map_or(0, |branch| branch.balance)
+    }
+}
+
+/// One branch process and its initial balance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchSpec {
+    /// The branch's id.
+    pub id: BranchId,
+    /// The branch's initial balance (at least 0).
+    pub balance: i64,
+}
+
+/// One customer and its events, joined in input order over all of its entries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSpec {
+    /// The customer's id; a branch with the same id exists.
+    pub id: CustomerId,
+    /// The customer's events, in input order.
+    pub events: Vec<CustomerEvent>,
+}
+
+/// One customer event: a query, deposit or withdraw with an id unique in the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerEvent {
+    /// The event's id.
+    pub id: EventId,
+    /// What the customer asks of its branch.
+    pub action: Action,
+}
+
+/// A refused input: where it came from, where in it the problem is, and what the problem is.
+///
+/// Displayed as one line: `<source>: <place>: <problem>` (or `<source>: <problem>` when the place
+/// is empty).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {}{}", .source_name, place_prefix(.place), .problem)]
+pub struct InputError {
+    /// The name of the input: a file path as given, or `<stdin>`.
+    pub source_name: String,
+    /// Where the problem is, e.g. `process 4 (customer): event 7`; may be empty.
+    pub place: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+/// Why an input is refused; one variant per kind of refusal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The input could not be read (the I/O error's message).
+    #[error("cannot read: {0}")]
+    Unreadable(String),
+    /// The input is not valid JSON (serde_json's message; the place holds line and column).
+    #[error("malformed JSON: {0}")]
+    MalformedJson(String),
+    /// The top-level value is not an array (the kind of value it is instead).
+    #[error("expected a JSON array of processes, got {0}")]
+    NotAnArray(&'static str),
+    /// A process or event is not an object (the kind of value it is instead).
+    #[error("expected a JSON object, got {0}")]
+    NotAnObject(&'static str),
+    /// A required field is absent.
+    #[error("missing field \"{0}\"")]
+    MissingField(&'static str),
+    /// A field holds the wrong kind of value (`type`, `interface`, `events`, `customer-requests`).
+    #[error("field \"{field}\" must be {expected}, got {got}")]
+    MistypedField {
+        /// The field's name.
+        field: &'static str,
+        /// What it must be, e.g. `a string`.
+        expected: &'static str,
+        /// The offending value, as compact JSON.
+        got: String,
+    },
+    /// A process or event id is not a positive whole number in range.
+    #[error("{field} must be a positive whole number, got {got}")]
+    BadId {
+        /// The id field's name (`id` or `customer-request-id`).
+        field: &'static str,
+        /// The offending value, as compact JSON.
+        got: String,
+    },
+    /// A process's `type` is neither `customer` nor `branch`.
+    #[error("unknown type {} (expected customer or branch)", quoted(.0))]
+    UnknownType(String),
+    /// An event's `interface` is neither `query`, `deposit` nor `withdraw`.
+    #[error("unknown interface {} (expected query, deposit or withdraw)", quoted(.0))]
+    UnknownInterface(String),
+    /// A deposit or withdraw amount is not a positive whole number that fits an `i64`.
+    #[error("money must be a positive whole number, got {0}")]
+    BadMoney(String),
+    /// A branch's initial balance is not a whole number of at least 0 that fits an `i64`.
+    #[error("balance must be a whole number of at least 0, got {0}")]
+    BadBalance(String),
+    /// A customer entry has both `events` and `customer-requests`.
+    #[error("has both \"events\" and \"customer-requests\" (expected one of them)")]
+    BothEventLists,
+    /// A customer entry has neither `events` nor `customer-requests`.
+    #[error("missing field \"events\" (or \"customer-requests\")")]
+    NoEventList,
+    /// Two branch entries have the same id.
+    #[error("duplicate branch id {0}")]
+    DuplicateBranch(u32),
+    /// Two events (of any customers) have the same id.
+    #[error("duplicate event id {event} (first used by customer {first_customer})")]
+    DuplicateEvent {
+        /// The repeated event id.
+        event: u64,
+        /// The customer whose event used the id first.
+        first_customer: u32,
+    },
+    /// A customer has no branch with the same id.
+    #[error("no branch with id {0}")]
+    NoBranchForCustomer(u32),
+    /// A branch's initial balance differs from the first branch's (in input order).
+    #[error("initial balance {balance} differs from branch {first_branch}'s {first_balance}")]
+    DifferingBalances {
+        /// This branch's initial balance.
+        balance: i64,
+        /// The first branch in input order.
+        first_branch: u32,
+        /// The first branch's initial balance.
+        first_balance: i64,
+    },
+    /// The input holds no branch process at all.
+    #[error("no branch processes")]
+    NoBranches,
+}
+
+/// Reads and validates the scenario at `path`; `-` reads standard input (named `<stdin>`).
+pub fn load(path: &str) -> Result<Scenario, InputError> {
+    let (source, read) = if path == "-" {
+        let mut text = String::new();
+        let read = std::io::stdin().read_to_string(&mut text).map(|_| text);
+        ("<stdin>", read)
+    } else {
+        (path, std::fs::read_to_string(path))
+    };
+    let text = read.map_err(|error| InputError {
+        source_name: source.to_string(),
+        place: String::new(),
+        problem: Problem::Unreadable(error.to_string()),
+    })?;
+    parse(source, &text)
+}
+
+/// Parses and validates a scenario; `source` is the name shown in errors (a path, or `<stdin>`).
+pub fn parse(source: &str, text: &str) -> Result<Scenario, InputError> {
+    let fail = |(place, problem): (String, Problem)| InputError {
+        source_name: source.to_string(),
+        place,
+        problem,
+    };
+    let root: Value = serde_json::from_str(text).map_err(|error| fail(json_error(&error)))?;
+    let Value::Array(items) = &root else {
+        return Err(fail((String::new(), Problem::NotAnArray(kind(&root)))));
+    };
+    let entries = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| parse_process(index, item))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(fail)?;
+    check_event_ids(&entries).map_err(fail)?;
+    assemble(entries).map_err(fail)
+}
+
+/// A problem and the place it was found.
+type Located<T> = Result<T, (String, Problem)>;
+
+/// One validated entry of the input array.
+enum Entry {
+    Branch(BranchSpec),
+    Customer(CustomerId, Vec<CustomerEvent>),
+}
+
+fn parse_process(index: usize, item: &Value) -> Located<Entry> {
+    let at_index = |problem| (format!("process at index {index}"), problem);
+    let object = item
+        .as_object()
+        .ok_or_else(|| at_index(Problem::NotAnObject(kind(item))))?;
+    let id = positive_id(object, "id", u64::from(u32::MAX)).map_err(at_index)?;
+    let id = u32::try_from(id).map_err(|_| at_index(bad_id("id", &Value::from(id))))?;
+    let kind_name = required(object, "type").map_err(at_index)?;
+    let kind_name = kind_name
+        .as_str()
+        .ok_or_else(|| at_index(mistyped("type", "a string", kind_name)))?;
+    let place = format!("process {id} ({kind_name})");
+    match kind_name {
+        "branch" => {
+            let balance =
+                required(object, "balance").map_err(|problem| (place.clone(), problem))?;
+            match balance.as_i64().filter(|balance| *balance >= 0) {
+                Some(balance) => Ok(Entry::Branch(BranchSpec {
+                    id: BranchId(id),
+                    balance,
+                })),
+                None => Err((place, Problem::BadBalance(balance.to_string()))),
+            }
+        }
+        "customer" => {
+            parse_customer(&place, object).map(|events| Entry::Customer(CustomerId(id), events))
+        }
+        other => Err(at_index(Problem::UnknownType(other.to_string()))),
+    }
+}
+
+fn parse_customer(place: &str, object: &Map<String, Value>) -> Located<Vec<CustomerEvent>> {
+    let (list_field, id_field, list) = match (object.get("events"), object.get("customer-requests"))
+    {
+        (Some(list), None) => ("events", "id", list),
+        (None, Some(list)) => ("customer-requests", "customer-request-id", list),
+        (Some(_), Some(_)) => return Err((place.to_string(), Problem::BothEventLists)),
+        (None, None) => return Err((place.to_string(), Problem::NoEventList)),
+    };
+    let list = list
+        .as_array()
+        .ok_or_else(|| (place.to_string(), mistyped(list_field, "an array", list)))?;
+    let mut events = Vec::with_capacity(list.len());
+    for (index, event) in list.iter().enumerate() {
+        let event = parse_event(event, id_field).map_err(|(id, problem)| match id {
+            Some(id) => (format!("{place}: event {id}"), problem),
+            None => (format!("{place}: event at index {index}"), problem),
+        })?;
+        events.push(event);
+    }
+    Ok(events)
+}
+
+/// Parses one event; on failure, also returns the event's id if it was valid.
+fn parse_event(
+    event: &Value,
+    id_field: &'static str,
+) -> Result<CustomerEvent, (Option<u64>, Problem)> {
+    let object = event
+        .as_object()
+        .ok_or((None, Problem::NotAnObject(kind(event))))?;
+    let id = positive_id(object, id_field, u64::MAX).map_err(|problem| (None, problem))?;
+    let located = |problem| (Some(id), problem);
+    let interface = required(object, "interface").map_err(located)?;
+    let interface = interface
+        .as_str()
+        .ok_or_else(|| located(mistyped("interface", "a string", interface)))?;
+    let action = match interface {
+        "query" => Action::Query,
+        "deposit" => Action::Deposit(money(object).map_err(located)?),
+        "withdraw" => Action::Withdraw(money(object).map_err(located)?),
+        other => return Err(located(Problem::UnknownInterface(other.to_string()))),
+    };
+    Ok(CustomerEvent {
+        id: EventId(id),
+        action,
+    })
+}
+
+fn money(object: &Map<String, Value>) -> Result<i64, Problem> {
+    let value = required(object, "money")?;
+    value
+        .as_i64()
+        .filter(|money| *money > 0)
+        .ok_or_else(|| Problem::BadMoney(value.to_string()))
+}
+
+fn positive_id(object: &Map<String, Value>, field: &'static str, max: u64) -> Result<u64, Problem> {
+    let value = required(object, field)?;
+    value
+        .as_u64()
+        .filter(|id| (1..=max).contains(id))
+        .ok_or_else(|| bad_id(field, value))
+}
+
+fn required<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&'a Value, Problem> {
+    object.get(field).ok_or(Problem::MissingField(field))
+}
+
+fn bad_id(field: &'static str, value: &Value) -> Problem {
+    Problem::BadId {
+        field,
+        got: value.to_string(),
+    }
+}
+
+fn mistyped(field: &'static str, expected: &'static str, value: &Value) -> Problem {
+    Problem::MistypedField {
+        field,
+        expected,
+        got: value.to_string(),
+    }
+}
+
+/// Refuses an event id used twice, anywhere in the input.
+fn check_event_ids(entries: &[Entry]) -> Located<()> {
+    let mut first_user: HashMap<u64, u32> = HashMap::new();
+    for entry in entries {
+        let Entry::Customer(customer, events) = entry else {
+            continue;
+        };
+        for event in events {
+            if let Some(&first_customer) = first_user.get(&event.id.0) {
+                let place = format!("process {} (customer): event {}", customer.0, event.id.0);
+                return Err((
+                    place,
+                    Problem::DuplicateEvent {
+                        event: event.id.0,
+                        first_customer,
+                    },
+                ));
+            }
+            first_user.insert(event.id.0, customer.0);
+        }
+    }
+    Ok(())
+}
+
+/// Runs the cross-entry checks and builds the scenario.
+fn assemble(entries: Vec<Entry>) -> Located<Scenario> {
+    let mut branches: Vec<BranchSpec> = Vec::new();
+    let mut branch_ids = HashSet::new();
+    let mut customers: Vec<CustomerSpec> = Vec::new();
+    let mut customer_index: HashMap<CustomerId, usize> = HashMap::new();
+    for entry in entries {
+        match entry {
+            Entry::Branch(branch) => {
+                if !branch_ids.insert(branch.id) {
+                    let place = format!("process {} (branch)", branch.id.0);
+                    return Err((place, Problem::DuplicateBranch(branch.id.0)));
+                }
+                branches.push(branch);
+            }
+            Entry::Customer(id, events) => match customer_index.get(&id) {
+                Some(&index) => customers[index].events.extend(events),
+                None => {
+                    customer_index.insert(id, customers.len());
+                    customers.push(CustomerSpec { id, events });
+                }
+            },
+        }
+    }
+    if let Some(customer) = customers
+        .iter()
+        .find(|customer| !branch_ids.contains(&customer.id.home_branch()))
+    {
+        let place = format!("process {} (customer)", customer.id.0);
+        return Err((place, Problem::NoBranchForCustomer(customer.id.0)));
+    }
+    let Some(first) = branches.first() else {
+        return Err((String::new(), Problem::NoBranches));
+    };
+    if let Some(branch) = branches
+        .iter()
+        .find(|branch| branch.balance != first.balance)
+    {
+        let problem = Problem::DifferingBalances {
+            balance: branch.balance,
+            first_branch: first.id.0,
+            first_balance: first.balance,
+        };
+        return Err((format!("process {} (branch)", branch.id.0), problem));
+    }
+    branches.sort_by_key(|branch| branch.id);
+    Ok(Scenario {
+        branches,
+        customers,
+    })
+}
+
+/// Splits a serde_json error into its place (`line L column C`) and its bare message.
+fn json_error(error: &serde_json::Error) -> (String, Problem) {
+    let full = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
+    let place = if error.line() == 0 {
+        String::new()
+    } else {
+        format!("line {} column {}", error.line(), error.column())
+    };
+    (place, Problem::MalformedJson(message))
+}
+
+/// The kind of a JSON value, with its article, for messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A string written as a JSON string literal, quotes and escapes included.
+fn quoted(text: &str) -> String {
+    Value::from(text).to_string()
+}
+
+fn place_prefix(place: &str) -> String {
+    if place.is_empty() {
+        String::new()
+    } else {
+        format!("{place}: ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example(name: &str) -> Scenario {
+        let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        match load(&path) {
+            Ok(scenario) => scenario,
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn event(id: u64, action: Action) -> CustomerEvent {
+        CustomerEvent {
+            id: EventId(id),
+            action,
+        }
+    }
+
+    fn refusal(text: &str) -> String {
+        match parse("in.json", text) {
+            Ok(scenario) => panic!("accepted: {scenario:?}"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    const BRANCH: &str = r#"{"id": 1, "type": "branch", "balance": 10}"#;
+
+    #[test]
+    fn sample_parses() {
+        let scenario = example("sample.json");
+        let ids: Vec<u32> = scenario.branches.iter().map(|branch| branch.id.0).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert_eq!(scenario.initial_balance(), 400);
+        assert_eq!(scenario.customers.len(), 3);
+        assert_eq!(scenario.customers[0].events, [event(1, Action::Query)]);
+        assert_eq!(
+            scenario.customers[1].events,
+            [event(2, Action::Deposit(170)), event(3, Action::Query)]
+        );
+        assert_eq!(
+            scenario.customers[2].events,
+            [event(4, Action::Withdraw(70)), event(5, Action::Query)]
+        );
+    }
+
+    #[test]
+    fn wide_parses_with_branches_sorted_and_customers_in_input_order() {
+        let scenario = example("wide.json");
+        let branches: Vec<u32> = scenario.branches.iter().map(|branch| branch.id.0).collect();
+        assert_eq!(branches, [1, 5, 10, 12]);
+        let customers: Vec<u32> = scenario
+            .customers
+            .iter()
+            .map(|customer| customer.id.0)
+            .collect();
+        assert_eq!(customers, [10, 1, 12, 5]);
+        assert_eq!(scenario.initial_balance(), 100);
+        assert_eq!(
+            scenario.customers[0].events,
+            [
+                event(101, Action::Deposit(25)),
+                event(102, Action::Withdraw(500)),
+                event(103, Action::Query)
+            ]
+        );
+    }
+
+    #[test]
+    fn requests_format_parses() {
+        let scenario = example("requests.json");
+        assert_eq!(scenario.customers.len(), 3);
+        assert_eq!(scenario.customers[2].id, CustomerId(3));
+        assert_eq!(
+            scenario.customers[2].events,
+            [
+                event(5, Action::Deposit(10)),
+                event(6, Action::Withdraw(10))
+            ]
+        );
+    }
+
+    #[test]
+    fn entries_of_one_customer_are_joined_in_input_order() {
+        let text = r#"[
+            {"id": 2, "type": "customer", "events": [{"id": 5, "interface": "query"}]},
+            {"id": 1, "type": "customer", "customer-requests": [
+                {"customer-request-id": 9, "interface": "deposit", "money": 3}]},
+            {"id": 2, "type": "customer", "customer-requests": [
+                {"customer-request-id": 4, "interface": "withdraw", "money": 1, "extra": true}]},
+            {"id": 2, "type": "branch", "balance": 0, "note": "ignored"},
+            {"id": 1, "type": "branch", "balance": 0}
+        ]"#;
+        let scenario = match parse("in.json", text) {
+            Ok(scenario) => scenario,
+            Err(error) => panic!("{error}"),
+        };
+        let customers: Vec<u32> = scenario
+            .customers
+            .iter()
+            .map(|customer| customer.id.0)
+            .collect();
+        assert_eq!(customers, [2, 1]);
+        assert_eq!(
+            scenario.customers[0].events,
+            [event(5, Action::Query), event(4, Action::Withdraw(1))]
+        );
+        assert_eq!(scenario.initial_balance(), 0);
+    }
+
+    #[test]
+    fn query_money_is_ignored() {
+        let text = format!(
+            r#"[{{"id": 1, "type": "customer", "events": [{{"id": 1, "interface": "query", "money": "x"}}]}}, {BRANCH}]"#
+        );
+        assert!(parse("in.json", &text).is_ok());
+    }
+
+    #[test]
+    fn error_parts_are_exposed() {
+        let error = parse("in.json", "[]").err();
+        let expected = InputError {
+            source_name: "in.json".into(),
+            place: String::new(),
+            problem: Problem::NoBranches,
+        };
+        assert_eq!(error, Some(expected));
+    }
+
+    #[test]
+    fn refusals_read_as_one_line() {
+        let money = |money: &str| {
+            let customer = format!(
+                r#"{{"id": 1, "type": "customer", "events": [{{"id": 7, "interface": "deposit", "money": {money}}}]}}"#
+            );
+            refusal(&format!("[{customer}, {BRANCH}]"))
+        };
+        assert_eq!(
+            money("2.0"),
+            "in.json: process 1 (customer): event 7: money must be a positive whole number, got 2.0"
+        );
+        assert_eq!(
+            money("0"),
+            "in.json: process 1 (customer): event 7: money must be a positive whole number, got 0"
+        );
+        assert_eq!(
+            money("null"),
+            "in.json: process 1 (customer): event 7: money must be a positive whole number, got null"
+        );
+        assert_eq!(
+            refusal("{}"),
+            "in.json: expected a JSON array of processes, got an object"
+        );
+        assert_eq!(
+            refusal("[1]"),
+            "in.json: process at index 0: expected a JSON object, got a number"
+        );
+        assert_eq!(
+            refusal(r#"[{"id": 1, "type": "bank\"x"}]"#),
+            r#"in.json: process at index 0: unknown type "bank\"x" (expected customer or branch)"#
+        );
+        assert_eq!(
+            refusal("[\n  1,"),
+            "in.json: line 2 column 4: malformed JSON: EOF while parsing a value"
+        );
+        assert_eq!(
+            refusal(r#"[{"id": 4294967296, "type": "branch", "balance": 1}]"#),
+            "in.json: process at index 0: id must be a positive whole number, got 4294967296"
+        );
+        assert_eq!(
+            refusal(
+                r#"[{"id": 1, "type": "customer", "events": [{"id": 1, "interface": "query"}, {"id": 1, "interface": "query"}]}, {"id": 1, "type": "branch", "balance": 1}]"#
+            ),
+            "in.json: process 1 (customer): event 1: duplicate event id 1 (first used by customer 1)"
+        );
+    }
+}

@@ -1,0 +1,44 @@
+//! lamport-bank: a distributed banking simulator that makes Lamport's logical clocks visible and
+//! checkable. Branches are real gRPC servers that each hold a replica of one balance; customers
+//! deposit, withdraw and query at their own branch; every update is propagated to every other
+//! branch; every step is stamped with a Lamport clock.
+//!
+//! # Layout
+//!
+//! - [`model`]: ids, operations, sub-event kinds and their output names, clock models, schedules.
+//! - [`clock`]: the Lamport clock (tick, merge).
+//! - [`input`]: reads the input JSON and validates it into a [`input::Scenario`].
+//! - [`branch`]: a branch's replica and clock ([`branch::state`]), its gRPC handlers
+//!   ([`branch::service`]) and its clients to the other branches ([`branch::peers`]).
+//! - [`customer`]: runs one customer's events against its branch.
+//! - [`cluster`]: starts the branches, runs the customers, collects the trace, shuts down.
+//! - [`trace`]: what a run recorded, and the output format.
+//! - [`check`]: the invariants over a trace.
+//! - [`report`]: what a run tells a person and the `--results` JSON.
+//! - [`workload`]: seeded generated scenarios.
+//! - [`wire`]: the generated gRPC code and its conversions; [`error`]: the error type.
+//!
+//! # The life of a deposit
+//!
+//! Customer `C2` sends `deposit(170)` to branch `B2`, stamped with its clock. `B2` merges the
+//! stamp (`deposit_request`), ticks and applies the change (`deposit_execute`), then sends the
+//! change to every other branch, stamped with its clock. Each peer merges that stamp
+//! (`deposit_propagate_request`), ticks and applies it (`deposit_propagate_execute`) and
+//! replies with its clock, which `B2` merges (`deposit_propagate_response`). Once every peer
+//! has replied, `B2` ticks once more and answers the customer, who merges the reply's stamp.
+//! Every replica then holds the same balance.
+
+pub mod branch;
+pub mod check;
+pub mod clock;
+pub mod cluster;
+pub mod customer;
+pub mod error;
+pub mod input;
+pub mod model;
+pub mod report;
+pub mod trace;
+pub mod wire;
+pub mod workload;
+
+pub use error::Error;

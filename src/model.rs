@@ -1,0 +1,262 @@
+//! Domain vocabulary shared by every module: process ids, operations, sub-event kinds and their
+//! output names (defined here and nowhere else), the two clock models and the two schedules.
+
+use std::fmt;
+
+/// The id of a branch process `Bn`: a positive whole number, not necessarily contiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BranchId(pub u32);
+
+/// The id of a customer process `Cn`; customer `Cn` talks only to branch `Bn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CustomerId(pub u32);
+
+/// The id of one customer event (query, deposit or withdraw), unique in the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EventId(pub u64);
+
+impl CustomerId {
+    /// The branch this customer is allowed to talk to: the one with the same id.
+    pub fn home_branch(self) -> BranchId {
+        BranchId(self.0)
+    }
+}
+
+impl fmt::Display for BranchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "B{}", self.0)
+    }
+}
+
+impl fmt::Display for CustomerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "C{}", self.0)
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Any process of the system: a branch or a customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Process {
+    /// A branch server.
+    Branch(BranchId),
+    /// A customer client.
+    Customer(CustomerId),
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Branch(id) => write!(f, "branch {}", id.0),
+            Process::Customer(id) => write!(f, "customer {}", id.0),
+        }
+    }
+}
+
+/// A change to the balance that is propagated to every branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// Adds money to the balance.
+    Deposit,
+    /// Takes money from the balance; rejected if the origin replica holds too little.
+    Withdraw,
+}
+
+impl Op {
+    /// The name used in the output (`deposit`, `withdraw`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Op::Deposit => "deposit",
+            Op::Withdraw => "withdraw",
+        }
+    }
+
+    /// Applies the operation to `balance`; `None` when the result would overflow an `i64`
+    /// (or, for a withdraw, when the caller's rules forbid going below zero is decided elsewhere).
+    pub fn apply(self, balance: i64, amount: i64) -> Option<i64> {
+        match self {
+            Op::Deposit => balance.checked_add(amount),
+            Op::Withdraw => balance.checked_sub(amount),
+        }
+    }
+}
+
+/// What a customer asks of its branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Reads the branch's replica of the balance.
+    Query,
+    /// Deposits a positive amount.
+    Deposit(i64),
+    /// Withdraws a positive amount.
+    Withdraw(i64),
+}
+
+impl Action {
+    /// The interface name as written in the input (`query`, `deposit`, `withdraw`).
+    pub fn interface(self) -> &'static str {
+        match self {
+            Action::Query => "query",
+            Action::Deposit(_) => Op::Deposit.name(),
+            Action::Withdraw(_) => Op::Withdraw.name(),
+        }
+    }
+
+    /// The balance change this action asks for, if it is one.
+    pub fn change(self) -> Option<(Op, i64)> {
+        match self {
+            Action::Query => None,
+            Action::Deposit(amount) => Some((Op::Deposit, amount)),
+            Action::Withdraw(amount) => Some((Op::Withdraw, amount)),
+        }
+    }
+}
+
+/// One step in the life of a deposit or withdraw (Diagram B of the original README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Step {
+    /// The origin branch receives the customer's request (merge).
+    Request,
+    /// The origin branch applies or rejects the change (tick).
+    Execute,
+    /// Another branch receives the propagation (merge).
+    PropagateRequest,
+    /// That branch applies the change (tick).
+    PropagateExecute,
+    /// The origin branch receives a peer's acknowledgement (merge).
+    PropagateResponse,
+    /// The origin branch replies to the customer (tick); logged only in the `strict` model.
+    Response,
+}
+
+impl Step {
+    /// Every step, in the order they happen for one event.
+    pub const ALL: [Step; 6] = [
+        Step::Request,
+        Step::Execute,
+        Step::PropagateRequest,
+        Step::PropagateExecute,
+        Step::PropagateResponse,
+        Step::Response,
+    ];
+
+    /// The suffix of the sub-event name (`request`, `propagate_execute`, ...).
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Step::Request => "request",
+            Step::Execute => "execute",
+            Step::PropagateRequest => "propagate_request",
+            Step::PropagateExecute => "propagate_execute",
+            Step::PropagateResponse => "propagate_response",
+            Step::Response => "response",
+        }
+    }
+}
+
+/// A branch sub-event: which operation and which step of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SubEvent {
+    /// The operation the sub-event belongs to.
+    pub op: Op,
+    /// The step within that operation.
+    pub step: Step,
+}
+
+impl SubEvent {
+    /// The output name, e.g. `deposit_propagate_request`. The only place names are built.
+    pub fn name(self) -> String {
+        format!("{}_{}", self.op.name(), self.step.suffix())
+    }
+
+    /// Parses an output name back into a sub-event; `None` for an unknown name.
+    pub fn parse(name: &str) -> Option<SubEvent> {
+        let (op, rest) = if let Some(rest) = name.strip_prefix("deposit_") {
+            (Op::Deposit, rest)
+        } else {
+            (Op::Withdraw, name.strip_prefix("withdraw_")?)
+        };
+        let step = Step::ALL.into_iter().find(|step| step.suffix() == rest)?;
+        Some(SubEvent { op, step })
+    }
+}
+
+/// Which rules the customers follow and whether the reply tick is logged (SPEC section 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ClockModel {
+    /// The original Python simulator's rules: a customer stamps requests without ticking, the reply
+    /// tick is not logged, a customer merges every reply (a query's too).
+    #[default]
+    Original,
+    /// Lamport's rules to the letter: a customer send ticks, the reply tick is logged as
+    /// `X_response`, a customer merges deposit/withdraw replies, a query touches no clock.
+    Strict,
+}
+
+impl ClockModel {
+    /// The model's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockModel::Original => "original",
+            ClockModel::Strict => "strict",
+        }
+    }
+
+    /// Whether the origin's reply tick appears in the output as `X_response`.
+    pub fn logs_response(self) -> bool {
+        self == ClockModel::Strict
+    }
+}
+
+/// How customers and propagations are scheduled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Schedule {
+    /// Customers one after another in input order; an origin propagates to one peer at a time, in
+    /// ascending id. The clocks are fully determined by the input.
+    #[default]
+    Sequential,
+    /// All customers at once; an origin propagates to all peers in parallel.
+    Concurrent,
+}
+
+impl Schedule {
+    /// The schedule's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Sequential => "sequential",
+            Schedule::Concurrent => "concurrent",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sub_event_name_parses_back() {
+        for op in [Op::Deposit, Op::Withdraw] {
+            for step in Step::ALL {
+                let event = SubEvent { op, step };
+                assert_eq!(SubEvent::parse(&event.name()), Some(event));
+            }
+        }
+        assert_eq!(
+            SubEvent::parse("deposit_propagate_request").map(|e| e.step),
+            Some(Step::PropagateRequest)
+        );
+        assert_eq!(SubEvent::parse("query_request"), None);
+        assert_eq!(SubEvent::parse("deposit_"), None);
+    }
+
+    #[test]
+    fn apply_refuses_overflow() {
+        assert_eq!(Op::Deposit.apply(i64::MAX, 1), None);
+        assert_eq!(Op::Withdraw.apply(i64::MIN, 1), None);
+        assert_eq!(Op::Withdraw.apply(400, 70), Some(330));
+    }
+}

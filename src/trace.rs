@@ -1,0 +1,141 @@
+//! What a run recorded: every branch's sub-events and every customer's requests, each with its
+//! Lamport clock, in the order they happened; and the output format of SPEC section 4.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::model::{Action, BranchId, ClockModel, CustomerId, EventId, SubEvent};
+
+/// One sub-event recorded by a branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BranchRecord {
+    /// The deposit or withdraw this sub-event belongs to.
+    pub event_id: EventId,
+    /// Which operation and step.
+    pub sub_event: SubEvent,
+    /// The branch's Lamport clock after the event.
+    pub clock: u64,
+    /// The other branch involved: the origin for `propagate_request`/`propagate_execute`, the
+    /// replying peer for `propagate_response`; `None` for the origin's own steps, or when the
+    /// source (an output file) does not say.
+    pub peer: Option<BranchId>,
+}
+
+/// What a customer got back for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// A query's answer: the balance of the branch's replica.
+    Balance(i64),
+    /// The deposit or withdraw was applied everywhere.
+    Success,
+    /// The withdraw was rejected (or the change would have overflowed): nothing changed.
+    Fail,
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Balance(balance) => write!(f, "{balance}"),
+            Outcome::Success => f.write_str("success"),
+            Outcome::Fail => f.write_str("fail"),
+        }
+    }
+}
+
+impl Outcome {
+    /// The result as the report shows it: the balance read, `success` or `fail`.
+    pub fn to_json(self) -> Value {
+        match self {
+            Outcome::Balance(balance) => json!(balance),
+            Outcome::Success => json!("success"),
+            Outcome::Fail => json!("fail"),
+        }
+    }
+}
+
+/// One request of a customer, from send to receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRecord {
+    /// The event id from the input.
+    pub event_id: EventId,
+    /// What was asked.
+    pub action: Action,
+    /// The Lamport stamp the request carried (the customer's clock at sending).
+    pub sent: u64,
+    /// The Lamport stamp the branch's reply carried.
+    pub reply_stamp: u64,
+    /// The customer's clock after handling the reply.
+    pub received: u64,
+    /// What came back.
+    pub outcome: Outcome,
+}
+
+/// Everything a run recorded, in the order it happened on each process.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Trace {
+    /// The clock model the run used.
+    pub model: ClockModel,
+    /// Every branch's sub-events in the order they happened, the reply tick (`X_response`)
+    /// included in both models; [`Trace::output`] leaves it out in the `original` model.
+    pub branches: BTreeMap<BranchId, Vec<BranchRecord>>,
+    /// Every customer's requests in the order they were made; empty when the source (an
+    /// output file) does not record customers.
+    pub customers: BTreeMap<CustomerId, Vec<CustomerRecord>>,
+}
+
+impl Trace {
+    /// The branch records that the model shows in the output (the reply tick only in `strict`).
+    pub fn shown(&self, records: &[BranchRecord]) -> Vec<BranchRecord> {
+        records
+            .iter()
+            .filter(|record| self.shown_step(record))
+            .cloned()
+            .collect()
+    }
+
+    fn shown_step(&self, record: &BranchRecord) -> bool {
+        record.sub_event.step != crate::model::Step::Response || self.model.logs_response()
+    }
+
+    /// The output of SPEC section 4: one entry per branch in ascending id with its events in
+    /// order, then one entry per deposit/withdraw event id in ascending id with its sub-events
+    /// from all branches, sorted by clock (ties: branch log order, branches in ascending id).
+    pub fn output(&self) -> Value {
+        let mut entries = Vec::new();
+        let mut by_event: BTreeMap<EventId, Vec<&BranchRecord>> = BTreeMap::new();
+        for (branch, records) in &self.branches {
+            let mut data = Vec::new();
+            for record in records.iter().filter(|record| self.shown_step(record)) {
+                data.push(json!({
+                    "id": record.event_id.0,
+                    "name": record.sub_event.name(),
+                    "clock": record.clock,
+                }));
+                by_event.entry(record.event_id).or_default().push(record);
+            }
+            entries.push(json!({ "id": branch.0, "data": data }));
+        }
+        for (event_id, mut records) in by_event {
+            // A stable sort keeps branch log order, branches in ascending id, for equal clocks.
+            records.sort_by_key(|record| record.clock);
+            let data: Vec<Value> = records
+                .iter()
+                .map(|record| json!({ "name": record.sub_event.name(), "clock": record.clock }))
+                .collect();
+            entries.push(json!({ "eventid": event_id.0, "data": data }));
+        }
+        Value::Array(entries)
+    }
+
+    /// [`Trace::output`] as the text written to a file or standard output: JSON indented by two
+    /// spaces, ending with a newline.
+    pub fn output_text(&self) -> String {
+        let mut text = serde_json::to_string_pretty(&self.output())
+            .unwrap_or_else(|_| unreachable!("a serde_json::Value always serializes"));
+        text.push('\n');
+        text
+    }
+}

@@ -1,0 +1,145 @@
+//! Seeded workloads: scenarios generated from a seed, so that any run can be replayed. Used by
+//! the tests, and by anything that needs many scenarios (benchmarks, sweeps).
+
+use crate::input::{BranchSpec, CustomerEvent, CustomerSpec, Scenario};
+use crate::model::{Action, BranchId, CustomerId, EventId};
+
+/// The initial balance of every branch in a generated workload.
+pub const DEFAULT_INITIAL_BALANCE: i64 = 100_000;
+/// The largest amount a generated deposit or withdraw moves (the smallest is 1).
+pub const MAX_AMOUNT: i64 = 20;
+
+/// The shape of a generated workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadSpec {
+    /// The branch ids (one customer per branch, with the same id).
+    pub branches: Vec<u32>,
+    /// Events per customer: deposits, withdraws and queries, in a seeded mix.
+    pub ops_per_customer: usize,
+    /// Every branch's initial balance.
+    pub initial_balance: i64,
+}
+
+/// A small, fast, seedable generator (SplitMix64): the same seed gives the same numbers on every
+/// platform and build, which is all a replayable workload needs.
+#[derive(Debug, Clone)]
+pub struct SplitMix64 {
+    state: u64,
+}
+
+impl SplitMix64 {
+    /// A generator starting from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Self { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A number in `0..bound` (`bound` > 0); the tiny modulo bias does not matter here.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound.max(1)
+    }
+}
+
+/// Generates a scenario: one customer per branch, each with `ops_per_customer` events, about 45 %
+/// deposits, 45 % withdraws and 10 % queries, amounts from 1 to [`MAX_AMOUNT`].
+pub fn generate(seed: u64, spec: &WorkloadSpec) -> Scenario {
+    let mut rng = SplitMix64::new(seed);
+    let mut next_event = 1;
+    let mut branches: Vec<BranchSpec> = spec
+        .branches
+        .iter()
+        .map(|&id| BranchSpec {
+            id: BranchId(id),
+            balance: spec.initial_balance,
+        })
+        .collect();
+    branches.sort_by_key(|branch| branch.id);
+    branches.dedup_by_key(|branch| branch.id);
+    let customers = branches
+        .iter()
+        .map(|branch| {
+            let events = (0..spec.ops_per_customer)
+                .map(|_| {
+                    let amount = 1 + rng.below(MAX_AMOUNT as u64) as i64;
+                    let action = match rng.below(20) {
+                        0..=8 => Action::Deposit(amount),
+                        9..=17 => Action::Withdraw(amount),
+                        _ => Action::Query,
+                    };
+                    let id = EventId(next_event);
+                    next_event += 1;
+                    CustomerEvent { id, action }
+                })
+                .collect();
+            CustomerSpec {
+                id: CustomerId(branch.id.0),
+                events,
+            }
+        })
+        .collect();
+    Scenario {
+        branches,
+        customers,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> WorkloadSpec {
+        WorkloadSpec {
+            branches: vec![3, 1, 12],
+            ops_per_customer: 40,
+            initial_balance: 500,
+        }
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_workload() {
+        assert_eq!(generate(7, &spec()), generate(7, &spec()));
+        assert_ne!(generate(7, &spec()), generate(8, &spec()));
+    }
+
+    #[test]
+    fn one_customer_per_branch_with_unique_event_ids() {
+        let scenario = generate(1, &spec());
+        let ids: Vec<u32> = scenario.branches.iter().map(|branch| branch.id.0).collect();
+        assert_eq!(ids, [1, 3, 12]);
+        assert_eq!(scenario.customers.len(), 3);
+        let mut events: Vec<u64> = scenario
+            .customers
+            .iter()
+            .flat_map(|customer| customer.events.iter().map(|event| event.id.0))
+            .collect();
+        assert_eq!(events.len(), 120);
+        events.dedup();
+        assert_eq!(events.len(), 120, "event ids are unique (and ascending)");
+    }
+
+    #[test]
+    fn amounts_are_positive_and_bounded_and_all_kinds_appear() {
+        let scenario = generate(2, &spec());
+        let actions: Vec<Action> = scenario
+            .customers
+            .iter()
+            .flat_map(|customer| customer.events.iter().map(|event| event.action))
+            .collect();
+        for action in &actions {
+            if let Some((_, amount)) = action.change() {
+                assert!((1..=MAX_AMOUNT).contains(&amount));
+            }
+        }
+        assert!(actions.iter().any(|a| matches!(a, Action::Query)));
+        assert!(actions.iter().any(|a| matches!(a, Action::Deposit(_))));
+        assert!(actions.iter().any(|a| matches!(a, Action::Withdraw(_))));
+    }
+}

@@ -1,0 +1,43 @@
+//! Helpers shared by the integration tests: the example files kept in the repo, and running a
+//! scenario through a real cluster.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::{Path, PathBuf};
+
+use lamport_bank::cluster::{self, Report, RunConfig};
+use lamport_bank::input::{self, Scenario};
+use lamport_bank::model::{ClockModel, Schedule};
+
+/// The names of the example inputs under `examples/`.
+pub const EXAMPLES: [&str; 3] = ["sample", "wide", "requests"];
+
+/// The repo's `examples/` folder.
+pub fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples")
+}
+
+/// Loads `examples/NAME.json`.
+pub fn example(name: &str) -> Scenario {
+    let path = examples_dir().join(format!("{name}.json"));
+    input::load(&path.to_string_lossy()).unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// The expected output of `examples/NAME.json` in `model`, parsed.
+pub fn expected(name: &str, model: ClockModel) -> serde_json::Value {
+    let path = examples_dir().join(format!("{name}.{}.expected.json", model.name()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|error| panic!("{path:?}: {error}"));
+    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{path:?}: {error}"))
+}
+
+/// Runs `scenario` on a real cluster bound to free loopback ports.
+pub async fn run_cluster(scenario: &Scenario, model: ClockModel, schedule: Schedule) -> Report {
+    let config = RunConfig {
+        model,
+        schedule,
+        ..RunConfig::default()
+    };
+    cluster::run(scenario, config)
+        .await
+        .unwrap_or_else(|error| panic!("run failed: {error}"))
+}
