@@ -9,7 +9,7 @@ use crate::model::{BranchId, CustomerId, EventId};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A customer asked a branch that is not its own.
-    #[error("branch {branch} serves only customer {}, not customer {customer}", branch.0)]
+    #[error("branch {} serves only customer {}, not customer {}", branch.0, branch.0, customer.0)]
     PermissionDenied {
         /// The branch that refused.
         branch: BranchId,
@@ -17,7 +17,7 @@ pub enum Error {
         customer: CustomerId,
     },
     /// Applying a change would overflow a branch's 64-bit balance.
-    #[error("branch {branch}: event {event}: the balance would overflow")]
+    #[error("branch {}: event {event}: the balance would overflow", branch.0)]
     Overflow {
         /// The branch whose balance would overflow.
         branch: BranchId,
