@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use futures_util::future::join_all;
 use tokio::sync::watch;
@@ -12,14 +12,16 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 
 use crate::branch::peers::Peers;
-use crate::branch::service::{BranchService, SharedState};
+use crate::branch::service::{BranchService, SharedState, lock};
 use crate::branch::state::BranchState;
 use crate::check::{self, Balances, Violation};
 use crate::customer;
 use crate::error::Error;
+use crate::history::{History, ProcessTable, TraceEvent};
 use crate::input::{CustomerSpec, Scenario};
-use crate::model::{BranchId, ClockModel, CustomerId, Schedule};
-use crate::trace::{BranchRecord, CustomerRecord, Trace};
+use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
+use crate::recorder::Recorder;
+use crate::trace::Trace;
 
 /// The address branches listen on unless told otherwise: loopback, each on a free port.
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -33,6 +35,9 @@ pub struct RunConfig {
     pub schedule: Schedule,
     /// The address every branch listens on (each on a free port).
     pub host: IpAddr,
+    /// Whether to keep vector clocks (on every message and event); off only to save time and
+    /// memory in benchmarks.
+    pub vectors: bool,
 }
 
 impl Default for RunConfig {
@@ -41,6 +46,7 @@ impl Default for RunConfig {
             model: ClockModel::default(),
             schedule: Schedule::default(),
             host: DEFAULT_HOST,
+            vectors: true,
         }
     }
 }
@@ -54,7 +60,9 @@ pub struct Report {
     pub addresses: BTreeMap<BranchId, SocketAddr>,
     /// The initial balance and each branch's final balance.
     pub balances: Balances,
-    /// Every branch's and customer's recorded events.
+    /// Every event of every process, with its clocks and messages.
+    pub history: History,
+    /// The branch logs and customer records derived from the history.
     pub trace: Trace,
     /// The invariants of SPEC section 5 that the run broke; empty when all hold.
     pub violations: Vec<Violation>,
@@ -65,15 +73,12 @@ pub struct Report {
 pub async fn run(scenario: &Scenario, config: RunConfig) -> Result<Report, Error> {
     let cluster = Cluster::start(scenario, config).await?;
     let customers = cluster.run_customers(&scenario.customers).await;
-    let branches = cluster.logs();
     let finals = cluster.balances();
     let addresses = cluster.addresses();
+    let history = cluster.history(customers, Some(scenario.initial_balance()));
     cluster.shutdown().await?;
-    let trace = Trace {
-        model: config.model,
-        branches,
-        customers: customers?,
-    };
+    let history = history?;
+    let trace = history.to_trace();
     let balances = Balances {
         initial: scenario.initial_balance(),
         finals,
@@ -83,6 +88,7 @@ pub async fn run(scenario: &Scenario, config: RunConfig) -> Result<Report, Error
         config,
         addresses,
         balances,
+        history,
         trace,
         violations,
     })
@@ -100,6 +106,7 @@ struct RunningBranch {
 #[derive(Debug)]
 pub struct Cluster {
     config: RunConfig,
+    table: ProcessTable,
     branches: BTreeMap<BranchId, RunningBranch>,
     stop: watch::Sender<bool>,
 }
@@ -108,6 +115,7 @@ impl Cluster {
     /// Binds a listener for every branch, connects every branch to its peers (lazily: a
     /// connection is made on first use and then reused) and starts every server.
     pub async fn start(scenario: &Scenario, config: RunConfig) -> Result<Self, Error> {
+        let table = process_table(scenario);
         let mut listeners = BTreeMap::new();
         for branch in &scenario.branches {
             let addr = SocketAddr::new(config.host, 0);
@@ -133,7 +141,9 @@ impl Cluster {
             let Some((addr, incoming)) = listeners.remove(&branch.id) else {
                 unreachable!("a listener was bound for every branch above");
             };
-            let state = Arc::new(Mutex::new(BranchState::new(branch.id, branch.balance)));
+            let recorder = recorder_for(&table, Process::Branch(branch.id), config.vectors);
+            let state = BranchState::new(branch.id, branch.balance, recorder);
+            let state = Arc::new(Mutex::new(state));
             let peers = Peers::new(
                 channels
                     .iter()
@@ -163,6 +173,7 @@ impl Cluster {
         }
         Ok(Self {
             config,
+            table,
             branches,
             stop,
         })
@@ -183,11 +194,11 @@ impl Cluster {
     }
 
     /// Runs `customers` against their branches, one after another or all at once as the
-    /// schedule says, and returns each customer's records.
+    /// schedule says, and returns each customer's events.
     pub async fn run_customers(
         &self,
         customers: &[CustomerSpec],
-    ) -> Result<BTreeMap<CustomerId, Vec<CustomerRecord>>, Error> {
+    ) -> Result<BTreeMap<CustomerId, Vec<TraceEvent>>, Error> {
         let mut records = BTreeMap::new();
         match self.config.schedule {
             Schedule::Sequential => {
@@ -205,7 +216,7 @@ impl Cluster {
         Ok(records)
     }
 
-    async fn run_customer(&self, spec: &CustomerSpec) -> Result<Vec<CustomerRecord>, Error> {
+    async fn run_customer(&self, spec: &CustomerSpec) -> Result<Vec<TraceEvent>, Error> {
         let home = spec.id.home_branch();
         let channel = self
             .branches
@@ -216,15 +227,38 @@ impl Cluster {
                 "customer {} has no branch",
                 spec.id.0
             )))?;
-        customer::run(spec, channel, self.config.model).await
+        let recorder = recorder_for(&self.table, Process::Customer(spec.id), self.config.vectors);
+        customer::run(spec, channel, self.config.model, recorder).await
     }
 
-    /// Every branch's log so far.
-    pub fn logs(&self) -> BTreeMap<BranchId, Vec<BranchRecord>> {
-        self.branches
+    /// The history so far: every branch's events, and the customers' events as returned by
+    /// [`Cluster::run_customers`].
+    pub fn history(
+        &self,
+        customers: Result<BTreeMap<CustomerId, Vec<TraceEvent>>, Error>,
+        initial_balance: Option<i64>,
+    ) -> Result<History, Error> {
+        let mut customers = customers?;
+        let events = self
+            .table
+            .processes()
             .iter()
-            .map(|(id, branch)| (*id, lock(&branch.state).log().to_vec()))
-            .collect()
+            .map(|process| match process {
+                Process::Branch(id) => self
+                    .branches
+                    .get(id)
+                    .map(|branch| lock(&branch.state).events().to_vec())
+                    .unwrap_or_default(),
+                Process::Customer(id) => customers.remove(id).unwrap_or_default(),
+            })
+            .collect();
+        Ok(History {
+            model: self.config.model,
+            schedule: self.config.schedule,
+            table: self.table.clone(),
+            initial_balance,
+            events,
+        })
     }
 
     /// Every branch's balance now.
@@ -249,10 +283,23 @@ impl Cluster {
     }
 }
 
-fn lock(state: &SharedState) -> std::sync::MutexGuard<'_, BranchState> {
-    // Every BranchState method updates the state in one go after its checks, so a lock poisoned
-    // by a panic elsewhere still guards a consistent state.
-    state.lock().unwrap_or_else(PoisonError::into_inner)
+/// The processes of `scenario`: every branch and every customer.
+pub fn process_table(scenario: &Scenario) -> ProcessTable {
+    let branches = scenario
+        .branches
+        .iter()
+        .map(|branch| Process::Branch(branch.id));
+    let customers = scenario
+        .customers
+        .iter()
+        .map(|customer| Process::Customer(customer.id));
+    ProcessTable::new(branches.chain(customers))
+}
+
+fn recorder_for(table: &ProcessTable, process: Process, vectors: bool) -> Recorder {
+    // Every process of the run is in the table: it was built from the same scenario.
+    let index = table.index_of(process).unwrap_or_default();
+    Recorder::new(process, index, table.len(), vectors)
 }
 
 /// A lazily connected channel to the server at `addr`.

@@ -1,64 +1,64 @@
 //! A customer: runs its events one at a time against its own branch, stamping each request and
-//! merging each reply as the clock model says.
+//! merging each reply as the clock model says, and recording every send and receive.
 
 use tonic::transport::Channel;
 
-use crate::clock::LamportClock;
 use crate::error::Error;
+use crate::history::{EventKind, TraceEvent};
 use crate::input::CustomerSpec;
-use crate::model::{Action, ClockModel, CustomerId, Op};
-use crate::trace::{CustomerRecord, Outcome};
+use crate::model::{ClockModel, Op, Process};
+use crate::recorder::{Recorder, Stamp};
+use crate::trace::Outcome;
 use crate::wire::pb::{self, branch_client::BranchClient};
+use crate::wire::stamp;
 
-/// Runs every event of `customer` in order against its branch, reached through `channel`, and
-/// returns what each request sent and got back.
+/// Runs every event of `customer` in order against its branch, reached through `channel`,
+/// recording through `recorder`; returns the customer's events.
 pub async fn run(
     customer: &CustomerSpec,
     channel: Channel,
     model: ClockModel,
-) -> Result<Vec<CustomerRecord>, Error> {
+    mut recorder: Recorder,
+) -> Result<Vec<TraceEvent>, Error> {
     let mut client = BranchClient::new(channel);
-    let mut clock = LamportClock::new();
-    let mut records = Vec::with_capacity(customer.events.len());
+    let home = Process::Branch(customer.id.home_branch());
+    let rpc_error = |status| Error::Rpc {
+        from: Process::Customer(customer.id),
+        to: customer.id.home_branch(),
+        status,
+    };
     for event in &customer.events {
-        let rpc_error = |status| Error::Rpc {
-            from: format!("customer {}", customer.id.0),
-            to: customer.id.home_branch(),
-            status,
-        };
-        let record = match event.action.change() {
+        let id = event.id;
+        let send = EventKind::Send(event.action);
+        // original: a send never ticks; strict: a deposit or withdraw send ticks, and a query
+        // touches no clock at all (`EventKind::ticks` says the same for the checker).
+        if send.ticks(model) {
+            recorder.tick(send, id);
+        } else {
+            recorder.silent(send, id);
+        }
+        let sent = recorder.send();
+        let receive = EventKind::Receive(event.action);
+        let merge = receive.ticks(model);
+        match event.action.change() {
             None => {
-                // original: a send does not tick and every reply is merged;
-                // strict: a query touches no clock at all.
-                let sent = clock.now();
                 let reply = client
                     .query(pb::QueryRequest {
                         customer_id: customer.id.0,
-                        event_id: event.id.0,
-                        clock: sent,
+                        event_id: id.0,
+                        clock: sent.lamport,
+                        vector: sent.vector,
+                        message: sent.message.number,
                     })
                     .await
                     .map_err(rpc_error)?
                     .into_inner();
-                let received = match model {
-                    ClockModel::Original => clock.merge(reply.clock),
-                    ClockModel::Strict => clock.now(),
-                };
-                CustomerRecord {
-                    event_id: event.id,
-                    action: Action::Query,
-                    sent,
-                    reply_stamp: reply.clock,
-                    received,
-                    outcome: Outcome::Balance(reply.balance),
-                }
+                let answer = stamp(home, reply.clock, reply.vector, reply.message);
+                recorder.receive(receive, id, &answer, merge);
+                recorder.note_outcome(Outcome::Balance(reply.balance));
             }
             Some((op, money)) => {
-                let sent = match model {
-                    ClockModel::Original => clock.now(),
-                    ClockModel::Strict => clock.tick(),
-                };
-                let request = change_request(customer.id, event.id.0, money, sent);
+                let request = change_request(customer.id.0, id.0, money, sent);
                 let reply = match op {
                     Op::Deposit => client.deposit(request).await,
                     Op::Withdraw => client.withdraw(request).await,
@@ -70,36 +70,27 @@ pub async fn run(
                     Ok(pb::Result::Fail) => Outcome::Fail,
                     _ => {
                         return Err(Error::Malformed(format!(
-                            "reply to event {} has result {}",
-                            event.id.0, reply.result
+                            "reply to event {id} has result {}",
+                            reply.result
                         )));
                     }
                 };
-                CustomerRecord {
-                    event_id: event.id,
-                    action: event.action,
-                    sent,
-                    reply_stamp: reply.clock,
-                    received: clock.merge(reply.clock),
-                    outcome,
-                }
+                let answer = stamp(home, reply.clock, reply.vector, reply.message);
+                recorder.receive(receive, id, &answer, merge);
+                recorder.note_outcome(outcome);
             }
-        };
-        records.push(record);
+        }
     }
-    Ok(records)
+    Ok(recorder.take_events())
 }
 
-fn change_request(
-    customer: CustomerId,
-    event_id: u64,
-    money: i64,
-    clock: u64,
-) -> pb::ChangeRequest {
+fn change_request(customer: u32, event_id: u64, money: i64, sent: Stamp) -> pb::ChangeRequest {
     pb::ChangeRequest {
-        customer_id: customer.0,
+        customer_id: customer,
         event_id,
         money,
-        clock,
+        clock: sent.lamport,
+        vector: sent.vector,
+        message: sent.message.number,
     }
 }

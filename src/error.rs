@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use crate::model::{BranchId, CustomerId, EventId};
+use crate::model::{BranchId, CustomerId, EventId, Process};
 
 /// Everything that can stop a run, each with the facts needed to explain it.
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,7 @@ pub enum Error {
     #[error("{from} -> {to}: {status}")]
     Rpc {
         /// The caller.
-        from: String,
+        from: Process,
         /// The callee.
         to: BranchId,
         /// The status it failed with.

@@ -6,7 +6,9 @@
 //! # Layout
 //!
 //! - [`model`]: ids, operations, sub-event kinds and their output names, clock models, schedules.
-//! - [`clock`]: the Lamport clock (tick, merge).
+//! - [`clock`]: the Lamport clock (tick, merge) and the vector clock.
+//! - [`recorder`]: one process's clocks and history; stamps outgoing messages.
+//! - [`history`]: the full causal history of a run (every event, clocks, message links).
 //! - [`input`]: reads the input JSON and validates it into a [`input::Scenario`].
 //! - [`branch`]: a branch's replica and clock ([`branch::state`]), its gRPC handlers
 //!   ([`branch::service`]) and its clients to the other branches ([`branch::peers`]).
@@ -34,8 +36,10 @@ pub mod clock;
 pub mod cluster;
 pub mod customer;
 pub mod error;
+pub mod history;
 pub mod input;
 pub mod model;
+pub mod recorder;
 pub mod report;
 pub mod trace;
 pub mod wire;

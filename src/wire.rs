@@ -2,7 +2,9 @@
 //! and the domain types. The only module that knows the wire's field names.
 
 use crate::error::Error;
-use crate::model::Op;
+use crate::history::MessageId;
+use crate::model::{Op, Process};
+use crate::recorder::Stamp;
 
 /// The code tonic-prost-build generated from `proto/banking.proto`.
 pub mod pb {
@@ -46,5 +48,14 @@ pub fn positive_money(money: i64) -> Result<i64, Error> {
         Err(Error::Malformed(format!(
             "money must be positive, got {money}"
         )))
+    }
+}
+
+/// The stamp a message arrived with, from its fields and its sender.
+pub fn stamp(sender: Process, clock: u64, vector: Vec<u64>, number: u64) -> Stamp {
+    Stamp {
+        lamport: clock,
+        vector,
+        message: MessageId { sender, number },
     }
 }

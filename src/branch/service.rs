@@ -9,13 +9,19 @@ use tonic::{Request, Response, Status};
 use crate::branch::peers::Peers;
 use crate::branch::state::{BranchState, Execution};
 use crate::error::Error;
-use crate::model::{BranchId, CustomerId, EventId, Op, Schedule};
+use crate::model::{BranchId, CustomerId, EventId, Op, Process, Schedule};
 use crate::wire::pb::{self, branch_server};
-use crate::wire::{operation_of, positive_money};
+use crate::wire::{operation_of, positive_money, stamp};
 
 /// The state of one branch, shared between its handlers. A `std::sync::Mutex` rather than a
 /// tokio one: it is held only for a synchronous method call, never across an `.await`.
 pub type SharedState = Arc<Mutex<BranchState>>;
+
+/// Locks a branch's state. Every `BranchState` method finishes its checks before it changes
+/// anything, so a lock poisoned by a panic elsewhere still guards a consistent state.
+pub fn lock(state: &SharedState) -> MutexGuard<'_, BranchState> {
+    state.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// A branch's gRPC service: its id, its state, its peers and how it propagates.
 #[derive(Debug, Clone)]
@@ -43,15 +49,13 @@ impl BranchService {
     }
 
     fn state(&self) -> MutexGuard<'_, BranchState> {
-        // A panic while the lock is held cannot leave the state half-updated (each method updates
-        // it in one go after its checks), so a poisoned lock is still safe to use.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.state)
     }
 
-    fn authorize(&self, customer: u32) -> Result<(), Error> {
+    fn authorize(&self, customer: u32) -> Result<Process, Error> {
         let customer = CustomerId(customer);
         if customer.home_branch() == self.id {
-            Ok(())
+            Ok(Process::Customer(customer))
         } else {
             Err(Error::PermissionDenied {
                 branch: self.id,
@@ -62,14 +66,15 @@ impl BranchService {
 
     /// The life of a deposit or withdraw on its origin: execute, propagate, reply.
     async fn change(&self, op: Op, request: pb::ChangeRequest) -> Result<pb::ChangeReply, Error> {
-        self.authorize(request.customer_id)?;
+        let customer = self.authorize(request.customer_id)?;
         let money = positive_money(request.money)?;
         let event = EventId(request.event_id);
-        let execution = self.state().execute(op, event, money, request.clock);
+        let received = stamp(customer, request.clock, request.vector, request.message);
+        let execution = self.state().execute(op, event, money, &received);
         if execution == Execution::Applied {
             self.propagate(op, event, money).await?;
         }
-        let (clock, balance) = {
+        let (reply, balance) = {
             let mut state = self.state();
             (state.reply(op, event), state.balance())
         };
@@ -80,8 +85,10 @@ impl BranchService {
         Ok(pb::ChangeReply {
             result: result.into(),
             balance,
-            clock,
+            clock: reply.lamport,
             branch_id: self.id.0,
+            vector: reply.vector,
+            message: reply.message.number,
         })
     }
 
@@ -116,24 +123,32 @@ impl BranchService {
         event: EventId,
         money: i64,
     ) -> Result<(), Error> {
-        // Sending is not an extra tick: the message carries the clock as it is now.
+        let sent = self.state().send_propagation();
         let request = pb::PropagateRequest {
             origin_id: self.id.0,
             event_id: event.0,
             operation: pb::Operation::from(op).into(),
             money,
-            clock: self.state().clock(),
+            clock: sent.lamport,
+            vector: sent.vector,
+            message: sent.message.number,
         };
         let reply = client
             .propagate(request)
             .await
             .map_err(|status| Error::Rpc {
-                from: format!("branch {}", self.id.0),
+                from: Process::Branch(self.id),
                 to: peer,
                 status,
             })?
             .into_inner();
-        self.state().acknowledge(peer, op, event, reply.clock);
+        let ack = stamp(
+            Process::Branch(peer),
+            reply.clock,
+            reply.vector,
+            reply.message,
+        );
+        self.state().acknowledge(op, event, &ack);
         Ok(())
     }
 }
@@ -144,12 +159,18 @@ impl branch_server::Branch for BranchService {
         &self,
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::QueryReply>, Status> {
-        self.authorize(request.get_ref().customer_id)?;
-        let state = self.state();
+        let request = request.into_inner();
+        let customer = self.authorize(request.customer_id)?;
+        let received = stamp(customer, request.clock, request.vector, request.message);
+        let (balance, reply) = self
+            .state()
+            .serve_query(EventId(request.event_id), &received);
         Ok(Response::new(pb::QueryReply {
-            balance: state.balance(),
-            clock: state.clock(),
+            balance,
+            clock: reply.lamport,
             branch_id: self.id.0,
+            vector: reply.vector,
+            message: reply.message.number,
         }))
     }
 
@@ -178,18 +199,16 @@ impl branch_server::Branch for BranchService {
         let request = request.into_inner();
         let op = operation_of(&request)?;
         let money = positive_money(request.money)?;
+        let origin = Process::Branch(BranchId(request.origin_id));
+        let received = stamp(origin, request.clock, request.vector, request.message);
         let mut state = self.state();
-        let clock = state.apply_propagation(
-            BranchId(request.origin_id),
-            op,
-            EventId(request.event_id),
-            money,
-            request.clock,
-        )?;
+        let ack = state.apply_propagation(op, EventId(request.event_id), money, &received)?;
         Ok(Response::new(pb::PropagateReply {
-            clock,
+            clock: ack.lamport,
             balance: state.balance(),
             branch_id: self.id.0,
+            vector: ack.vector,
+            message: ack.message.number,
         }))
     }
 }

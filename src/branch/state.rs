@@ -1,10 +1,11 @@
-//! One branch's replica: its balance, its Lamport clock and its log of sub-events, with one
-//! synchronous method per sub-event. No I/O: the gRPC handlers call these under a lock.
+//! One branch's replica: its balance and its [`Recorder`] (clocks and history), with one
+//! synchronous method per sub-event. No I/O: the gRPC handlers call these under a lock, so that
+//! reading or updating a clock and recording the event is one atomic step.
 
-use crate::clock::LamportClock;
 use crate::error::Error;
+use crate::history::{EventKind, TraceEvent};
 use crate::model::{BranchId, EventId, Op, Step, SubEvent};
-use crate::trace::BranchRecord;
+use crate::recorder::{Recorder, Stamp};
 
 /// What the origin's execute step decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,23 +16,25 @@ pub enum Execution {
     Rejected,
 }
 
-/// A branch's balance, clock and log.
+/// A branch's balance, clocks and history.
 #[derive(Debug, Clone)]
 pub struct BranchState {
     id: BranchId,
     balance: i64,
-    clock: LamportClock,
-    log: Vec<BranchRecord>,
+    recorder: Recorder,
+}
+
+fn step(op: Op, step: Step) -> EventKind {
+    EventKind::Branch(SubEvent { op, step })
 }
 
 impl BranchState {
-    /// A branch with its initial balance and a clock at 0.
-    pub fn new(id: BranchId, balance: i64) -> Self {
+    /// A branch with its initial balance, recording through `recorder`.
+    pub fn new(id: BranchId, balance: i64, recorder: Recorder) -> Self {
         Self {
             id,
             balance,
-            clock: LamportClock::new(),
-            log: Vec::new(),
+            recorder,
         }
     }
 
@@ -40,113 +43,132 @@ impl BranchState {
         self.balance
     }
 
-    /// The current Lamport clock: the stamp of a message sent now.
+    /// The current Lamport clock.
     pub fn clock(&self) -> u64 {
-        self.clock.now()
+        self.recorder.lamport()
     }
 
-    /// The sub-events recorded so far, in the order they happened.
-    pub fn log(&self) -> &[BranchRecord] {
-        &self.log
+    /// The events recorded so far, in the order they happened.
+    pub fn events(&self) -> &[TraceEvent] {
+        self.recorder.events()
+    }
+
+    /// A query: recorded (it counts in vector clocks) but touching no Lamport clock. Returns
+    /// the balance and the reply's stamp.
+    pub fn serve_query(&mut self, event: EventId, request: &Stamp) -> (i64, Stamp) {
+        self.recorder
+            .receive(EventKind::Query, event, request, false);
+        (self.balance, self.recorder.send())
     }
 
     /// `X_request` then `X_execute` on the origin: merges the customer's stamp, then ticks and
     /// applies the change, or rejects a withdraw larger than the balance (or any overflow).
-    pub fn execute(&mut self, op: Op, event: EventId, amount: i64, stamp: u64) -> Execution {
-        let clock = self.clock.merge(stamp);
-        self.record(event, op, Step::Request, clock, None);
-        let clock = self.clock.tick();
-        self.record(event, op, Step::Execute, clock, None);
+    pub fn execute(&mut self, op: Op, event: EventId, amount: i64, request: &Stamp) -> Execution {
+        self.recorder
+            .receive(step(op, Step::Request), event, request, true);
+        self.recorder.tick(step(op, Step::Execute), event);
         let covered = op == Op::Deposit || amount <= self.balance;
-        match op.apply(self.balance, amount) {
+        let execution = match op.apply(self.balance, amount) {
             Some(balance) if covered => {
                 self.balance = balance;
                 Execution::Applied
             }
             _ => Execution::Rejected,
-        }
+        };
+        self.recorder.note_balance(self.balance);
+        execution
+    }
+
+    /// The stamp of a propagation sent now (sending is not an extra tick).
+    pub fn send_propagation(&mut self) -> Stamp {
+        self.recorder.send()
     }
 
     /// `X_propagate_request` then `X_propagate_execute` on a peer: merges the origin's stamp,
-    /// then ticks and applies the change. Returns the clock after the execute (the reply's stamp).
+    /// then ticks and applies the change. Returns the acknowledgement's stamp (the clock after
+    /// the execute).
     pub fn apply_propagation(
         &mut self,
-        origin: BranchId,
         op: Op,
         event: EventId,
         amount: i64,
-        stamp: u64,
-    ) -> Result<u64, Error> {
-        // Checked first, so that a refused propagation leaves the clock and log untouched.
+        request: &Stamp,
+    ) -> Result<Stamp, Error> {
+        // Checked first, so that a refused propagation leaves the clocks and history untouched.
         let balance = op.apply(self.balance, amount).ok_or(Error::Overflow {
             branch: self.id,
             event,
         })?;
-        let clock = self.clock.merge(stamp);
-        self.record(event, op, Step::PropagateRequest, clock, Some(origin));
-        let clock = self.clock.tick();
-        self.record(event, op, Step::PropagateExecute, clock, Some(origin));
+        self.recorder
+            .receive(step(op, Step::PropagateRequest), event, request, true);
+        self.recorder.tick(step(op, Step::PropagateExecute), event);
         self.balance = balance;
-        Ok(clock)
+        self.recorder.note_balance(balance);
+        Ok(self.recorder.send())
     }
 
-    /// `X_propagate_response` on the origin: merges the stamp of `peer`'s acknowledgement.
-    pub fn acknowledge(&mut self, peer: BranchId, op: Op, event: EventId, stamp: u64) {
-        let clock = self.clock.merge(stamp);
-        self.record(event, op, Step::PropagateResponse, clock, Some(peer));
+    /// `X_propagate_response` on the origin: merges the stamp of a peer's acknowledgement.
+    pub fn acknowledge(&mut self, op: Op, event: EventId, reply: &Stamp) {
+        self.recorder
+            .receive(step(op, Step::PropagateResponse), event, reply, true);
     }
 
     /// The reply to the customer on the origin: ticks (logged as `X_response`, which the
     /// `original` model leaves out of its output). Returns the reply's stamp.
-    pub fn reply(&mut self, op: Op, event: EventId) -> u64 {
-        let clock = self.clock.tick();
-        self.record(event, op, Step::Response, clock, None);
-        clock
-    }
-
-    fn record(&mut self, event: EventId, op: Op, step: Step, clock: u64, peer: Option<BranchId>) {
-        self.log.push(BranchRecord {
-            event_id: event,
-            sub_event: SubEvent { op, step },
-            clock,
-            peer,
-        });
+    pub fn reply(&mut self, op: Op, event: EventId) -> Stamp {
+        self.recorder.tick(step(op, Step::Response), event);
+        self.recorder.send()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::history::MessageId;
+    use crate::model::{CustomerId, Process};
+
+    fn state(id: u32, balance: i64) -> BranchState {
+        let process = Process::Branch(BranchId(id));
+        BranchState::new(BranchId(id), balance, Recorder::new(process, 0, 2, true))
+    }
+
+    fn from_customer(lamport: u64) -> Stamp {
+        Stamp {
+            lamport,
+            vector: vec![0, 1],
+            message: MessageId {
+                sender: Process::Customer(CustomerId(1)),
+                number: 1,
+            },
+        }
+    }
 
     fn names(state: &BranchState) -> Vec<(String, u64)> {
         state
-            .log()
+            .events()
             .iter()
-            .map(|record| (record.sub_event.name(), record.clock))
+            .map(|event| (event.kind.name(), event.lamport))
             .collect()
     }
 
     #[test]
     fn execute_merges_then_ticks_and_applies() {
-        let mut state = BranchState::new(BranchId(2), 400);
-        assert_eq!(
-            state.execute(Op::Deposit, EventId(2), 170, 0),
-            Execution::Applied
-        );
+        let mut state = state(2, 400);
+        let execution = state.execute(Op::Deposit, EventId(2), 170, &from_customer(0));
+        assert_eq!(execution, Execution::Applied);
         assert_eq!(state.balance(), 570);
         assert_eq!(
             names(&state),
             [("deposit_request".into(), 1), ("deposit_execute".into(), 2)]
         );
+        assert_eq!(state.events()[1].balance, Some(570));
     }
 
     #[test]
     fn withdraw_over_the_balance_is_rejected_but_logged() {
-        let mut state = BranchState::new(BranchId(5), 100);
-        assert_eq!(
-            state.execute(Op::Withdraw, EventId(51), 101, 3),
-            Execution::Rejected
-        );
+        let mut state = state(5, 100);
+        let execution = state.execute(Op::Withdraw, EventId(51), 101, &from_customer(3));
+        assert_eq!(execution, Execution::Rejected);
         assert_eq!(state.balance(), 100);
         assert_eq!(
             names(&state),
@@ -159,49 +181,52 @@ mod tests {
 
     #[test]
     fn withdraw_of_the_whole_balance_is_applied() {
-        let mut state = BranchState::new(BranchId(5), 100);
-        assert_eq!(
-            state.execute(Op::Withdraw, EventId(51), 100, 0),
-            Execution::Applied
-        );
+        let mut state = state(5, 100);
+        let execution = state.execute(Op::Withdraw, EventId(51), 100, &from_customer(0));
+        assert_eq!(execution, Execution::Applied);
         assert_eq!(state.balance(), 0);
     }
 
     #[test]
     fn deposit_that_would_overflow_is_rejected() {
-        let mut state = BranchState::new(BranchId(1), i64::MAX - 1);
-        assert_eq!(
-            state.execute(Op::Deposit, EventId(1), 2, 0),
-            Execution::Rejected
-        );
+        let mut state = state(1, i64::MAX - 1);
+        let execution = state.execute(Op::Deposit, EventId(1), 2, &from_customer(0));
+        assert_eq!(execution, Execution::Rejected);
         assert_eq!(state.balance(), i64::MAX - 1);
     }
 
     #[test]
     fn propagation_merges_the_origin_stamp_then_ticks() {
-        let mut state = BranchState::new(BranchId(1), 400);
-        let reply = state.apply_propagation(BranchId(2), Op::Deposit, EventId(2), 170, 2);
-        assert_eq!(reply.ok(), Some(4));
+        let mut state = state(1, 400);
+        let reply = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        assert_eq!(reply.map(|stamp| stamp.lamport).ok(), Some(4));
         assert_eq!(state.balance(), 570);
-        assert_eq!(state.log()[0].peer, Some(BranchId(2)));
     }
 
     #[test]
     fn propagation_that_would_overflow_changes_nothing() {
-        let mut state = BranchState::new(BranchId(1), i64::MAX);
-        let reply = state.apply_propagation(BranchId(2), Op::Deposit, EventId(2), 1, 2);
+        let mut state = state(1, i64::MAX);
+        let reply = state.apply_propagation(Op::Deposit, EventId(2), 1, &from_customer(2));
         assert!(matches!(reply, Err(Error::Overflow { .. })));
         assert_eq!(state.clock(), 0);
-        assert!(state.log().is_empty());
+        assert!(state.events().is_empty());
+    }
+
+    #[test]
+    fn a_query_touches_no_lamport_clock() {
+        let mut state = state(1, 400);
+        let (balance, stamp) = state.serve_query(EventId(1), &from_customer(7));
+        assert_eq!((balance, stamp.lamport, state.clock()), (400, 0, 0));
+        assert_eq!(state.events()[0].vector, [1, 1]);
     }
 
     #[test]
     fn acknowledge_and_reply_follow_the_clock_rules() {
-        let mut state = BranchState::new(BranchId(2), 400);
-        state.execute(Op::Deposit, EventId(2), 170, 0);
-        state.acknowledge(BranchId(1), Op::Deposit, EventId(2), 4);
-        state.acknowledge(BranchId(3), Op::Deposit, EventId(2), 7);
-        assert_eq!(state.reply(Op::Deposit, EventId(2)), 9);
+        let mut state = state(2, 400);
+        state.execute(Op::Deposit, EventId(2), 170, &from_customer(0));
+        state.acknowledge(Op::Deposit, EventId(2), &from_customer(4));
+        state.acknowledge(Op::Deposit, EventId(2), &from_customer(7));
+        assert_eq!(state.reply(Op::Deposit, EventId(2)).lamport, 9);
         assert_eq!(
             names(&state)[2..],
             [

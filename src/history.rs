@@ -1,0 +1,283 @@
+//! The full causal history of a run: every event of every process (customers included), each
+//! with its position, Lamport clock, vector clock and the messages it sent or received. The
+//! branch logs and customer records of [`Trace`] are derived from it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+
+use crate::model::{
+    Action, BranchId, ClockModel, CustomerId, EventId, Process, Schedule, Step, SubEvent,
+};
+use crate::trace::{BranchRecord, CustomerRecord, Outcome, Trace};
+
+/// The processes of a run in a fixed order (branches ascending, then customers ascending): the
+/// index of a process is its entry in every vector clock.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessTable {
+    processes: Vec<Process>,
+    index: HashMap<Process, usize>,
+}
+
+impl ProcessTable {
+    /// A table of `processes`, sorted branches first, each once.
+    pub fn new(processes: impl IntoIterator<Item = Process>) -> Self {
+        let mut processes: Vec<Process> = processes.into_iter().collect();
+        processes.sort();
+        processes.dedup();
+        let index = processes
+            .iter()
+            .enumerate()
+            .map(|(index, process)| (*process, index))
+            .collect();
+        Self { processes, index }
+    }
+
+    /// The processes, in table order.
+    pub fn processes(&self) -> &[Process] {
+        &self.processes
+    }
+
+    /// How many processes there are (the width of every vector clock).
+    pub fn len(&self) -> usize {
+        self.processes.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty()
+    }
+
+    /// The index of `process`, if it is in the table.
+    pub fn index_of(&self, process: Process) -> Option<usize> {
+        self.index.get(&process).copied()
+    }
+}
+
+/// A message: its sender and the sender's running count of messages sent (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageId {
+    /// The process that sent it.
+    pub sender: Process,
+    /// Its number among the sender's messages.
+    pub number: u64,
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", short_name(self.sender), self.number)
+    }
+}
+
+/// `B3` or `C3`: how processes are named in traces and pictures.
+pub fn short_name(process: Process) -> String {
+    match process {
+        Process::Branch(id) => format!("B{}", id.0),
+        Process::Customer(id) => format!("C{}", id.0),
+    }
+}
+
+/// Parses `B3` or `C3`.
+pub fn parse_short_name(name: &str) -> Option<Process> {
+    let (kind, id) = name.split_at_checked(1)?;
+    let id: u32 = id.parse().ok()?;
+    match kind {
+        "B" => Some(Process::Branch(BranchId(id))),
+        "C" => Some(Process::Customer(CustomerId(id))),
+        _ => None,
+    }
+}
+
+/// What an event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// A branch sub-event of a deposit or withdraw (Diagram B).
+    Branch(SubEvent),
+    /// A branch receives a query and answers it; touches no Lamport clock.
+    Query,
+    /// A customer sends a request.
+    Send(Action),
+    /// A customer receives the reply to a request.
+    Receive(Action),
+}
+
+impl EventKind {
+    /// The event's name, e.g. `deposit_propagate_execute`, `query_request`, `deposit_send`.
+    pub fn name(self) -> String {
+        match self {
+            EventKind::Branch(sub_event) => sub_event.name(),
+            EventKind::Query => "query_request".to_string(),
+            EventKind::Send(action) => format!("{}_send", action.interface()),
+            EventKind::Receive(action) => format!("{}_receive", action.interface()),
+        }
+    }
+
+    /// Whether the event advances its process's Lamport clock in `model` (a tick or a merge).
+    /// Events that do not still happen, and count in vector clocks: a customer's send in the
+    /// `original` model, anything to do with a query in `strict`, a branch serving a query.
+    pub fn ticks(self, model: ClockModel) -> bool {
+        match self {
+            EventKind::Branch(_) => true,
+            EventKind::Query | EventKind::Send(Action::Query) => false,
+            EventKind::Send(_) => model == ClockModel::Strict,
+            EventKind::Receive(Action::Query) => model == ClockModel::Original,
+            EventKind::Receive(_) => true,
+        }
+    }
+}
+
+/// One event of one process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEvent {
+    /// The process it happened on.
+    pub process: Process,
+    /// Its position in that process's history, from 1.
+    pub seq: u64,
+    /// What it is.
+    pub kind: EventKind,
+    /// The customer event (query, deposit or withdraw) it belongs to.
+    pub event_id: EventId,
+    /// The process's Lamport clock after the event.
+    pub lamport: u64,
+    /// The process's vector clock after the event (indexed by the process table); empty when
+    /// the run did not record vector clocks.
+    pub vector: Vec<u64>,
+    /// The message this event received, if it is a receive.
+    pub receives: Option<MessageId>,
+    /// The messages sent from this event (stamped with its clocks).
+    pub sends: Vec<MessageId>,
+    /// The branch's balance after the event, on execute steps.
+    pub balance: Option<i64>,
+    /// What the customer got back, on a customer's receive.
+    pub outcome: Option<Outcome>,
+}
+
+/// The full history of a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct History {
+    /// The clock model of the run.
+    pub model: ClockModel,
+    /// The schedule of the run.
+    pub schedule: Schedule,
+    /// The processes; their order gives the vector clocks' entries.
+    pub table: ProcessTable,
+    /// The balance every branch started with, if known.
+    pub initial_balance: Option<i64>,
+    /// Every process's events in the order they happened, in table order.
+    pub events: Vec<Vec<TraceEvent>>,
+}
+
+impl History {
+    /// How many events there are in all.
+    pub fn len(&self) -> usize {
+        self.events.iter().map(Vec::len).sum()
+    }
+
+    /// Whether no event was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every event, process by process.
+    pub fn iter(&self) -> impl Iterator<Item = &TraceEvent> {
+        self.events.iter().flatten()
+    }
+
+    /// The event that sent each message.
+    pub fn senders(&self) -> HashMap<MessageId, &TraceEvent> {
+        let mut senders = HashMap::new();
+        for event in self.iter() {
+            for message in &event.sends {
+                senders.insert(*message, event);
+            }
+        }
+        senders
+    }
+
+    /// The branch logs and customer records of SPEC section 5, derived from the events.
+    pub fn to_trace(&self) -> Trace {
+        let senders = self.senders();
+        let mut trace = Trace {
+            model: self.model,
+            ..Trace::default()
+        };
+        for events in &self.events {
+            let mut last_sender = None;
+            let mut pending_send: Option<&TraceEvent> = None;
+            for event in events {
+                let received_from = event.receives.map(|message| message.sender);
+                match (event.process, event.kind) {
+                    (Process::Branch(branch), EventKind::Branch(sub_event)) => {
+                        if received_from.is_some() {
+                            last_sender = received_from;
+                        }
+                        let peer = match sub_event.step {
+                            Step::PropagateRequest | Step::PropagateResponse => received_from,
+                            Step::PropagateExecute => last_sender,
+                            _ => None,
+                        };
+                        let peer = peer.and_then(|process| match process {
+                            Process::Branch(id) => Some(id),
+                            Process::Customer(_) => None,
+                        });
+                        trace
+                            .branches
+                            .entry(branch)
+                            .or_default()
+                            .push(BranchRecord {
+                                event_id: event.event_id,
+                                sub_event,
+                                clock: event.lamport,
+                                peer,
+                            });
+                    }
+                    (Process::Branch(branch), EventKind::Query) => {
+                        trace.branches.entry(branch).or_default();
+                    }
+                    (Process::Customer(_), EventKind::Send(_)) => pending_send = Some(event),
+                    (Process::Customer(customer), EventKind::Receive(action)) => {
+                        let reply_stamp = event
+                            .receives
+                            .and_then(|message| senders.get(&message))
+                            .map_or(0, |sender| sender.lamport);
+                        let sent = pending_send
+                            .take()
+                            .filter(|send| send.event_id == event.event_id)
+                            .map_or(0, |send| send.lamport);
+                        trace
+                            .customers
+                            .entry(customer)
+                            .or_default()
+                            .push(CustomerRecord {
+                                event_id: event.event_id,
+                                action,
+                                sent,
+                                reply_stamp,
+                                received: event.lamport,
+                                outcome: event.outcome.unwrap_or(Outcome::Fail),
+                            });
+                    }
+                    _ => {}
+                }
+            }
+        }
+        for process in self.table.processes() {
+            if let Process::Branch(branch) = process {
+                trace.branches.entry(*branch).or_default();
+            }
+        }
+        trace
+    }
+
+    /// Each branch's balance after its last event that carries one (or the initial balance).
+    pub fn final_balances(&self) -> Option<BTreeMap<BranchId, i64>> {
+        let initial = self.initial_balance?;
+        let mut finals = BTreeMap::new();
+        for (process, events) in self.table.processes().iter().zip(&self.events) {
+            if let Process::Branch(branch) = process {
+                let last = events.iter().rev().find_map(|event| event.balance);
+                finals.insert(*branch, last.unwrap_or(initial));
+            }
+        }
+        Some(finals)
+    }
+}
