@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::history::{History, ProcessTable, TraceEvent};
 use crate::input::{CustomerSpec, Scenario};
 use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, Recording};
 use crate::trace::Trace;
 
 /// The address branches listen on unless told otherwise: loopback, each on a free port.
@@ -35,9 +35,8 @@ pub struct RunConfig {
     pub schedule: Schedule,
     /// The address every branch listens on (each on a free port).
     pub host: IpAddr,
-    /// Whether to keep vector clocks (on every message and event); off only to save time and
-    /// memory in benchmarks.
-    pub vectors: bool,
+    /// What every process keeps of its history: everything, except in benchmarks.
+    pub recording: Recording,
 }
 
 impl Default for RunConfig {
@@ -46,7 +45,7 @@ impl Default for RunConfig {
             model: ClockModel::default(),
             schedule: Schedule::default(),
             host: DEFAULT_HOST,
-            vectors: true,
+            recording: Recording::FULL,
         }
     }
 }
@@ -141,7 +140,7 @@ impl Cluster {
             let Some((addr, incoming)) = listeners.remove(&branch.id) else {
                 unreachable!("a listener was bound for every branch above");
             };
-            let recorder = recorder_for(&table, Process::Branch(branch.id), config.vectors);
+            let recorder = recorder_for(&table, Process::Branch(branch.id), config.recording);
             let state = BranchState::new(branch.id, branch.balance, recorder);
             let state = Arc::new(Mutex::new(state));
             let peers = Peers::new(
@@ -227,7 +226,11 @@ impl Cluster {
                 "customer {} has no branch",
                 spec.id.0
             )))?;
-        let recorder = recorder_for(&self.table, Process::Customer(spec.id), self.config.vectors);
+        let recorder = recorder_for(
+            &self.table,
+            Process::Customer(spec.id),
+            self.config.recording,
+        );
         customer::run(spec, channel, self.config.model, recorder).await
     }
 
@@ -296,10 +299,10 @@ pub fn process_table(scenario: &Scenario) -> ProcessTable {
     ProcessTable::new(branches.chain(customers))
 }
 
-fn recorder_for(table: &ProcessTable, process: Process, vectors: bool) -> Recorder {
+fn recorder_for(table: &ProcessTable, process: Process, recording: Recording) -> Recorder {
     // Every process of the run is in the table: it was built from the same scenario.
     let index = table.index_of(process).unwrap_or_default();
-    Recorder::new(process, index, table.len(), vectors)
+    Recorder::new(process, index, table.len(), recording)
 }
 
 /// A lazily connected channel to the server at `addr`.
