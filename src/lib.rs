@@ -14,7 +14,8 @@
 //!   ([`branch::service`]) and its clients to the other branches ([`branch::peers`]).
 //! - [`customer`]: runs one customer's events against its branch.
 //! - [`cluster`]: starts the branches, runs the customers, collects the trace, shuts down.
-//! - [`trace`]: what a run recorded, and the output format.
+//! - [`trace`]: the branch logs and customer records, and the output format.
+//! - [`tracefile`]: the `--trace` file (the history as JSON Lines), written and read.
 //! - [`check`]: the invariants over a trace.
 //! - [`report`]: what a run tells a person and the `--results` JSON.
 //! - [`workload`]: seeded generated scenarios.
@@ -42,6 +43,7 @@ pub mod model;
 pub mod recorder;
 pub mod report;
 pub mod trace;
+pub mod tracefile;
 pub mod wire;
 pub mod workload;
 

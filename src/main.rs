@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lamport_bank::cluster::{self, RunConfig};
 use lamport_bank::input::{self, InputError, Scenario};
 use lamport_bank::model::{ClockModel, Schedule};
-use lamport_bank::report;
+use lamport_bank::{report, tracefile};
 
 /// The original simulator's sample input, built into the binary.
 const BUILT_IN_SAMPLE: &str = include_str!("../examples/sample.json");
@@ -55,6 +55,10 @@ struct RunArgs {
     /// results, and the verdict of the invariant check.
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    /// Also write the full causal trace as JSON Lines: every event of every process with its
+    /// Lamport and vector clocks and message links (see the README for the format).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
@@ -137,10 +141,27 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let text = serde_json::to_string_pretty(&report::results(&report))? + "\n";
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
+    if let Some(path) = &args.trace {
+        write_file(path, |out| tracefile::write(&report.history, out))?;
+    }
     eprint!("{}", report::summary(&source, &scenario, &report));
     Ok(if report.violations.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Writes a file through a buffer, naming the file in any error.
+fn write_file(
+    path: &std::path::Path,
+    fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let file =
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    fill(&mut out)
+        .and_then(|()| out.flush())
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -1,0 +1,402 @@
+//! The `--trace` file: a [`History`] as JSON Lines. The first line describes the run, then one
+//! line per event, process by process, each process's events in the order they happened.
+//!
+//! ```text
+//! {"lamport_bank_trace":1,"clocks":"original","schedule":"sequential","processes":["B1","B2","C2"],"initial_balance":400}
+//! {"process":"B2","seq":1,"event":"deposit_request","id":2,"lamport":1,"vector":{"B2":1,"C2":1},"receive":"C2:1"}
+//! {"process":"B2","seq":2,"event":"deposit_execute","id":2,"lamport":2,"vector":{"B2":2,"C2":1},"send":["B2:1"],"balance":570}
+//! ```
+
+use std::fmt;
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::history::{
+    EventKind, History, MessageId, ProcessTable, TraceEvent, parse_short_name, short_name,
+};
+use crate::model::{Action, ClockModel, EventId, Schedule, SubEvent};
+use crate::trace::Outcome;
+
+/// The version written in the first line's `lamport_bank_trace` field.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The first line of a trace file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Header {
+    lamport_bank_trace: u32,
+    clocks: String,
+    schedule: String,
+    processes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    initial_balance: Option<i64>,
+}
+
+/// One event line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Line {
+    process: String,
+    seq: u64,
+    event: String,
+    id: u64,
+    lamport: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    money: Option<i64>,
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    vector: Map<String, Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    receive: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    send: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    balance: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result: Option<Value>,
+}
+
+/// Writes `history` as a trace file.
+pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
+    let names: Vec<String> = history
+        .table
+        .processes()
+        .iter()
+        .map(|process| short_name(*process))
+        .collect();
+    let header = Header {
+        lamport_bank_trace: FORMAT_VERSION,
+        clocks: history.model.name().to_string(),
+        schedule: history.schedule.name().to_string(),
+        processes: names.clone(),
+        initial_balance: history.initial_balance,
+    };
+    serde_json::to_writer(&mut *out, &header)?;
+    out.write_all(b"\n")?;
+    for event in history.iter() {
+        serde_json::to_writer(&mut *out, &to_line(event, &names))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+fn to_line(event: &TraceEvent, names: &[String]) -> Line {
+    let vector = event
+        .vector
+        .iter()
+        .zip(names)
+        .filter(|(entry, _)| **entry > 0)
+        .map(|(entry, name)| (name.clone(), Value::from(*entry)))
+        .collect();
+    let money = match event.kind {
+        EventKind::Send(action) | EventKind::Receive(action) => action.change().map(|(_, m)| m),
+        _ => None,
+    };
+    Line {
+        process: short_name(event.process),
+        seq: event.seq,
+        event: event.kind.name(),
+        id: event.event_id.0,
+        lamport: event.lamport,
+        money,
+        vector,
+        receive: event.receives.map(|message| message.to_string()),
+        send: event.sends.iter().map(ToString::to_string).collect(),
+        balance: event.balance,
+        result: event.outcome.map(Outcome::to_json),
+    }
+}
+
+/// Why a trace file could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ReadError {
+    /// The line (from 1) where the problem is; 0 for the file as a whole.
+    pub line: usize,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.problem)
+        } else {
+            write!(f, "line {}: {}", self.line, self.problem)
+        }
+    }
+}
+
+fn error(line: usize, problem: impl Into<String>) -> ReadError {
+    ReadError {
+        line,
+        problem: problem.into(),
+    }
+}
+
+/// Whether `first_line` is the header of a trace file.
+pub fn is_trace_header(first_line: &str) -> bool {
+    serde_json::from_str::<Value>(first_line)
+        .ok()
+        .and_then(|value| value.get("lamport_bank_trace").cloned())
+        .is_some()
+}
+
+/// Reads a trace file. Events may come in any order of processes, but each process's events
+/// must come in the order they happened (their `seq` is checked by the checker, not here).
+pub fn read(input: impl BufRead) -> Result<History, ReadError> {
+    let mut lines = input.lines().enumerate();
+    let header_text = match lines.next() {
+        Some((_, Ok(text))) => text,
+        Some((_, Err(io))) => return Err(error(1, format!("cannot read: {io}"))),
+        None => return Err(error(0, "the file is empty")),
+    };
+    let header: Header = serde_json::from_str(&header_text)
+        .map_err(|e| error(1, format!("not a trace header: {e}")))?;
+    if header.lamport_bank_trace != FORMAT_VERSION {
+        let problem = format!(
+            "trace format version {} is not supported (this build reads {FORMAT_VERSION})",
+            header.lamport_bank_trace
+        );
+        return Err(error(1, problem));
+    }
+    let model = match header.clocks.as_str() {
+        "original" => ClockModel::Original,
+        "strict" => ClockModel::Strict,
+        other => return Err(error(1, format!("unknown clocks {other:?}"))),
+    };
+    let schedule = match header.schedule.as_str() {
+        "sequential" => Schedule::Sequential,
+        "concurrent" => Schedule::Concurrent,
+        other => return Err(error(1, format!("unknown schedule {other:?}"))),
+    };
+    let mut processes = Vec::with_capacity(header.processes.len());
+    for name in &header.processes {
+        let process =
+            parse_short_name(name).ok_or_else(|| error(1, format!("bad process name {name:?}")))?;
+        processes.push(process);
+    }
+    let table = ProcessTable::new(processes);
+    if table.len() != header.processes.len() {
+        return Err(error(1, "a process is listed twice"));
+    }
+    let mut events = vec![Vec::new(); table.len()];
+    for (index, text) in lines {
+        let number = index + 1;
+        let text = text.map_err(|io| error(number, format!("cannot read: {io}")))?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let line: Line = serde_json::from_str(&text)
+            .map_err(|e| error(number, format!("malformed event: {e}")))?;
+        let event = from_line(&line, &table).map_err(|problem| error(number, problem))?;
+        let slot = table.index_of(event.process).ok_or_else(|| {
+            error(
+                number,
+                format!("process {} is not in the header", line.process),
+            )
+        })?;
+        events[slot].push(event);
+    }
+    Ok(History {
+        model,
+        schedule,
+        table,
+        initial_balance: header.initial_balance,
+        events,
+    })
+}
+
+fn from_line(line: &Line, table: &ProcessTable) -> Result<TraceEvent, String> {
+    let process = parse_short_name(&line.process)
+        .ok_or_else(|| format!("bad process name {:?}", line.process))?;
+    let kind = parse_kind(&line.event, line.money)?;
+    let mut vector = if line.vector.is_empty() {
+        Vec::new()
+    } else {
+        vec![0; table.len()]
+    };
+    for (name, value) in &line.vector {
+        let index = parse_short_name(name)
+            .and_then(|process| table.index_of(process))
+            .ok_or_else(|| format!("vector entry {name:?} is not a process of the header"))?;
+        vector[index] = value
+            .as_u64()
+            .ok_or_else(|| format!("vector entry {name:?} is not a whole number: {value}"))?;
+    }
+    let message = |text: &String| {
+        parse_message(text).ok_or_else(|| format!("bad message id {text:?} (expected like B2:3)"))
+    };
+    let outcome = match &line.result {
+        None => None,
+        Some(Value::String(text)) if text == "success" => Some(Outcome::Success),
+        Some(Value::String(text)) if text == "fail" => Some(Outcome::Fail),
+        Some(value) => Some(Outcome::Balance(value.as_i64().ok_or_else(|| {
+            format!("result must be success, fail or a balance, got {value}")
+        })?)),
+    };
+    Ok(TraceEvent {
+        process,
+        seq: line.seq,
+        kind,
+        event_id: EventId(line.id),
+        lamport: line.lamport,
+        vector,
+        receives: line.receive.as_ref().map(message).transpose()?,
+        sends: line.send.iter().map(message).collect::<Result<_, _>>()?,
+        balance: line.balance,
+        outcome,
+    })
+}
+
+/// Parses `B2:3`.
+pub fn parse_message(text: &str) -> Option<MessageId> {
+    let (sender, number) = text.split_once(':')?;
+    Some(MessageId {
+        sender: parse_short_name(sender)?,
+        number: number.parse().ok()?,
+    })
+}
+
+fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
+    if let Some(sub_event) = SubEvent::parse(name) {
+        return Ok(EventKind::Branch(sub_event));
+    }
+    if name == "query_request" {
+        return Ok(EventKind::Query);
+    }
+    let (interface, receive) = if let Some(interface) = name.strip_suffix("_send") {
+        (interface, false)
+    } else if let Some(interface) = name.strip_suffix("_receive") {
+        (interface, true)
+    } else {
+        return Err(format!("unknown event {name:?}"));
+    };
+    let amount = || money.ok_or_else(|| format!("event {name:?} has no money"));
+    let action = match interface {
+        "query" => Action::Query,
+        "deposit" => Action::Deposit(amount()?),
+        "withdraw" => Action::Withdraw(amount()?),
+        _ => return Err(format!("unknown event {name:?}")),
+    };
+    Ok(if receive {
+        EventKind::Receive(action)
+    } else {
+        EventKind::Send(action)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{BranchId, CustomerId, Op, Step};
+
+    fn sample() -> History {
+        let b1 = Process::Branch(BranchId(1));
+        let c1 = Process::Customer(CustomerId(1));
+        let send = TraceEvent {
+            process: c1,
+            seq: 1,
+            kind: EventKind::Send(Action::Withdraw(70)),
+            event_id: EventId(4),
+            lamport: 0,
+            vector: vec![0, 1],
+            receives: None,
+            sends: vec![MessageId {
+                sender: c1,
+                number: 1,
+            }],
+            balance: None,
+            outcome: None,
+        };
+        let request = TraceEvent {
+            process: b1,
+            seq: 1,
+            kind: EventKind::Branch(SubEvent {
+                op: Op::Withdraw,
+                step: Step::Request,
+            }),
+            event_id: EventId(4),
+            lamport: 1,
+            vector: vec![1, 1],
+            receives: Some(MessageId {
+                sender: c1,
+                number: 1,
+            }),
+            sends: Vec::new(),
+            balance: Some(330),
+            outcome: None,
+        };
+        let receive = TraceEvent {
+            process: c1,
+            seq: 2,
+            kind: EventKind::Receive(Action::Query),
+            event_id: EventId(5),
+            lamport: 3,
+            vector: vec![1, 2],
+            receives: None,
+            sends: Vec::new(),
+            balance: None,
+            outcome: Some(Outcome::Balance(330)),
+        };
+        History {
+            model: ClockModel::Strict,
+            schedule: Schedule::Concurrent,
+            table: ProcessTable::new([b1, c1]),
+            initial_balance: Some(400),
+            events: vec![vec![request], vec![send, receive]],
+        }
+    }
+
+    #[test]
+    fn a_history_survives_a_round_trip() {
+        let history = sample();
+        let mut bytes = Vec::new();
+        write(&history, &mut bytes).expect("written to memory");
+        let text = String::from_utf8(bytes.clone()).expect("UTF-8");
+        assert!(is_trace_header(text.lines().next().expect("a header")));
+        assert_eq!(read(bytes.as_slice()), Ok(history));
+    }
+
+    #[test]
+    fn lines_are_compact_and_name_processes() {
+        let mut bytes = Vec::new();
+        write(&sample(), &mut bytes).expect("written to memory");
+        let text = String::from_utf8(bytes).expect("UTF-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            r#"{"lamport_bank_trace":1,"clocks":"strict","schedule":"concurrent","processes":["B1","C1"],"initial_balance":400}"#
+        );
+        assert_eq!(
+            lines[1],
+            r#"{"process":"B1","seq":1,"event":"withdraw_request","id":4,"lamport":1,"vector":{"B1":1,"C1":1},"receive":"C1:1","balance":330}"#
+        );
+        assert_eq!(
+            lines[2],
+            r#"{"process":"C1","seq":1,"event":"withdraw_send","id":4,"lamport":0,"money":70,"vector":{"C1":1},"send":["C1:1"]}"#
+        );
+    }
+
+    #[test]
+    fn bad_lines_are_refused_with_their_number() {
+        let header = r#"{"lamport_bank_trace":1,"clocks":"original","schedule":"sequential","processes":["B1"]}"#;
+        let bad = format!(
+            "{header}\n{{\"process\":\"B9\",\"seq\":1,\"event\":\"deposit_execute\",\"id\":1,\"lamport\":1}}\n"
+        );
+        assert_eq!(
+            read(bad.as_bytes()).map_err(|e| e.to_string()),
+            Err("line 2: process B9 is not in the header".to_string())
+        );
+        let unknown = format!(
+            "{header}\n{{\"process\":\"B1\",\"seq\":1,\"event\":\"jump\",\"id\":1,\"lamport\":1}}\n"
+        );
+        assert_eq!(
+            read(unknown.as_bytes()).map_err(|e| e.to_string()),
+            Err("line 2: unknown event \"jump\"".to_string())
+        );
+        assert_eq!(
+            read(&b""[..]).map_err(|e| e.to_string()),
+            Err("the file is empty".to_string())
+        );
+    }
+}
