@@ -288,7 +288,7 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BranchId, CustomerId, Op, Step};
+    use crate::model::{BranchId, CustomerId, Op, Process, Step};
 
     fn sample() -> History {
         let b1 = Process::Branch(BranchId(1));
