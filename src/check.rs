@@ -126,8 +126,10 @@ fn check_customer_clocks(trace: &Trace, out: &mut Vec<Violation>) {
         let mut previous: Option<&CustomerRecord> = None;
         for record in records {
             let (id, what) = (record.event_id, record.action.interface());
-            // In the strict model a query touches no clock at all.
-            let silent = strict && record.action == Action::Query;
+            // In the strict model a query touches no clock at all; a customer that gave up
+            // waiting (indeterminate outcome) received nothing.
+            let silent = (strict && record.action == Action::Query)
+                || record.outcome == Outcome::Indeterminate;
             if record.received < record.sent || (!silent && record.received == record.sent) {
                 let message = format!(
                     "event {id} {what} received at clock {} is not after it was sent at clock {}",
@@ -506,8 +508,18 @@ fn check_convergence(trace: &Trace, balances: &Balances, out: &mut Vec<Violation
         return;
     }
     let (mut deposits, mut withdrawals) = (0_i128, 0_i128);
+    // An indeterminate change counts if its origin carried it out (it executed it and
+    // propagated it, or there is no one to propagate to).
+    let carried_out = |record: &CustomerRecord| match record.outcome {
+        Outcome::Success => true,
+        Outcome::Indeterminate => trace.branches.values().flatten().any(|branch_record| {
+            branch_record.event_id == record.event_id
+                && branch_record.sub_event.step == Step::PropagateExecute
+        }),
+        Outcome::Fail | Outcome::Balance(_) => false,
+    };
     let records = trace.customers.values().flatten();
-    for record in records.filter(|r| r.outcome == Outcome::Success) {
+    for record in records.filter(|r| carried_out(r)) {
         match record.action.change() {
             Some((Op::Deposit, amount)) => deposits += i128::from(amount),
             Some((Op::Withdraw, amount)) => withdrawals += i128::from(amount),

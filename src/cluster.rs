@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use futures_util::future::join_all;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::transport::Channel;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::{Channel, Endpoint, Server};
 
 use crate::branch::peers::Peers;
-use crate::branch::service::{BranchService, SharedState, lock};
+use crate::branch::service::{BranchConfig, BranchService, SharedState, lock};
 use crate::branch::state::BranchState;
 use crate::check::{self, Balances, Violation};
 use crate::customer;
@@ -20,6 +20,7 @@ use crate::error::Error;
 use crate::history::{History, ProcessTable, TraceEvent};
 use crate::input::{CustomerSpec, Scenario};
 use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
+use crate::net::{self, Caller, Timeouts};
 use crate::recorder::{Recorder, Recording};
 use crate::trace::Trace;
 
@@ -37,6 +38,8 @@ pub struct RunConfig {
     pub host: IpAddr,
     /// What every process keeps of its history: everything, except in benchmarks.
     pub recording: Recording,
+    /// Deadlines, keepalive and backoff.
+    pub timeouts: Timeouts,
 }
 
 impl Default for RunConfig {
@@ -46,6 +49,7 @@ impl Default for RunConfig {
             schedule: Schedule::default(),
             host: DEFAULT_HOST,
             recording: Recording::FULL,
+            timeouts: Timeouts::REAL,
         }
     }
 }
@@ -132,7 +136,10 @@ impl Cluster {
         }
         let mut channels = BTreeMap::new();
         for (id, (addr, _)) in &listeners {
-            channels.insert(*id, channel_to(*addr)?);
+            channels.insert(
+                *id,
+                net::tcp_channel(*addr, Caller::Branch, &config.timeouts)?,
+            );
         }
         let (stop, stopped) = watch::channel(false);
         let mut branches = BTreeMap::new();
@@ -149,10 +156,15 @@ impl Cluster {
                     .filter(|(peer, _)| **peer != branch.id)
                     .map(|(peer, channel)| (*peer, channel.clone())),
             );
-            let service = BranchService::new(branch.id, state.clone(), peers, config.schedule);
+            let branch_config = BranchConfig {
+                schedule: config.schedule,
+                timeouts: config.timeouts,
+                ..BranchConfig::default()
+            };
+            let service = BranchService::new(branch.id, state.clone(), peers, branch_config);
             let mut stopped = stopped.clone();
             let server = tokio::spawn(async move {
-                Server::builder()
+                net::server()
                     .add_service(service.into_server())
                     .serve_with_incoming_shutdown(incoming, async move {
                         // An error means the cluster was dropped: stop too.
@@ -189,7 +201,7 @@ impl Cluster {
     /// A new client channel to `branch`, or `None` if there is no such branch.
     pub fn channel(&self, branch: BranchId) -> Option<Channel> {
         let branch = self.branches.get(&branch)?;
-        channel_to(branch.addr).ok()
+        net::tcp_channel(branch.addr, Caller::Customer, &self.config.timeouts).ok()
     }
 
     /// Runs `customers` against their branches, one after another or all at once as the
@@ -220,7 +232,7 @@ impl Cluster {
         let channel = self
             .branches
             .get(&home)
-            .map(|branch| channel_to(branch.addr))
+            .map(|branch| net::tcp_channel(branch.addr, Caller::Customer, &self.config.timeouts))
             .transpose()?
             .ok_or(Error::Malformed(format!(
                 "customer {} has no branch",
@@ -231,7 +243,8 @@ impl Cluster {
             Process::Customer(spec.id),
             self.config.recording,
         );
-        customer::run(spec, channel, self.config.model, recorder).await
+        let deadline = self.config.timeouts.customer;
+        customer::run(spec, channel, self.config.model, recorder, deadline).await
     }
 
     /// The history so far: every branch's events, and the customers' events as returned by
@@ -261,6 +274,7 @@ impl Cluster {
             table: self.table.clone(),
             initial_balance,
             events,
+            faults: Vec::new(),
         })
     }
 
@@ -303,11 +317,4 @@ fn recorder_for(table: &ProcessTable, process: Process, recording: Recording) ->
     // Every process of the run is in the table: it was built from the same scenario.
     let index = table.index_of(process).unwrap_or_default();
     Recorder::new(process, index, table.len(), recording)
-}
-
-/// A lazily connected channel to the server at `addr`.
-fn channel_to(addr: SocketAddr) -> Result<Channel, Error> {
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-        .map_err(|error| Error::Malformed(format!("address {addr}: {error}")))?;
-    Ok(endpoint.connect_lazy())
 }

@@ -98,6 +98,8 @@ pub enum EventKind {
     Send(Action),
     /// A customer receives the reply to a request.
     Receive(Action),
+    /// A customer gives up waiting for a reply (deadline): the outcome is indeterminate.
+    Timeout(Action),
 }
 
 impl EventKind {
@@ -108,6 +110,7 @@ impl EventKind {
             EventKind::Query => "query_request".to_string(),
             EventKind::Send(action) => format!("{}_send", action.interface()),
             EventKind::Receive(action) => format!("{}_receive", action.interface()),
+            EventKind::Timeout(action) => format!("{}_timeout", action.interface()),
         }
     }
 
@@ -121,6 +124,7 @@ impl EventKind {
             EventKind::Send(_) => model == ClockModel::Strict,
             EventKind::Receive(Action::Query) => model == ClockModel::Original,
             EventKind::Receive(_) => true,
+            EventKind::Timeout(_) => false,
         }
     }
 }
@@ -151,6 +155,78 @@ pub struct TraceEvent {
     pub outcome: Option<Outcome>,
 }
 
+/// Something the network or the fault injector did to a run, recorded for the trace and pictures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Messages from `from` to `to` (and back, if `both_ways`) are dropped from now on.
+    Partition {
+        /// One side.
+        from: Process,
+        /// The other side.
+        to: Process,
+        /// Whether both directions are cut.
+        both_ways: bool,
+    },
+    /// A partition between `from` and `to` heals.
+    Heal {
+        /// One side.
+        from: Process,
+        /// The other side.
+        to: Process,
+        /// Whether both directions heal.
+        both_ways: bool,
+    },
+    /// Messages between `from` and `to` are held (delayed, not dropped) from now on.
+    Hold {
+        /// One side.
+        from: Process,
+        /// The other side.
+        to: Process,
+    },
+    /// Held messages between `from` and `to` are released.
+    Release {
+        /// One side.
+        from: Process,
+        /// The other side.
+        to: Process,
+    },
+    /// A branch stops answering (all its links held).
+    Pause {
+        /// The paused branch.
+        branch: BranchId,
+    },
+    /// A paused branch goes on.
+    Resume {
+        /// The resumed branch.
+        branch: BranchId,
+    },
+    /// An attempt to deliver `message` to `to` failed (lost, or too late): it is sent again.
+    Retry {
+        /// The message sent again.
+        message: MessageId,
+        /// Where it goes.
+        to: Process,
+        /// The number of the new attempt (from 2).
+        attempt: u32,
+    },
+    /// `message` was deliberately delivered to `to` a second time.
+    Duplicate {
+        /// The message sent twice.
+        message: MessageId,
+        /// Where it went.
+        to: Process,
+    },
+}
+
+/// A fault and when it happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultRecord {
+    /// Milliseconds since the run started (simulated time in a simulation).
+    pub at_ms: u64,
+    /// What happened.
+    pub fault: Fault,
+}
+
 /// The full history of a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
@@ -164,6 +240,8 @@ pub struct History {
     pub initial_balance: Option<i64>,
     /// Every process's events in the order they happened, in table order.
     pub events: Vec<Vec<TraceEvent>>,
+    /// The faults of the run, in the order they happened (none outside simulations).
+    pub faults: Vec<FaultRecord>,
 }
 
 impl History {
@@ -234,7 +312,10 @@ impl History {
                         trace.branches.entry(branch).or_default();
                     }
                     (Process::Customer(_), EventKind::Send(_)) => pending_send = Some(event),
-                    (Process::Customer(customer), EventKind::Receive(action)) => {
+                    (
+                        Process::Customer(customer),
+                        EventKind::Receive(action) | EventKind::Timeout(action),
+                    ) => {
                         let reply_stamp = event
                             .receives
                             .and_then(|message| senders.get(&message))
@@ -253,7 +334,7 @@ impl History {
                                 sent,
                                 reply_stamp,
                                 received: event.lamport,
-                                outcome: event.outcome.unwrap_or(Outcome::Fail),
+                                outcome: event.outcome.unwrap_or(Outcome::Indeterminate),
                             });
                     }
                     _ => {}

@@ -14,6 +14,8 @@
 //!   ([`branch::service`]) and its clients to the other branches ([`branch::peers`]).
 //! - [`customer`]: runs one customer's events against its branch.
 //! - [`cluster`]: starts the branches, runs the customers, collects the trace, shuts down.
+//! - [`net`]: timeouts, keepalive, real TCP listeners and channels.
+//! - [`faults`]: the log of faults a run met, and the faults a branch can inject.
 //! - [`trace`]: the branch logs and customer records, and the output format.
 //! - [`tracefile`]: the `--trace` file (the history as JSON Lines), written and read.
 //! - [`check`]: the invariants over a trace.
@@ -37,9 +39,11 @@ pub mod clock;
 pub mod cluster;
 pub mod customer;
 pub mod error;
+pub mod faults;
 pub mod history;
 pub mod input;
 pub mod model;
+pub mod net;
 pub mod recorder;
 pub mod report;
 pub mod trace;

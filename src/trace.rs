@@ -33,6 +33,8 @@ pub enum Outcome {
     Success,
     /// The withdraw was rejected (or the change would have overflowed): nothing changed.
     Fail,
+    /// No reply came before the deadline: the change may or may not have been applied.
+    Indeterminate,
 }
 
 impl std::fmt::Display for Outcome {
@@ -41,6 +43,7 @@ impl std::fmt::Display for Outcome {
             Outcome::Balance(balance) => write!(f, "{balance}"),
             Outcome::Success => f.write_str("success"),
             Outcome::Fail => f.write_str("fail"),
+            Outcome::Indeterminate => f.write_str("indeterminate"),
         }
     }
 }
@@ -52,6 +55,7 @@ impl Outcome {
             Outcome::Balance(balance) => json!(balance),
             Outcome::Success => json!("success"),
             Outcome::Fail => json!("fail"),
+            Outcome::Indeterminate => json!("indeterminate"),
         }
     }
 }

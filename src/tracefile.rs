@@ -6,6 +6,10 @@
 //! {"process":"B2","seq":1,"event":"deposit_request","id":2,"lamport":1,"vector":{"B2":1,"C2":1},"receive":"C2:1"}
 //! {"process":"B2","seq":2,"event":"deposit_execute","id":2,"lamport":2,"vector":{"B2":2,"C2":1},"send":["B2:1"],"balance":570}
 //! ```
+//!
+//! After the events come the faults of a simulated run, one per line, e.g.
+//! `{"fault":"partition","at_ms":1200,"from":"B1","to":"B3","both_ways":true}` or
+//! `{"fault":"retry","at_ms":2210,"message":"B1:4","to":"B3","attempt":2}`.
 
 use std::fmt;
 use std::io::{BufRead, Write};
@@ -14,9 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::history::{
-    EventKind, History, MessageId, ProcessTable, TraceEvent, parse_short_name, short_name,
+    EventKind, Fault, FaultRecord, History, MessageId, ProcessTable, TraceEvent, parse_short_name,
+    short_name,
 };
-use crate::model::{Action, ClockModel, EventId, Schedule, SubEvent};
+use crate::model::{Action, BranchId, ClockModel, EventId, Process, Schedule, SubEvent};
 use crate::trace::Outcome;
 
 /// The version written in the first line's `lamport_bank_trace` field.
@@ -56,6 +61,205 @@ struct Line {
     result: Option<Value>,
 }
 
+/// One fault line: the fault's kind, when, and its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
+enum FaultLine {
+    Partition {
+        at_ms: u64,
+        from: String,
+        to: String,
+        both_ways: bool,
+    },
+    Heal {
+        at_ms: u64,
+        from: String,
+        to: String,
+        both_ways: bool,
+    },
+    Hold {
+        at_ms: u64,
+        from: String,
+        to: String,
+    },
+    Release {
+        at_ms: u64,
+        from: String,
+        to: String,
+    },
+    Pause {
+        at_ms: u64,
+        branch: String,
+    },
+    Resume {
+        at_ms: u64,
+        branch: String,
+    },
+    Retry {
+        at_ms: u64,
+        message: String,
+        to: String,
+        attempt: u32,
+    },
+    Duplicate {
+        at_ms: u64,
+        message: String,
+        to: String,
+    },
+}
+
+fn to_fault_line(record: &FaultRecord) -> FaultLine {
+    let at_ms = record.at_ms;
+    let name = |process: &Process| short_name(*process);
+    let branch = |id: &BranchId| short_name(Process::Branch(*id));
+    match &record.fault {
+        Fault::Partition {
+            from,
+            to,
+            both_ways,
+        } => FaultLine::Partition {
+            at_ms,
+            from: name(from),
+            to: name(to),
+            both_ways: *both_ways,
+        },
+        Fault::Heal {
+            from,
+            to,
+            both_ways,
+        } => FaultLine::Heal {
+            at_ms,
+            from: name(from),
+            to: name(to),
+            both_ways: *both_ways,
+        },
+        Fault::Hold { from, to } => FaultLine::Hold {
+            at_ms,
+            from: name(from),
+            to: name(to),
+        },
+        Fault::Release { from, to } => FaultLine::Release {
+            at_ms,
+            from: name(from),
+            to: name(to),
+        },
+        Fault::Pause { branch: id } => FaultLine::Pause {
+            at_ms,
+            branch: branch(id),
+        },
+        Fault::Resume { branch: id } => FaultLine::Resume {
+            at_ms,
+            branch: branch(id),
+        },
+        Fault::Retry {
+            message,
+            to,
+            attempt,
+        } => FaultLine::Retry {
+            at_ms,
+            message: message.to_string(),
+            to: name(to),
+            attempt: *attempt,
+        },
+        Fault::Duplicate { message, to } => FaultLine::Duplicate {
+            at_ms,
+            message: message.to_string(),
+            to: name(to),
+        },
+    }
+}
+
+fn from_fault_line(line: FaultLine) -> Result<FaultRecord, String> {
+    let process =
+        |name: &str| parse_short_name(name).ok_or_else(|| format!("bad process name {name:?}"));
+    let branch = |name: &str| match process(name)? {
+        Process::Branch(id) => Ok(id),
+        Process::Customer(_) => Err(format!("{name} is not a branch")),
+    };
+    let message = |text: &str| {
+        parse_message(text).ok_or_else(|| format!("bad message id {text:?} (expected like B2:3)"))
+    };
+    let (at_ms, fault) = match line {
+        FaultLine::Partition {
+            at_ms,
+            from,
+            to,
+            both_ways,
+        } => (
+            at_ms,
+            Fault::Partition {
+                from: process(&from)?,
+                to: process(&to)?,
+                both_ways,
+            },
+        ),
+        FaultLine::Heal {
+            at_ms,
+            from,
+            to,
+            both_ways,
+        } => (
+            at_ms,
+            Fault::Heal {
+                from: process(&from)?,
+                to: process(&to)?,
+                both_ways,
+            },
+        ),
+        FaultLine::Hold { at_ms, from, to } => (
+            at_ms,
+            Fault::Hold {
+                from: process(&from)?,
+                to: process(&to)?,
+            },
+        ),
+        FaultLine::Release { at_ms, from, to } => (
+            at_ms,
+            Fault::Release {
+                from: process(&from)?,
+                to: process(&to)?,
+            },
+        ),
+        FaultLine::Pause { at_ms, branch: id } => (
+            at_ms,
+            Fault::Pause {
+                branch: branch(&id)?,
+            },
+        ),
+        FaultLine::Resume { at_ms, branch: id } => (
+            at_ms,
+            Fault::Resume {
+                branch: branch(&id)?,
+            },
+        ),
+        FaultLine::Retry {
+            at_ms,
+            message: id,
+            to,
+            attempt,
+        } => (
+            at_ms,
+            Fault::Retry {
+                message: message(&id)?,
+                to: process(&to)?,
+                attempt,
+            },
+        ),
+        FaultLine::Duplicate {
+            at_ms,
+            message: id,
+            to,
+        } => (
+            at_ms,
+            Fault::Duplicate {
+                message: message(&id)?,
+                to: process(&to)?,
+            },
+        ),
+    };
+    Ok(FaultRecord { at_ms, fault })
+}
+
 /// Writes `history` as a trace file.
 pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
     let names: Vec<String> = history
@@ -77,6 +281,10 @@ pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
         serde_json::to_writer(&mut *out, &to_line(event, &names))?;
         out.write_all(b"\n")?;
     }
+    for record in &history.faults {
+        serde_json::to_writer(&mut *out, &to_fault_line(record))?;
+        out.write_all(b"\n")?;
+    }
     Ok(())
 }
 
@@ -89,7 +297,9 @@ fn to_line(event: &TraceEvent, names: &[String]) -> Line {
         .map(|(entry, name)| (name.clone(), Value::from(*entry)))
         .collect();
     let money = match event.kind {
-        EventKind::Send(action) | EventKind::Receive(action) => action.change().map(|(_, m)| m),
+        EventKind::Send(action) | EventKind::Receive(action) | EventKind::Timeout(action) => {
+            action.change().map(|(_, m)| m)
+        }
         _ => None,
     };
     Line {
@@ -180,10 +390,18 @@ pub fn read(input: impl BufRead) -> Result<History, ReadError> {
         return Err(error(1, "a process is listed twice"));
     }
     let mut events = vec![Vec::new(); table.len()];
+    let mut faults = Vec::new();
     for (index, text) in lines {
         let number = index + 1;
         let text = text.map_err(|io| error(number, format!("cannot read: {io}")))?;
         if text.trim().is_empty() {
+            continue;
+        }
+        // Event lines never hold a "fault" key; fault lines always start with it.
+        if text.trim_start().starts_with("{\"fault\"") {
+            let line: FaultLine = serde_json::from_str(&text)
+                .map_err(|e| error(number, format!("malformed fault: {e}")))?;
+            faults.push(from_fault_line(line).map_err(|problem| error(number, problem))?);
             continue;
         }
         let line: Line = serde_json::from_str(&text)
@@ -203,6 +421,7 @@ pub fn read(input: impl BufRead) -> Result<History, ReadError> {
         table,
         initial_balance: header.initial_balance,
         events,
+        faults,
     })
 }
 
@@ -230,6 +449,7 @@ fn from_line(line: &Line, table: &ProcessTable) -> Result<TraceEvent, String> {
         None => None,
         Some(Value::String(text)) if text == "success" => Some(Outcome::Success),
         Some(Value::String(text)) if text == "fail" => Some(Outcome::Fail),
+        Some(Value::String(text)) if text == "indeterminate" => Some(Outcome::Indeterminate),
         Some(value) => Some(Outcome::Balance(value.as_i64().ok_or_else(|| {
             format!("result must be success, fail or a balance, got {value}")
         })?)),
@@ -264,13 +484,16 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
     if name == "query_request" {
         return Ok(EventKind::Query);
     }
-    let (interface, receive) = if let Some(interface) = name.strip_suffix("_send") {
-        (interface, false)
-    } else if let Some(interface) = name.strip_suffix("_receive") {
-        (interface, true)
-    } else {
-        return Err(format!("unknown event {name:?}"));
-    };
+    let (interface, wrap): (&str, fn(Action) -> EventKind) =
+        if let Some(interface) = name.strip_suffix("_send") {
+            (interface, EventKind::Send)
+        } else if let Some(interface) = name.strip_suffix("_receive") {
+            (interface, EventKind::Receive)
+        } else if let Some(interface) = name.strip_suffix("_timeout") {
+            (interface, EventKind::Timeout)
+        } else {
+            return Err(format!("unknown event {name:?}"));
+        };
     let amount = || money.ok_or_else(|| format!("event {name:?} has no money"));
     let action = match interface {
         "query" => Action::Query,
@@ -278,17 +501,13 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
         "withdraw" => Action::Withdraw(amount()?),
         _ => return Err(format!("unknown event {name:?}")),
     };
-    Ok(if receive {
-        EventKind::Receive(action)
-    } else {
-        EventKind::Send(action)
-    })
+    Ok(wrap(action))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{BranchId, CustomerId, Op, Process, Step};
+    use crate::model::{CustomerId, Op, Step};
 
     fn sample() -> History {
         let b1 = Process::Branch(BranchId(1));
@@ -344,6 +563,33 @@ mod tests {
             table: ProcessTable::new([b1, c1]),
             initial_balance: Some(400),
             events: vec![vec![request], vec![send, receive]],
+            faults: vec![
+                FaultRecord {
+                    at_ms: 5,
+                    fault: Fault::Partition {
+                        from: b1,
+                        to: c1,
+                        both_ways: false,
+                    },
+                },
+                FaultRecord {
+                    at_ms: 9,
+                    fault: Fault::Retry {
+                        message: MessageId {
+                            sender: c1,
+                            number: 1,
+                        },
+                        to: b1,
+                        attempt: 2,
+                    },
+                },
+                FaultRecord {
+                    at_ms: 12,
+                    fault: Fault::Pause {
+                        branch: BranchId(1),
+                    },
+                },
+            ],
         }
     }
 

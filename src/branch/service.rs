@@ -9,7 +9,11 @@ use tonic::{Request, Response, Status};
 use crate::branch::peers::Peers;
 use crate::branch::state::{BranchState, Execution};
 use crate::error::Error;
+use crate::faults::{FaultLog, Injector};
+use crate::history::{Fault, MessageId};
 use crate::model::{BranchId, CustomerId, EventId, Op, Process, Schedule};
+use crate::net::{self, Timeouts};
+use crate::recorder::Stamp;
 use crate::wire::pb::{self, branch_server};
 use crate::wire::{operation_of, positive_money, stamp};
 
@@ -23,23 +27,36 @@ pub fn lock(state: &SharedState) -> MutexGuard<'_, BranchState> {
     state.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How a branch propagates, and what it does about faults.
+#[derive(Debug, Clone, Default)]
+pub struct BranchConfig {
+    /// One peer at a time in ascending id, or all at once.
+    pub schedule: Schedule,
+    /// Deadlines and backoff of propagations.
+    pub timeouts: Timeouts,
+    /// Where retries and deliberate duplicates are noted, if anywhere.
+    pub faults: Option<FaultLog>,
+    /// Faults the branch injects itself (simulations only).
+    pub injector: Option<Injector>,
+}
+
 /// A branch's gRPC service: its id, its state, its peers and how it propagates.
 #[derive(Debug, Clone)]
 pub struct BranchService {
     id: BranchId,
     state: SharedState,
     peers: Peers,
-    schedule: Schedule,
+    config: BranchConfig,
 }
 
 impl BranchService {
-    /// A service for branch `id` over `state`, propagating to `peers` as `schedule` says.
-    pub fn new(id: BranchId, state: SharedState, peers: Peers, schedule: Schedule) -> Self {
+    /// A service for branch `id` over `state`, propagating to `peers` as `config` says.
+    pub fn new(id: BranchId, state: SharedState, peers: Peers, config: BranchConfig) -> Self {
         Self {
             id,
             state,
             peers,
-            schedule,
+            config,
         }
     }
 
@@ -95,7 +112,7 @@ impl BranchService {
     /// Sends the change to every peer and merges each acknowledgement: one peer at a time in
     /// ascending id (sequential schedule) or all at once (concurrent schedule).
     async fn propagate(&self, op: Op, event: EventId, money: i64) -> Result<(), Error> {
-        match self.schedule {
+        match self.config.schedule {
             Schedule::Sequential => {
                 for (peer, client) in self.peers.iter() {
                     self.propagate_to(peer, client, op, event, money).await?;
@@ -124,6 +141,7 @@ impl BranchService {
         money: i64,
     ) -> Result<(), Error> {
         let sent = self.state().send_propagation();
+        let message = sent.message;
         let request = pb::PropagateRequest {
             origin_id: self.id.0,
             event_id: event.0,
@@ -131,25 +149,71 @@ impl BranchService {
             money,
             clock: sent.lamport,
             vector: sent.vector,
-            message: sent.message.number,
+            message: message.number,
         };
-        let reply = client
-            .propagate(request)
-            .await
-            .map_err(|status| Error::Rpc {
-                from: Process::Branch(self.id),
-                to: peer,
-                status,
-            })?
-            .into_inner();
-        let ack = stamp(
-            Process::Branch(peer),
-            reply.clock,
-            reply.vector,
-            reply.message,
-        );
+        let ack = self.deliver(peer, &mut client, &request).await?;
         self.state().acknowledge(op, event, &ack);
+        if let Some(injector) = &self.config.injector
+            && injector.duplicate_next()
+        {
+            self.note(Fault::Duplicate {
+                message,
+                to: Process::Branch(peer),
+            });
+            // The peer must recognise the repeat; its answer repeats the first acknowledgement,
+            // which this branch has already merged, so it is not received again.
+            self.deliver(peer, &mut client, &request).await?;
+        }
         Ok(())
+    }
+
+    /// Sends `request` to `peer` until the peer has applied it: each attempt has a deadline,
+    /// and a lost or late attempt is retried after an exponential backoff. The retry is the
+    /// same message (same stamp and id), so the peer applies it at most once.
+    async fn deliver(
+        &self,
+        peer: BranchId,
+        client: &mut pb::branch_client::BranchClient<tonic::transport::Channel>,
+        request: &pb::PropagateRequest,
+    ) -> Result<Stamp, Error> {
+        let timeouts = &self.config.timeouts;
+        let mut attempt = 1;
+        loop {
+            let call = client.propagate(request.clone());
+            let status = match tokio::time::timeout(timeouts.propagation, call).await {
+                Ok(Ok(reply)) => {
+                    let reply = reply.into_inner();
+                    let from = Process::Branch(peer);
+                    return Ok(stamp(from, reply.clock, reply.vector, reply.message));
+                }
+                Ok(Err(status)) => status,
+                Err(_) => Status::deadline_exceeded("no acknowledgement before the deadline"),
+            };
+            if !net::is_transient(status.code()) {
+                return Err(Error::Rpc {
+                    from: Process::Branch(self.id),
+                    to: peer,
+                    status,
+                });
+            }
+            attempt += 1;
+            tracing::debug!(branch = self.id.0, peer = peer.0, attempt, %status, "retrying a propagation");
+            self.note(Fault::Retry {
+                message: MessageId {
+                    sender: Process::Branch(self.id),
+                    number: request.message,
+                },
+                to: Process::Branch(peer),
+                attempt,
+            });
+            tokio::time::sleep(timeouts.backoff(attempt)).await;
+        }
+    }
+
+    fn note(&self, fault: Fault) {
+        if let Some(log) = &self.config.faults {
+            log.note(fault);
+        }
     }
 }
 

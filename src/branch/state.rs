@@ -2,7 +2,10 @@
 //! synchronous method per sub-event. No I/O: the gRPC handlers call these under a lock, so that
 //! reading or updating a clock and recording the event is one atomic step.
 
+use std::collections::HashMap;
+
 use crate::error::Error;
+use crate::faults::Bug;
 use crate::history::{EventKind, TraceEvent};
 use crate::model::{BranchId, EventId, Op, Step, SubEvent};
 use crate::recorder::{Recorder, Stamp};
@@ -22,6 +25,10 @@ pub struct BranchState {
     id: BranchId,
     balance: i64,
     recorder: Recorder,
+    /// The acknowledgement sent for every propagation applied, so that a repeated one (a
+    /// retry whose first reply was lost, or a duplicate) is answered again, not applied again.
+    applied: HashMap<EventId, Stamp>,
+    bug: Option<Bug>,
 }
 
 fn step(op: Op, step: Step) -> EventKind {
@@ -35,7 +42,15 @@ impl BranchState {
             id,
             balance,
             recorder,
+            applied: HashMap::new(),
+            bug: None,
         }
+    }
+
+    /// The same branch with a deliberately broken rule (tests of the checker only).
+    pub fn with_bug(mut self, bug: Option<Bug>) -> Self {
+        self.bug = bug;
+        self
     }
 
     /// The replica of the balance.
@@ -92,6 +107,10 @@ impl BranchState {
     /// `X_propagate_request` then `X_propagate_execute` on a peer: merges the origin's stamp,
     /// then ticks and applies the change. Returns the acknowledgement's stamp (the clock after
     /// the execute).
+    ///
+    /// A propagation of an event already applied here is not an event at all: no clock moves,
+    /// nothing is recorded, and the reply repeats the first acknowledgement (same stamp, same
+    /// message id), so the origin sees one consistent reply however often it had to ask.
     pub fn apply_propagation(
         &mut self,
         op: Op,
@@ -99,6 +118,11 @@ impl BranchState {
         amount: i64,
         request: &Stamp,
     ) -> Result<Stamp, Error> {
+        if let Some(ack) = self.applied.get(&event)
+            && self.bug != Some(Bug::ApplyDuplicatesTwice)
+        {
+            return Ok(ack.clone());
+        }
         // Checked first, so that a refused propagation leaves the clocks and history untouched.
         let balance = op.apply(self.balance, amount).ok_or(Error::Overflow {
             branch: self.id,
@@ -109,7 +133,9 @@ impl BranchState {
         self.recorder.tick(step(op, Step::PropagateExecute), event);
         self.balance = balance;
         self.recorder.note_balance(balance);
-        Ok(self.recorder.send())
+        let ack = self.recorder.send();
+        self.applied.insert(event, ack.clone());
+        Ok(ack)
     }
 
     /// `X_propagate_response` on the origin: merges the stamp of a peer's acknowledgement.
@@ -220,6 +246,28 @@ mod tests {
         assert!(matches!(reply, Err(Error::Overflow { .. })));
         assert_eq!(state.clock(), 0);
         assert!(state.events().is_empty());
+    }
+
+    #[test]
+    fn a_repeated_propagation_is_answered_again_not_applied_again() {
+        let mut state = state(1, 400);
+        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        assert_eq!(
+            first.ok(),
+            again.ok(),
+            "the same acknowledgement, message id included"
+        );
+        assert_eq!(state.balance(), 570);
+        assert_eq!(state.events().len(), 2, "the repeat is not an event");
+    }
+
+    #[test]
+    fn the_injected_bug_applies_a_repeat_twice() {
+        let mut state = state(1, 400).with_bug(Some(Bug::ApplyDuplicatesTwice));
+        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        assert_eq!(state.balance(), 740);
     }
 
     #[test]

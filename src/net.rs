@@ -1,0 +1,121 @@
+//! How branches and customers reach each other: the timeouts every call obeys, the server and
+//! client settings that notice a dead connection, and real TCP listeners and channels. The
+//! simulated network ([`crate::simnet`]) plugs in here with its own listener and connector.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint, Server};
+
+use crate::error::Error;
+
+/// How long calls may take and how dead connections are noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// The deadline of one propagation attempt; a late one is retried.
+    pub propagation: Duration,
+    /// The deadline of a customer's request; a late one is recorded as indeterminate.
+    pub customer: Duration,
+    /// How often an idle HTTP/2 connection is pinged, and how long a ping may go unanswered
+    /// before the connection is dropped (and then re-made on the next call).
+    pub keepalive: Duration,
+    /// The first pause before retrying a failed propagation; doubled after every failure.
+    pub first_backoff: Duration,
+    /// The longest pause between two attempts.
+    pub max_backoff: Duration,
+}
+
+impl Timeouts {
+    /// The timeouts of a real run on one machine.
+    pub const REAL: Timeouts = Timeouts {
+        propagation: Duration::from_secs(5),
+        customer: Duration::from_secs(120),
+        keepalive: Duration::from_secs(10),
+        first_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_secs(2),
+    };
+
+    /// The pause before attempt `attempt` (from 2): exponential, capped at `max_backoff`.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let doublings = attempt.saturating_sub(2).min(16);
+        self.first_backoff
+            .saturating_mul(1 << doublings)
+            .min(self.max_backoff)
+    }
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self::REAL
+    }
+}
+
+/// A branch's server. It sends no keepalive pings of its own: the clients ping, and a server
+/// that closed a connection held up by a slow link would fail a customer's call that was only
+/// late.
+pub fn server() -> Server {
+    Server::builder()
+}
+
+/// Who is on the calling side of a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// A branch propagating: its channels ping (also while idle), so that a connection killed
+    /// by a partition is noticed and made anew on the next attempt.
+    Branch,
+    /// A customer: its channel does not ping, so a slow (held) link only delays the reply,
+    /// which the customer's deadline bounds.
+    Customer,
+}
+
+/// An endpoint for `uri`, set up for `caller`.
+pub fn endpoint(uri: String, caller: Caller, timeouts: &Timeouts) -> Result<Endpoint, Error> {
+    let endpoint = Endpoint::from_shared(uri.clone())
+        .map_err(|error| Error::Malformed(format!("address {uri}: {error}")))?;
+    Ok(match caller {
+        Caller::Branch => endpoint
+            .connect_timeout(timeouts.propagation)
+            .http2_keep_alive_interval(timeouts.keepalive)
+            .keep_alive_timeout(timeouts.keepalive)
+            .keep_alive_while_idle(true),
+        Caller::Customer => endpoint,
+    })
+}
+
+/// A lazily connected channel to the real TCP server at `addr`.
+pub fn tcp_channel(
+    addr: SocketAddr,
+    caller: Caller,
+    timeouts: &Timeouts,
+) -> Result<Channel, Error> {
+    Ok(endpoint(format!("http://{addr}"), caller, timeouts)?.connect_lazy())
+}
+
+/// Whether a failed call may succeed if tried again: the network's failures, not the peer's
+/// refusals (a refusal would be refused again).
+pub fn is_transient(code: tonic::Code) -> bool {
+    use tonic::Code;
+    matches!(
+        code,
+        Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::Unknown
+            | Code::Aborted
+            | Code::ResourceExhausted
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let timeouts = Timeouts::REAL;
+        assert_eq!(timeouts.backoff(2), Duration::from_millis(20));
+        assert_eq!(timeouts.backoff(3), Duration::from_millis(40));
+        assert_eq!(timeouts.backoff(5), Duration::from_millis(160));
+        assert_eq!(timeouts.backoff(40), Duration::from_secs(2));
+    }
+}
