@@ -313,7 +313,8 @@ pub fn process_table(scenario: &Scenario) -> ProcessTable {
     ProcessTable::new(branches.chain(customers))
 }
 
-fn recorder_for(table: &ProcessTable, process: Process, recording: Recording) -> Recorder {
+/// A recorder for `process`, which `table` holds.
+pub fn recorder_for(table: &ProcessTable, process: Process, recording: Recording) -> Recorder {
     // Every process of the run is in the table: it was built from the same scenario.
     let index = table.index_of(process).unwrap_or_default();
     Recorder::new(process, index, table.len(), recording)

@@ -25,9 +25,16 @@ impl FaultLog {
         }
     }
 
-    /// Notes `fault` as happening now.
+    /// Notes `fault` as happening now: in a simulation, at the simulation's time (every
+    /// simulated host has a clock of its own, so the log's own start would not do).
     pub fn note(&self, fault: Fault) {
-        let at_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let elapsed = turmoil::sim_elapsed().unwrap_or_else(|| self.start.elapsed());
+        self.note_at(elapsed, fault);
+    }
+
+    /// Notes `fault` as happening `elapsed` after the start.
+    pub fn note_at(&self, elapsed: std::time::Duration, fault: Fault) {
+        let at_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         // Pushing cannot leave the list half-changed, so a poisoned lock is still usable.
         let mut records = self.records.lock().unwrap_or_else(PoisonError::into_inner);
         records.push(FaultRecord { at_ms, fault });

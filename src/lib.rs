@@ -16,6 +16,8 @@
 //! - [`cluster`]: starts the branches, runs the customers, collects the trace, shuts down.
 //! - [`net`]: timeouts, keepalive, real TCP listeners and channels.
 //! - [`faults`]: the log of faults a run met, and the faults a branch can inject.
+//! - [`simnet`]: the seam to turmoil's simulated network; [`simulate`]: seeded, replayable
+//!   simulations with faults, and their checks.
 //! - [`trace`]: the branch logs and customer records, and the output format.
 //! - [`tracefile`]: the `--trace` file (the history as JSON Lines), written and read.
 //! - [`check`]: the invariants over a trace.
@@ -46,6 +48,8 @@ pub mod model;
 pub mod net;
 pub mod recorder;
 pub mod report;
+pub mod simnet;
+pub mod simulate;
 pub mod trace;
 pub mod tracefile;
 pub mod wire;
