@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use lamport_bank::cluster::{self, RunConfig};
+use lamport_bank::cluster::{self, Report, RunConfig};
 use lamport_bank::input::{self, InputError, Scenario};
 use lamport_bank::model::{ClockModel, Schedule};
+use lamport_bank::simulate::{self, FaultSet, SimConfig};
 use lamport_bank::{report, tracefile};
 
 /// The original simulator's sample input, built into the binary.
@@ -33,12 +34,25 @@ struct Cli {
 enum Command {
     /// Run a scenario over real gRPC and print its Lamport-clocked output as JSON on stdout.
     Run(RunArgs),
+    /// Run a scenario over a simulated network with faults, deterministically from a seed;
+    /// or sweep many seeds and check every run.
+    Simulate(SimulateArgs),
 }
 
 #[derive(Debug, Args, Default)]
 struct RunArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    outputs: OutputArgs,
+}
+
+/// What to run and under which rules.
+#[derive(Debug, Args, Default)]
+struct ScenarioArgs {
     /// The input JSON file (an array of branch and customer processes); `-` reads standard
-    /// input. Without it, the built-in sample runs.
+    /// input. Without it, the built-in sample runs (`simulate --seeds` generates a workload
+    /// per seed instead).
     input: Option<String>,
     /// The clock rules: `original` reproduces the Python simulator's output exactly; `strict`
     /// follows Lamport's rules to the letter (customer sends tick, the reply is logged).
@@ -48,6 +62,21 @@ struct RunArgs {
     /// instead of one customer after another and one branch after another.
     #[arg(long)]
     concurrent: bool,
+}
+
+impl ScenarioArgs {
+    fn schedule(&self) -> Schedule {
+        if self.concurrent {
+            Schedule::Concurrent
+        } else {
+            Schedule::Sequential
+        }
+    }
+}
+
+/// Where a run's results go.
+#[derive(Debug, Args, Default)]
+struct OutputArgs {
     /// Write the JSON output to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -59,6 +88,46 @@ struct RunArgs {
     /// Lamport and vector clocks and message links (see the README for the format).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    /// The seed of the simulation: the same input, seed and build replay the same run.
+    #[arg(long, default_value_t = 1, conflicts_with = "seeds")]
+    seed: u64,
+    /// Sweep a range of seeds, e.g. `1..1000` (both ends included), checking every run and
+    /// printing the replay command of each failing seed; without an input, each seed runs a
+    /// workload generated from it. Output files are not written in a sweep.
+    #[arg(long, value_name = "FIRST..LAST", value_parser = parse_seeds)]
+    seeds: Option<std::ops::RangeInclusive<u64>>,
+    /// The faults to inject: `all`, `none`, or a comma-separated list of latency, reorder,
+    /// partition, oneway, hold, pause, duplicate.
+    #[arg(long, default_value = "none", value_parser = parse_faults)]
+    faults: FaultSet,
+    #[command(flatten)]
+    outputs: OutputArgs,
+}
+
+fn parse_seeds(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    let (first, last) = text
+        .split_once("..")
+        .ok_or_else(|| format!("expected FIRST..LAST, got {text:?}"))?;
+    let number = |part: &str| {
+        part.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{part:?} is not a whole number"))
+    };
+    let (first, last) = (number(first)?, number(last)?);
+    if first > last {
+        return Err(format!("the range {first}..{last} is empty"));
+    }
+    Ok(first..=last)
+}
+
+fn parse_faults(text: &str) -> Result<FaultSet, String> {
+    FaultSet::parse(text)
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
@@ -91,6 +160,7 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
     let outcome = match command {
         Command::Run(args) => run(args),
+        Command::Simulate(args) => simulate(args),
     };
     match outcome {
         Ok(code) => code,
@@ -117,39 +187,121 @@ fn load(input: Option<&str>) -> Result<(String, Scenario), InputError> {
 }
 
 fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let (source, scenario) = load(args.input.as_deref())?;
+    let (source, scenario) = load(args.scenario.input.as_deref())?;
     let config = RunConfig {
-        model: args.clocks.into(),
-        schedule: if args.concurrent {
-            Schedule::Concurrent
-        } else {
-            Schedule::Sequential
-        },
+        model: args.scenario.clocks.into(),
+        schedule: args.scenario.schedule(),
         ..RunConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let report = runtime
         .block_on(cluster::run(&scenario, config))
         .context("the run failed")?;
+    emit(&report, &args.outputs)?;
+    eprint!("{}", report::summary(&source, &scenario, &report));
+    Ok(exit_code(report.violations.is_empty()))
+}
+
+fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    let config = SimConfig {
+        seed: args.seed,
+        faults: args.faults,
+        model: args.scenario.clocks.into(),
+        schedule: args.scenario.schedule(),
+        bug: None,
+    };
+    if let Some(seeds) = args.seeds {
+        return sweep(&args.scenario, seeds, config);
+    }
+    let (source, scenario) = load(args.scenario.input.as_deref())?;
+    let report = simulate::simulate(&scenario, &config).context("the simulation failed")?;
+    emit(&report.run, &args.outputs)?;
+    eprint!("{}", report::summary(&source, &scenario, &report.run));
+    for problem in &report.stuck {
+        eprintln!("    {problem}");
+    }
+    eprintln!(
+        "Simulation: seed {}, faults {}, {} faults met, {} ms simulated; replay: {}",
+        config.seed,
+        config.faults,
+        report.fault_count(),
+        report.simulated_ms,
+        simulate::replay_command(args.scenario.input.as_deref(), &config)
+    );
+    Ok(exit_code(report.passed()))
+}
+
+fn sweep(
+    scenario_args: &ScenarioArgs,
+    seeds: std::ops::RangeInclusive<u64>,
+    base: SimConfig,
+) -> anyhow::Result<ExitCode> {
+    let input = match scenario_args.input.as_deref() {
+        Some(path) => Some(input::load(path)?),
+        None => None,
+    };
+    let count = seeds.end() - seeds.start() + 1;
+    let bar = indicatif::ProgressBar::new(count);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let mut failed = 0;
+    let summary = simulate::sweep(input.as_ref(), seeds, base, |_, passed| {
+        failed += u64::from(!passed);
+        bar.set_message(format!("{failed} failed"));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    for (seed, problems) in &summary.failures {
+        let config = SimConfig {
+            seed: *seed,
+            ..base
+        };
+        eprintln!(
+            "seed {seed} failed: {}\n    replay: {}",
+            problems.first().map_or("", String::as_str),
+            simulate::replay_command(scenario_args.input.as_deref(), &config)
+        );
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "sweep: {} seeds, {} failed, faults {}, {} faults met, {:.1} s simulated in {seconds:.1} s ({:.0} seeds/s)",
+        summary.seeds,
+        summary.failures.len(),
+        base.faults,
+        summary.faults,
+        summary.simulated_ms as f64 / 1000.0,
+        summary.seeds as f64 / seconds.max(f64::EPSILON),
+    );
+    Ok(exit_code(summary.failures.is_empty()))
+}
+
+/// Writes the output, results and trace files a run was asked for.
+fn emit(report: &Report, outputs: &OutputArgs) -> anyhow::Result<()> {
     let output = report.trace.output_text();
-    match &args.output {
+    match &outputs.output {
         Some(path) => std::fs::write(path, &output)
             .with_context(|| format!("cannot write {}", path.display()))?,
         None => print!("{output}"),
     }
-    if let Some(path) = &args.results {
-        let text = serde_json::to_string_pretty(&report::results(&report))? + "\n";
+    if let Some(path) = &outputs.results {
+        let text = serde_json::to_string_pretty(&report::results(report))? + "\n";
         std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    if let Some(path) = &args.trace {
+    if let Some(path) = &outputs.trace {
         write_file(path, |out| tracefile::write(&report.history, out))?;
     }
-    eprint!("{}", report::summary(&source, &scenario, &report));
-    Ok(if report.violations.is_empty() {
+    Ok(())
+}
+
+fn exit_code(passed: bool) -> ExitCode {
+    if passed {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    }
 }
 
 /// Writes a file through a buffer, naming the file in any error.

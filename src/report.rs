@@ -44,10 +44,11 @@ fn write_summary(
     }
     writeln!(out, "\nBranch processes (initial balance, listening on):")?;
     for branch in &scenario.branches {
+        // A simulated run has no addresses: its branches are simulated hosts.
         let addr = report
             .addresses
             .get(&branch.id)
-            .map_or_else(|| "-".to_string(), ToString::to_string);
+            .map_or_else(|| "simulated".to_string(), ToString::to_string);
         writeln!(out, "    {}: {}, {}", branch.id, branch.balance, addr)?;
     }
     writeln!(out, "\nCustomer results:")?;

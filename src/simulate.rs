@@ -12,8 +12,8 @@ use std::time::Duration;
 use crate::branch::peers::Peers;
 use crate::branch::service::{BranchConfig, BranchService, SharedState, lock};
 use crate::branch::state::BranchState;
-use crate::check::{self, Balances, Violation};
-use crate::cluster::{process_table, recorder_for};
+use crate::check::{self, Balances};
+use crate::cluster::{Report, RunConfig, process_table, recorder_for};
 use crate::customer;
 use crate::error::Error;
 use crate::faults::{Bug, FaultLog, Injector};
@@ -23,7 +23,7 @@ use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
 use crate::net::{Caller, Timeouts};
 use crate::recorder::Recording;
 use crate::simnet::{self, BRANCH_PORT};
-use crate::trace::{Outcome, Trace};
+use crate::trace::Outcome;
 use crate::workload::{self, SplitMix64, WorkloadSpec};
 
 /// Timeouts scaled to the simulated network: short, so that faults are noticed and healed
@@ -157,14 +157,9 @@ pub struct SimConfig {
 /// What a simulation produced and whether it kept its promises.
 #[derive(Debug, Clone)]
 pub struct SimReport {
-    /// The history, faults included.
-    pub history: History,
-    /// The branch logs and customer records derived from it.
-    pub trace: Trace,
-    /// Initial and final balances.
-    pub balances: Balances,
-    /// Safety: the invariants of SPEC section 5 the run broke.
-    pub violations: Vec<Violation>,
+    /// The run's report, as a real run gives it (no addresses: hosts are simulated); its
+    /// violations are the safety verdict.
+    pub run: Report,
     /// Liveness: what kept a customer from finishing, if anything.
     pub stuck: Vec<String>,
     /// Simulated time the run took, in milliseconds.
@@ -174,13 +169,94 @@ pub struct SimReport {
 impl SimReport {
     /// Whether the run kept every promise: safe and live.
     pub fn passed(&self) -> bool {
-        self.violations.is_empty() && self.stuck.is_empty()
+        self.run.violations.is_empty() && self.stuck.is_empty()
     }
 
     /// How many faults were injected or met (partitions, holds, retries, duplicates...).
     pub fn fault_count(&self) -> usize {
-        self.history.faults.len()
+        self.run.history.faults.len()
     }
+
+    /// Every reason the run failed, safety first: empty when it passed.
+    pub fn problems(&self) -> Vec<String> {
+        let safety = self.run.violations.iter().map(ToString::to_string);
+        safety.chain(self.stuck.iter().cloned()).collect()
+    }
+}
+
+/// The command that replays one simulation: `input` is the input file, `None` for a
+/// generated workload.
+pub fn replay_command(input: Option<&str>, config: &SimConfig) -> String {
+    let mut command = String::from("lamport-bank simulate");
+    if let Some(input) = input {
+        command.push(' ');
+        command.push_str(input);
+    }
+    command.push_str(&format!(
+        " --seed {} --faults {}",
+        config.seed, config.faults
+    ));
+    if config.model == ClockModel::Strict {
+        command.push_str(" --clocks strict");
+    }
+    if config.schedule == Schedule::Concurrent {
+        command.push_str(" --concurrent");
+    }
+    command
+}
+
+/// What a sweep over many seeds found.
+#[derive(Debug, Clone, Default)]
+pub struct SweepSummary {
+    /// How many seeds ran.
+    pub seeds: u64,
+    /// The seeds that failed, each with its reasons.
+    pub failures: Vec<(u64, Vec<String>)>,
+    /// Faults injected or met over all seeds.
+    pub faults: usize,
+    /// Simulated time over all seeds, in milliseconds.
+    pub simulated_ms: u64,
+}
+
+/// Simulates every seed of `seeds` (the input, or a generated workload per seed), calling
+/// `progress` after each; a run that cannot even start counts as a failure.
+pub fn sweep(
+    input: Option<&Scenario>,
+    seeds: std::ops::RangeInclusive<u64>,
+    base: SimConfig,
+    mut progress: impl FnMut(u64, bool),
+) -> SweepSummary {
+    let mut summary = SweepSummary::default();
+    for seed in seeds {
+        let config = SimConfig { seed, ..base };
+        let generated;
+        let scenario = match input {
+            Some(scenario) => scenario,
+            None => {
+                generated = sweep_workload(seed);
+                &generated
+            }
+        };
+        summary.seeds += 1;
+        let passed = match simulate(scenario, &config) {
+            Ok(report) => {
+                summary.faults += report.fault_count();
+                summary.simulated_ms += report.simulated_ms;
+                let problems = report.problems();
+                let passed = problems.is_empty();
+                if !passed {
+                    summary.failures.push((seed, problems));
+                }
+                passed
+            }
+            Err(error) => {
+                summary.failures.push((seed, vec![error.to_string()]));
+                false
+            }
+        };
+        progress(seed, passed);
+    }
+    summary
 }
 
 /// The workload a sweep generates for `seed` when no input is given: 2 to 4 branches, five
@@ -218,7 +294,8 @@ fn plan(seed: u64, faults: FaultSet, scenario: &Scenario) -> Vec<Planned> {
     if branches.len() < 2 {
         return planned;
     }
-    let mut start = Duration::from_millis(20 + rng.below(200));
+    // Early, so that even a short run meets its faults.
+    let mut start = Duration::from_millis(5 + rng.below(50));
     let pair = |rng: &mut SplitMix64| {
         let a = rng.below(branches.len() as u64) as usize;
         let b = (a + 1 + rng.below(branches.len() as u64 - 1) as usize) % branches.len();
@@ -492,11 +569,21 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, Er
         finals,
     };
     let violations = check::check(&trace, Some(&balances));
-    Ok(SimReport {
+    let run = Report {
+        config: RunConfig {
+            model: config.model,
+            schedule: config.schedule,
+            timeouts: SIM_TIMEOUTS,
+            ..RunConfig::default()
+        },
+        addresses: BTreeMap::new(),
+        balances,
         history,
         trace,
-        balances,
         violations,
+    };
+    Ok(SimReport {
+        run,
         stuck,
         simulated_ms,
     })

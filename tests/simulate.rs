@@ -10,7 +10,7 @@ use lamport_bank::tracefile;
 
 fn trace_bytes(report: &simulate::SimReport) -> Vec<u8> {
     let mut bytes = Vec::new();
-    tracefile::write(&report.history, &mut bytes).expect("written to memory");
+    tracefile::write(&report.run.history, &mut bytes).expect("written to memory");
     bytes
 }
 
@@ -30,7 +30,7 @@ fn a_fault_free_sequential_simulation_reproduces_the_expected_output() {
             report.violations,
             report.stuck
         );
-        assert_eq!(report.trace.output(), common::expected("wide", model));
+        assert_eq!(report.run.trace.output(), common::expected("wide", model));
     }
 }
 
@@ -46,7 +46,7 @@ fn the_same_seed_gives_the_same_trace_bytes() {
     let scenario = simulate::sweep_workload(42);
     let first = simulate::simulate(&scenario, &config).expect("simulated");
     let second = simulate::simulate(&scenario, &config).expect("simulated");
-    assert!(first.passed(), "{:?} {:?}", first.violations, first.stuck);
+    assert!(first.passed(), "{:?}", first.problems());
     assert!(first.fault_count() > 0, "faults were injected");
     assert_eq!(trace_bytes(&first), trace_bytes(&second));
 }
@@ -69,7 +69,7 @@ fn a_partition_that_heals_loses_nothing() {
             report.violations,
             report.stuck
         );
-        let finals: Vec<i64> = report.balances.finals.values().copied().collect();
+        let finals: Vec<i64> = report.run.balances.finals.values().copied().collect();
         assert!(
             finals.windows(2).all(|pair| pair[0] == pair[1]),
             "{finals:?}"
@@ -93,7 +93,12 @@ fn a_broken_rule_is_caught() {
         let report = simulate::simulate(&simulate::sweep_workload(seed), &config).expect("ran");
         if !report.passed() {
             caught += 1;
-            let lines: Vec<String> = report.violations.iter().map(ToString::to_string).collect();
+            let lines: Vec<String> = report
+                .run
+                .violations
+                .iter()
+                .map(ToString::to_string)
+                .collect();
             assert!(
                 lines.iter().any(|line| line.contains("applied twice")),
                 "{lines:?}"
