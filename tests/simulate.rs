@@ -24,12 +24,7 @@ fn a_fault_free_sequential_simulation_reproduces_the_expected_output() {
             ..SimConfig::default()
         };
         let report = simulate::simulate(&example("wide"), &config).expect("simulated");
-        assert!(
-            report.passed(),
-            "{:?} {:?}",
-            report.violations,
-            report.stuck
-        );
+        assert!(report.passed(), "{:?}", report.problems());
         assert_eq!(report.run.trace.output(), common::expected("wide", model));
     }
 }
@@ -63,12 +58,7 @@ fn a_partition_that_heals_loses_nothing() {
             ..SimConfig::default()
         };
         let report = simulate::simulate(&example("requests"), &config).expect("simulated");
-        assert!(
-            report.passed(),
-            "seed {seed}: {:?} {:?}",
-            report.violations,
-            report.stuck
-        );
+        assert!(report.passed(), "seed {seed}: {:?}", report.problems());
         let finals: Vec<i64> = report.run.balances.finals.values().copied().collect();
         assert!(
             finals.windows(2).all(|pair| pair[0] == pair[1]),
