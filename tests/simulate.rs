@@ -97,3 +97,48 @@ fn a_broken_rule_is_caught() {
     }
     assert!(caught > 0, "the broken rule went unnoticed");
 }
+
+/// A propagation delivered twice is applied once: the duplicates really happen, every branch
+/// executes each change exactly once, and the money adds up.
+#[test]
+fn a_duplicated_propagation_is_applied_once() {
+    use lamport_bank::history::Fault;
+    use lamport_bank::model::Step;
+    let faults = FaultSet::parse("duplicate").expect("valid");
+    let config = SimConfig {
+        seed: 3,
+        faults,
+        schedule: Schedule::Concurrent,
+        ..SimConfig::default()
+    };
+    let report = simulate::simulate(&example("requests"), &config).expect("simulated");
+    let duplicates = report
+        .run
+        .history
+        .faults
+        .iter()
+        .filter(|record| matches!(record.fault, Fault::Duplicate { .. }))
+        .count();
+    assert!(duplicates > 0, "seed 3 duplicates some propagations");
+    assert!(report.passed(), "{:?}", report.problems());
+    for (branch, records) in &report.run.trace.branches {
+        let mut applied: Vec<u64> = records
+            .iter()
+            .filter(|record| record.sub_event.step == Step::PropagateExecute)
+            .map(|record| record.event_id.0)
+            .collect();
+        let count = applied.len();
+        applied.sort_unstable();
+        applied.dedup();
+        assert_eq!(applied.len(), count, "{branch} applied an event twice");
+    }
+    // requests.json: every deposit of 10 is followed by a withdraw of 10.
+    assert!(
+        report
+            .run
+            .balances
+            .finals
+            .values()
+            .all(|balance| *balance == 400)
+    );
+}
