@@ -83,6 +83,12 @@ fn a_broken_rule_is_caught() {
         let report = simulate::simulate(&simulate::sweep_workload(seed), &config).expect("ran");
         if !report.passed() {
             caught += 1;
+            // What a failing seed looks like (see the README's "Faults" section).
+            println!(
+                "seed {seed} failed: {}\n    replay: {}",
+                report.problems().join("\n    "),
+                simulate::replay_command(None, &config)
+            );
             let lines: Vec<String> = report
                 .run
                 .violations
