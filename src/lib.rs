@@ -17,6 +17,7 @@
 //! - [`trace`]: the branch logs and customer records, and the output format.
 //! - [`tracefile`]: the `--trace` file (the history as JSON Lines), written and read.
 //! - [`check`]: the invariants over a trace.
+//! - [`causality`]: happens-before counts and the clock condition over a history.
 //! - [`report`]: what a run tells a person and the `--results` JSON.
 //! - [`workload`]: seeded generated scenarios.
 //! - [`wire`]: the generated gRPC code and its conversions; [`error`]: the error type.
@@ -32,6 +33,7 @@
 //! Every replica then holds the same balance.
 
 pub mod branch;
+pub mod causality;
 pub mod check;
 pub mod clock;
 pub mod cluster;
