@@ -235,6 +235,54 @@ pub fn verify_clock_condition(history: &History) -> ClockCondition<'_> {
     }
 }
 
+/// The happens-before sentence of a run's report: ordered and concurrent pairs, and the
+/// concurrent pairs Lamport clocks still put in an order, with the widest one as an example.
+pub fn describe_pairs(counts: Option<&PairCounts<'_>>, table: &ProcessTable) -> String {
+    let Some(counts) = counts else {
+        return "Happens-before: not counted (the run kept no vector clocks)".to_string();
+    };
+    let head = format!(
+        "Happens-before: {} event pairs ordered, {} concurrent",
+        counts.ordered, counts.concurrent
+    );
+    match counts.example {
+        Some(ConcurrentPair { lower, higher }) => format!(
+            "{head}; {} concurrent pairs still get different Lamport clocks (e.g. {} and {}: \
+             concurrent, yet L says {} < {})",
+            counts.concurrent_apart,
+            label_with_clocks(lower, table),
+            label_with_clocks(higher, table),
+            lower.lamport,
+            higher.lamport
+        ),
+        None => format!("{head}; no concurrent pair gets different Lamport clocks"),
+    }
+}
+
+/// The clock-condition sentence of a run's report: whether it holds, and how many events are
+/// Lamport events.
+pub fn describe_clock_condition(condition: &ClockCondition<'_>, model: ClockModel) -> String {
+    let ticks = format!(
+        "{} of {} events tick; {}",
+        condition.lamport_events,
+        condition.events,
+        silent_events(model)
+    );
+    match condition.violations.first() {
+        None => format!(
+            "Clock condition: holds: L(a) < L(b) for every a -> b into a Lamport event ({ticks})"
+        ),
+        Some(first) => format!(
+            "Clock condition: broken on {} edge(s), e.g. {} L={} is not after {} L={} ({ticks})",
+            condition.violations.len(),
+            label(first.to),
+            first.to.lamport,
+            label(first.from),
+            first.from.lamport
+        ),
+    }
+}
+
 /// A vector clock as `{B1:3,B2:5,C2:1}`: entries named by process, zeros left out.
 pub fn format_vector(vector: &[u64], table: &ProcessTable) -> String {
     let entries: Vec<String> = vector
