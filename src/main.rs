@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lamport_bank::cluster::{self, RunConfig};
 use lamport_bank::input::{self, InputError, Scenario};
 use lamport_bank::model::{ClockModel, Schedule};
-use lamport_bank::{report, tracefile};
+use lamport_bank::{audit, report, tracefile};
 
 /// The original simulator's sample input, built into the binary.
 const BUILT_IN_SAMPLE: &str = include_str!("../examples/sample.json");
@@ -33,6 +33,25 @@ struct Cli {
 enum Command {
     /// Run a scenario over real gRPC and print its Lamport-clocked output as JSON on stdout.
     Run(RunArgs),
+    /// Check a run's output (SPEC section 4, ours or the original's) or a `--trace` file
+    /// against every invariant its content allows. Prints one line per violation, then a
+    /// summary; exit status 0 if all hold, 1 if one does not, 2 if the file cannot be read.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The file to check: a JSON array of branch and event entries, or a trace file (its first
+    /// line holds `lamport_bank_trace`). Which one it is is told from the content.
+    file: PathBuf,
+    /// How many branches the run had, for an output file that leaves out a branch with no
+    /// events (default: the number of branch entries). A trace lists its processes and
+    /// ignores this.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    branches: Option<u32>,
+    /// Print the verdict as JSON on stdout instead (format, clocks, counts, violations, hold).
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args, Default)]
@@ -91,6 +110,7 @@ fn main() -> ExitCode {
     let command = cli.command.unwrap_or(Command::Run(RunArgs::default()));
     let outcome = match command {
         Command::Run(args) => run(args),
+        Command::Check(args) => Ok(check(&args)),
     };
     match outcome {
         Ok(code) => code,
@@ -150,6 +170,37 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+fn check(args: &CheckArgs) -> ExitCode {
+    let name = args.file.display();
+    let options = audit::Options {
+        branches: args.branches.map(|n| n as usize),
+    };
+    let verdict = std::fs::File::open(&args.file)
+        .map_err(|error| format!("cannot read: {error}"))
+        .and_then(|file| {
+            audit::audit(std::io::BufReader::new(file), &options).map_err(|e| e.to_string())
+        });
+    let verdict = match verdict {
+        Ok(verdict) => verdict,
+        Err(problem) => {
+            eprintln!("{name}: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.json {
+        let json = serde_json::to_string_pretty(&verdict.to_json())
+            .unwrap_or_else(|_| unreachable!("a serde_json::Value always serializes"));
+        println!("{json}");
+    } else {
+        print!("{}", verdict.text());
+    }
+    if verdict.holds() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// Writes a file through a buffer, naming the file in any error.
