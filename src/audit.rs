@@ -926,3 +926,102 @@ fn recompute(
         *entry = entry.saturating_add(1);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = r#"{"lamport_bank_trace":1,"clocks":"original","schedule":"sequential","processes":["B1","C1"],"initial_balance":400}"#;
+    const SEND: &str = r#"{"process":"C1","seq":1,"event":"query_send","id":1,"lamport":0,"vector":{"C1":1},"send":["C1:1"]}"#;
+    const SERVE: &str = r#"{"process":"B1","seq":1,"event":"query_request","id":1,"lamport":0,"vector":{"B1":1},"receive":"C1:1","send":["B1:1"]}"#;
+    const REPLY: &str = r#"{"process":"C1","seq":2,"event":"query_receive","id":1,"lamport":1,"vector":{"B1":1,"C1":2},"receive":"B1:1","result":400}"#;
+
+    /// Checks a trace of `lines` after the header; the verdict's lines.
+    fn lines(lines: [&str; 3]) -> Vec<String> {
+        let text = format!("{HEADER}\n{}\n", lines.join("\n"));
+        let verdict = audit(text.as_bytes(), &Options::default()).expect("reads");
+        verdict.text().lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_query_round_trip_holds() {
+        assert_eq!(
+            lines([SEND, SERVE, REPLY]),
+            ["check: trace, 3 events of 2 processes, original clocks: all invariants hold"]
+        );
+    }
+
+    #[test]
+    fn a_gap_in_the_numbering() {
+        let reply = REPLY.replace(r#""seq":2"#, r#""seq":3"#);
+        assert_eq!(
+            lines([SEND, SERVE, &reply])[0],
+            "customer 1: #3 query_receive (event 1) comes right after #1 (expected #2)"
+        );
+    }
+
+    #[test]
+    fn a_send_that_moves_the_clock_in_the_original_model() {
+        let send = SEND.replace(r#""lamport":0"#, r#""lamport":2"#);
+        assert_eq!(
+            lines([&send, SERVE, REPLY])[..2],
+            [
+                "customer 1: #1 query_send (event 1) has lamport 2, yet it does not tick in the \
+                 original model: it must keep the lamport 0 of the start",
+                "customer 1: #2 query_receive (event 1) has lamport 1, not after #1 query_send \
+                 (lamport 2)",
+            ]
+        );
+    }
+
+    #[test]
+    fn message_ids_used_wrongly() {
+        let reply = REPLY.replace(r#""result""#, r#""send":["B1:1"],"result""#);
+        let send = SEND.replace(r#""send""#, r#""receive":"B1:1","send""#);
+        assert_eq!(
+            lines([&send, SERVE, &reply]),
+            [
+                "customer 1: #2 query_receive (event 1) sends B1:1, a message id of another process",
+                "customer 1: #2 query_receive (event 1) sends B1:1, already sent by B1 #1 \
+                 query_request (event 1)",
+                // Naming a message does not make a send a receive: the reply still receives it.
+                "customer 1: #1 query_send (event 1) is not a receive, yet receives B1:1",
+                // SPEC section 5 reads the reply's stamp from the message's last sender.
+                "customer 1: event 1 query received at clock 1 is not after the reply stamped 1",
+                "check: trace, 3 events of 2 processes, original clocks: 4 violations",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_receive_of_its_own_message_is_a_cycle_and_checking_ends() {
+        let reply = REPLY.replace(r#""receive":"B1:1""#, r#""receive":"C1:2","send":["C1:2"]"#);
+        let found = lines([SEND, SERVE, &reply]);
+        assert_eq!(
+            found[..2],
+            [
+                "branch 1: #1 query_request (event 1) sends B1:1, which no event receives",
+                "customer 1: #2 query_receive (event 1) receives C1:2 before it is sent: its \
+                 sender C1 #2 query_receive (event 1) depends on this receive",
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        assert_eq!(whole(&json!(3)), Some(3));
+        assert_eq!(whole(&json!(3.0)), Some(3));
+        assert_eq!(whole(&json!(3.5)), None);
+        assert_eq!(whole(&json!(-1)), None);
+        assert_eq!(whole(&json!(-1.0)), None);
+        assert_eq!(whole(&json!(1e300)), None);
+        assert_eq!(whole(&json!("3")), None);
+    }
+
+    #[test]
+    fn rule_names_and_ids() {
+        assert_eq!(Rule::Vector.id(), "vector");
+        assert_eq!(Rule::Spec(check::Rule::Convergence).id(), "convergence");
+        assert_eq!(Rule::ClockCondition.name(), "the clock condition");
+    }
+}

@@ -10,7 +10,7 @@
 //!
 //! Pure: it reads a [`History`] and returns numbers and references into it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::clock::happened_before;
 use crate::history::{History, MessageId, ProcessTable, TraceEvent, short_name};
@@ -194,7 +194,14 @@ pub struct ClockCondition<'a> {
 /// `L(a) <= L(b)` for every `a -> b`. A receive that does not merge (a query's) is no edge:
 /// neither clock learns from it. Messages with no sender in the history are skipped.
 pub fn verify_clock_condition(history: &History) -> ClockCondition<'_> {
-    let senders = history.senders();
+    // The first event that names a message as sent is its sender (a trace may name it twice,
+    // which the checker reports on its own).
+    let mut senders: HashMap<MessageId, &TraceEvent> = HashMap::new();
+    for event in history.iter() {
+        for message in &event.sends {
+            senders.entry(*message).or_insert(event);
+        }
+    }
     let mut lamport_events = 0;
     let mut violations = Vec::new();
     for events in &history.events {
