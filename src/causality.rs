@@ -6,7 +6,7 @@
 //! Lamport values suggest an order that is not there). It never looks at all pairs: with
 //! standard vector clocks the events that happened before `b` number `sum(V(b)) - 1` (the own
 //! entry counts `b` itself), and only pairs with equal Lamport values are counted one group at a
-//! time. [`verify_clock_condition`] checks Lamport's clock condition edge by edge.
+//! time; the example pair is found in the same time. [`verify_clock_condition`] checks Lamport's clock condition edge by edge.
 //!
 //! Pure: it reads a [`History`] and returns numbers and references into it.
 
@@ -28,7 +28,8 @@ pub struct PairCounts<'a> {
     /// Concurrent pairs whose Lamport clocks differ: Lamport clocks put them in an order that
     /// nothing in the run imposed.
     pub concurrent_apart: u64,
-    /// The concurrent pair with the widest Lamport gap (the first found on a tie), if any.
+    /// A concurrent pair with different Lamport clocks, if any: two Lamport events with a wide
+    /// gap when there are such (see [`count_pairs`]).
     pub example: Option<ConcurrentPair<'a>>,
 }
 
@@ -63,7 +64,7 @@ pub fn count_pairs(history: &History) -> Option<PairCounts<'_>> {
         ordered: saturate(ordered),
         concurrent: saturate(concurrent),
         concurrent_apart: saturate(concurrent.saturating_sub(concurrent_equal)),
-        example: widest_concurrent_pair(history),
+        example: example_pair(history),
     })
 }
 
@@ -121,14 +122,20 @@ fn count_concurrent_equal(history: &History) -> u128 {
     concurrent
 }
 
-/// The concurrent pair with the widest Lamport gap. For an event `b` and another process `p`,
-/// the first event of `p` that `b` does not know (position `V(b)[p]`) has the smallest Lamport
-/// value of all of `p`'s events unknown to `b`; if `b` does not know it and it does not know
-/// `b`, the two are concurrent. Every concurrent pair with different clocks has such a pair
-/// with at least as wide a gap, so scanning these finds the widest.
-fn widest_concurrent_pair(history: &History) -> Option<ConcurrentPair<'_>> {
-    let mut best: Option<ConcurrentPair<'_>> = None;
-    let mut widest = 0;
+/// How many events past the first unknown one [`example_pair`] looks at on each process.
+const LOOKAHEAD: usize = 4;
+
+/// The example pair: preferably two Lamport events (both advance their clocks, so neither value
+/// is inherited), else any two events; the widest Lamport gap of those seen wins, the first on a
+/// tie. For an event `b` and another process `p`, the first event of `p` that `b` does not know
+/// (position `V(b)[p]`) has the smallest Lamport value of all of `p`'s events unknown to `b`; if
+/// it does not know `b` either, the two are concurrent. Every concurrent pair with different
+/// clocks has such a pair with at least as wide a gap, so the fallback is the widest of all.
+/// A few events past it are looked at too, to find Lamport events.
+fn example_pair(history: &History) -> Option<ConcurrentPair<'_>> {
+    let model = history.model;
+    let (mut any, mut any_gap) = (None, 0);
+    let (mut ticking, mut ticking_gap) = (None, 0);
     for (own, events) in history.events.iter().enumerate() {
         for higher in events {
             for (other, other_events) in history.events.iter().enumerate() {
@@ -136,24 +143,35 @@ fn widest_concurrent_pair(history: &History) -> Option<ConcurrentPair<'_>> {
                     continue;
                 }
                 let known = higher.vector.get(other).copied().unwrap_or_default();
-                let Some(lower) = usize::try_from(known)
+                let Some(unknown) = usize::try_from(known)
                     .ok()
-                    .and_then(|index| other_events.get(index))
+                    .and_then(|first| other_events.get(first..))
                 else {
                     continue;
                 };
-                let gap = higher.lamport.saturating_sub(lower.lamport);
-                if gap > widest
-                    && !happened_before(&lower.vector, other, &higher.vector)
-                    && !happened_before(&higher.vector, own, &lower.vector)
-                {
-                    widest = gap;
-                    best = Some(ConcurrentPair { lower, higher });
+                for lower in unknown.iter().take(LOOKAHEAD) {
+                    let gap = higher.lamport.saturating_sub(lower.lamport);
+                    if gap == 0 {
+                        break;
+                    }
+                    if happened_before(&lower.vector, other, &higher.vector)
+                        || happened_before(&higher.vector, own, &lower.vector)
+                    {
+                        continue;
+                    }
+                    let pair = Some(ConcurrentPair { lower, higher });
+                    if gap > any_gap {
+                        (any, any_gap) = (pair, gap);
+                    }
+                    let both_tick = lower.kind.ticks(model) && higher.kind.ticks(model);
+                    if both_tick && gap > ticking_gap {
+                        (ticking, ticking_gap) = (pair, gap);
+                    }
                 }
             }
         }
     }
-    best
+    ticking.or(any)
 }
 
 /// How an earlier event leads to a later one.
@@ -243,7 +261,7 @@ pub fn verify_clock_condition(history: &History) -> ClockCondition<'_> {
 }
 
 /// The happens-before sentence of a run's report: ordered and concurrent pairs, and the
-/// concurrent pairs Lamport clocks still put in an order, with the widest one as an example.
+/// concurrent pairs Lamport clocks still put in an order, with one of them as an example.
 pub fn describe_pairs(counts: Option<&PairCounts<'_>>, table: &ProcessTable) -> String {
     let Some(counts) = counts else {
         return "Happens-before: not counted (the run kept no vector clocks)".to_string();
