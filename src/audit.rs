@@ -23,9 +23,9 @@ use std::io::{BufRead, Read};
 
 use serde_json::{Map, Value, json};
 
-use crate::causality::{self, Edge, format_vector, label};
+use crate::causality::{self, Edge, MessageMap, format_vector, label};
 use crate::check::{self, Balances, Violation};
-use crate::history::{EventKind, History, MessageId, TraceEvent, short_name};
+use crate::history::{EventKind, History, TraceEvent, short_name};
 use crate::model::{BranchId, ClockModel, EventId, Process, Step, SubEvent};
 use crate::trace::{BranchRecord, Trace};
 use crate::tracefile;
@@ -703,7 +703,7 @@ fn event_at(history: &History, (process, position): At) -> Option<&TraceEvent> {
 
 /// Every message is sent by one event of its own process and received by exactly one event
 /// that is a receive. Returns where each message was (first) sent.
-fn check_messages(history: &History, out: &mut Vec<Finding>) -> HashMap<MessageId, At> {
+fn check_messages(history: &History, out: &mut Vec<Finding>) -> MessageMap<At> {
     let rule = Rule::Messages;
     let located = || {
         history
@@ -712,7 +712,8 @@ fn check_messages(history: &History, out: &mut Vec<Finding>) -> HashMap<MessageI
             .enumerate()
             .flat_map(|(p, events)| events.iter().enumerate().map(move |(i, e)| ((p, i), e)))
     };
-    let mut senders: HashMap<MessageId, At> = HashMap::new();
+    let mut senders: MessageMap<At> = MessageMap::default();
+    senders.reserve(history.len());
     for (place, event) in located() {
         for &message in &event.sends {
             if message.sender != event.process {
@@ -737,7 +738,8 @@ fn check_messages(history: &History, out: &mut Vec<Finding>) -> HashMap<MessageI
             }
         }
     }
-    let mut receivers: HashMap<MessageId, At> = HashMap::new();
+    let mut receivers: MessageMap<At> = MessageMap::default();
+    receivers.reserve(history.len());
     for (place, event) in located() {
         let text = match (receives_a_message(event.kind), event.receives) {
             (true, None) => format!("{} receives no message", own(event)),
@@ -782,7 +784,7 @@ fn check_messages(history: &History, out: &mut Vec<Finding>) -> HashMap<MessageI
 /// neighbours is reported once and corrected, so that one forged vector (or one missing line)
 /// gives one finding, not one on everything after it. A receive that waits, through other
 /// waits, for itself was received before it was sent: reported, and then taken as it is.
-fn check_vectors(history: &History, senders: &HashMap<MessageId, At>, out: &mut Vec<Finding>) {
+fn check_vectors(history: &History, senders: &MessageMap<At>, out: &mut Vec<Finding>) {
     let with_vectors = history.iter().any(|event| !event.vector.is_empty());
     let width = history.table.len();
     let events = &history.events;
