@@ -314,6 +314,9 @@ pub fn describe_pairs(counts: Option<&PairCounts<'_>>, table: &ProcessTable) -> 
     let Some(counts) = counts else {
         return "Happens-before: not counted (the run kept no vector clocks)".to_string();
     };
+    if counts.events == 0 {
+        return "Happens-before: not counted (the run kept no events)".to_string();
+    }
     let head = format!(
         "Happens-before: {} event pairs ordered, {} concurrent",
         counts.ordered, counts.concurrent
@@ -335,6 +338,9 @@ pub fn describe_pairs(counts: Option<&PairCounts<'_>>, table: &ProcessTable) -> 
 /// The clock-condition sentence of a run's report: whether it holds, and how many events are
 /// Lamport events.
 pub fn describe_clock_condition(condition: &ClockCondition<'_>, model: ClockModel) -> String {
+    if condition.events == 0 {
+        return "Clock condition: not checked (the run kept no events)".to_string();
+    }
     let ticks = format!(
         "{} of {} events tick; {}",
         condition.lamport_events,
@@ -621,6 +627,36 @@ mod tests {
         let mut history = two_branches();
         history.events[1][2].vector.clear();
         assert_eq!(count_pairs(&history), None);
+    }
+
+    #[test]
+    fn the_report_sentences() {
+        let history = two_branches();
+        let counts = count_pairs(&history);
+        assert_eq!(
+            describe_pairs(counts.as_ref(), &history.table),
+            "Happens-before: 10 event pairs ordered, 5 concurrent; 3 concurrent pairs still get \
+             different Lamport clocks (e.g. B2 #1 deposit_execute (event 1) L=1 V={B2:1} and B1 #3 \
+             deposit_execute (event 3) L=3 V={B1:3}: concurrent, yet L says 1 < 3)"
+        );
+        assert_eq!(
+            describe_clock_condition(&verify_clock_condition(&history), history.model),
+            "Clock condition: holds: L(a) < L(b) for every a -> b into a Lamport event (6 of 6 \
+             events tick; customer sends and a branch serving a query do not)"
+        );
+        let empty = History::default();
+        assert_eq!(
+            describe_pairs(count_pairs(&empty).as_ref(), &empty.table),
+            "Happens-before: not counted (the run kept no events)"
+        );
+        assert_eq!(
+            describe_clock_condition(&verify_clock_condition(&empty), empty.model),
+            "Clock condition: not checked (the run kept no events)"
+        );
+        assert_eq!(
+            describe_pairs(None, &empty.table),
+            "Happens-before: not counted (the run kept no vector clocks)"
+        );
     }
 
     #[test]
