@@ -21,6 +21,8 @@
 //! - [`trace`]: the branch logs and customer records, and the output format.
 //! - [`tracefile`]: the `--trace` file (the history as JSON Lines), written and read.
 //! - [`check`]: the invariants over a trace.
+//! - [`causality`]: happens-before counts and the clock condition over a history.
+//! - [`audit`]: the `check` command: verifies an output or a trace file.
 //! - [`report`]: what a run tells a person and the `--results` JSON.
 //! - [`workload`]: seeded generated scenarios.
 //! - [`wire`]: the generated gRPC code and its conversions; [`error`]: the error type.
@@ -35,7 +37,9 @@
 //! has replied, `B2` ticks once more and answers the customer, who merges the reply's stamp.
 //! Every replica then holds the same balance.
 
+pub mod audit;
 pub mod branch;
+pub mod causality;
 pub mod check;
 pub mod clock;
 pub mod cluster;

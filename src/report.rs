@@ -5,12 +5,15 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::causality;
 use crate::cluster::Report;
 use crate::input::Scenario;
 use crate::model::Action;
 
 /// The person-facing account of a run: processes, addresses, balances before and after, each
-/// customer's results, and whether the invariants hold.
+/// customer's results, whether the invariants hold, how many event pairs happens-before orders
+/// (and how many concurrent ones Lamport clocks still order), and whether the clock condition
+/// holds.
 pub fn summary(source: &str, scenario: &Scenario, report: &Report) -> String {
     let mut text = String::new();
     // Writing to a String cannot fail.
@@ -79,6 +82,19 @@ fn write_summary(
             writeln!(out, "    {violation}")?;
         }
     }
+    let history = &report.history;
+    let pairs = causality::count_pairs(history);
+    writeln!(
+        out,
+        "{}",
+        causality::describe_pairs(pairs.as_ref(), &history.table)
+    )?;
+    let condition = causality::verify_clock_condition(history);
+    writeln!(
+        out,
+        "{}",
+        causality::describe_clock_condition(&condition, history.model)
+    )?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! `{"fault":"partition","at_ms":1200,"from":"B1","to":"B3","both_ways":true}` or
 //! `{"fault":"retry","at_ms":2210,"message":"B1:4","to":"B3","attempt":2}`.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{BufRead, Write};
 
@@ -259,6 +260,62 @@ fn from_fault_line(line: FaultLine) -> Result<FaultRecord, String> {
     };
     Ok(FaultRecord { at_ms, fault })
 }
+/// One event line as read: strings are borrowed from the line where they can be, and the vector
+/// is kept as a list of entries, so that reading a large trace allocates little per event.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LineIn<'a> {
+    #[serde(borrow)]
+    process: Cow<'a, str>,
+    seq: u64,
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    id: u64,
+    lamport: u64,
+    #[serde(default)]
+    money: Option<i64>,
+    #[serde(default, borrow)]
+    vector: Entries<'a>,
+    #[serde(default, borrow)]
+    receive: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    send: Vec<Cow<'a, str>>,
+    #[serde(default)]
+    balance: Option<i64>,
+    #[serde(default)]
+    result: Option<Value>,
+}
+
+/// A JSON object's entries in the order written, without building a map.
+#[derive(Debug, Default)]
+struct Entries<'a>(Vec<(Cow<'a, str>, Value)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for Visitor<'a> {
+            type Value = Entries<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an object of vector clock entries")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut map: M,
+            ) -> Result<Self::Value, M::Error> {
+                let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(0));
+                while let Some(entry) = map.next_entry::<Borrowed<'a>, Value>()? {
+                    entries.push((entry.0.0, entry.1));
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
+
+/// A string borrowed from the input when it has no escapes.
+#[derive(Debug, Deserialize)]
+struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Writes `history` as a trace file.
 pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
@@ -404,7 +461,7 @@ pub fn read(input: impl BufRead) -> Result<History, ReadError> {
             faults.push(from_fault_line(line).map_err(|problem| error(number, problem))?);
             continue;
         }
-        let line: Line = serde_json::from_str(&text)
+        let line: LineIn<'_> = serde_json::from_str(&text)
             .map_err(|e| error(number, format!("malformed event: {e}")))?;
         let event = from_line(&line, &table).map_err(|problem| error(number, problem))?;
         let slot = table.index_of(event.process).ok_or_else(|| {
@@ -425,16 +482,16 @@ pub fn read(input: impl BufRead) -> Result<History, ReadError> {
     })
 }
 
-fn from_line(line: &Line, table: &ProcessTable) -> Result<TraceEvent, String> {
+fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, String> {
     let process = parse_short_name(&line.process)
         .ok_or_else(|| format!("bad process name {:?}", line.process))?;
     let kind = parse_kind(&line.event, line.money)?;
-    let mut vector = if line.vector.is_empty() {
+    let mut vector = if line.vector.0.is_empty() {
         Vec::new()
     } else {
         vec![0; table.len()]
     };
-    for (name, value) in &line.vector {
+    for (name, value) in &line.vector.0 {
         let index = parse_short_name(name)
             .and_then(|process| table.index_of(process))
             .ok_or_else(|| format!("vector entry {name:?} is not a process of the header"))?;
@@ -442,7 +499,7 @@ fn from_line(line: &Line, table: &ProcessTable) -> Result<TraceEvent, String> {
             .as_u64()
             .ok_or_else(|| format!("vector entry {name:?} is not a whole number: {value}"))?;
     }
-    let message = |text: &String| {
+    let message = |text: &Cow<'_, str>| {
         parse_message(text).ok_or_else(|| format!("bad message id {text:?} (expected like B2:3)"))
     };
     let outcome = match &line.result {

@@ -1,0 +1,1029 @@
+//! `lamport-bank check FILE`: reads either a run's output (the JSON array of SPEC section 4, ours
+//! or the original Python program's) or a `--trace` file, tells which from the first line, and
+//! verifies every invariant the content allows.
+//!
+//! - **Output files** carry only the branches' sub-events and clocks: SPEC section 5 through
+//!   [`check::check`] (no peers, no customers, no balances), and the per-event entries must list
+//!   exactly the branches' sub-events, sorted by clock. The clock model is `strict` when an
+//!   `X_response` appears, `original` otherwise.
+//! - **Trace files** carry everything: events numbered 1, 2, 3, ... on each process; Lamport
+//!   clocks that tick (or stay) by the model's rules; vector clocks that match a recomputation
+//!   from each event's predecessor and, for a merging receive, the sender's vector; messages that
+//!   link one send to one receive, never received before they are sent; Lamport's clock
+//!   condition on every message; and SPEC section 5 over the derived trace, with the balances the
+//!   trace carries.
+//!
+//! Checks overlap on purpose (a clock that goes backwards breaks both the Lamport rule and SPEC
+//! rule 1): each line names what its rule sees. Pure: it reads text and returns a [`Verdict`];
+//! the work is linear in events × processes, never in pairs of events.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::io::{BufRead, Read};
+
+use serde_json::{Map, Value, json};
+
+use crate::causality::{self, Edge, MessageMap, format_vector, label};
+use crate::check::{self, Balances, Violation};
+use crate::history::{EventKind, History, TraceEvent, short_name};
+use crate::model::{BranchId, ClockModel, EventId, Process, Step, SubEvent};
+use crate::trace::{BranchRecord, Trace};
+use crate::tracefile;
+
+/// Which kind of file was checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The JSON array of SPEC section 4.
+    Output,
+    /// A `--trace` file (JSON Lines with a header).
+    Trace,
+}
+
+impl Format {
+    /// `output` or `trace`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Output => "output",
+            Format::Trace => "trace",
+        }
+    }
+}
+
+/// Which rule a finding breaks: the trace rules of this module, or one of SPEC section 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// A process's events are numbered 1, 2, 3, ... in the order they happened.
+    Numbering,
+    /// A Lamport event is after its predecessor; any other event keeps its predecessor's clock.
+    Lamport,
+    /// Each vector clock is its predecessor's (merged with the sender's, on a merging receive)
+    /// plus one in the own entry.
+    Vector,
+    /// Every message is sent by one event and received by one event, after it is sent.
+    Messages,
+    /// A merging receive is after the send of its message in Lamport time.
+    ClockCondition,
+    /// The per-event entries of an output list exactly the branch entries' sub-events, by clock.
+    EventEntries,
+    /// An invariant of SPEC section 5.
+    Spec(check::Rule),
+}
+
+impl Rule {
+    /// A short name for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::Numbering => "events are numbered in order",
+            Rule::Lamport => "Lamport clocks follow the rules",
+            Rule::Vector => "vector clocks follow the rules",
+            Rule::Messages => "one send, one receive, in that order",
+            Rule::ClockCondition => "the clock condition",
+            Rule::EventEntries => "event entries match the branch entries",
+            Rule::Spec(rule) => rule.name(),
+        }
+    }
+
+    /// A stable identifier for programs (the `--json` verdict).
+    pub fn id(self) -> &'static str {
+        match self {
+            Rule::Numbering => "numbering",
+            Rule::Lamport => "lamport",
+            Rule::Vector => "vector",
+            Rule::Messages => "messages",
+            Rule::ClockCondition => "clock_condition",
+            Rule::EventEntries => "event_entries",
+            Rule::Spec(check::Rule::ClockIncreases) => "clocks_increase",
+            Rule::Spec(check::Rule::EventCount) => "event_count",
+            Rule::Spec(check::Rule::Causality) => "causality",
+            Rule::Spec(check::Rule::Convergence) => "convergence",
+        }
+    }
+}
+
+/// One broken rule, on one process (if it concerns one), explained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The rule broken.
+    pub rule: Rule,
+    /// The process it is seen on.
+    pub process: Option<Process>,
+    /// What is wrong, naming the event(s) and clocks.
+    pub message: String,
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.process {
+            Some(process) => write!(f, "{process}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl From<Violation> for Finding {
+    fn from(violation: Violation) -> Self {
+        Self {
+            rule: Rule::Spec(violation.rule),
+            process: violation.process,
+            message: violation.message,
+        }
+    }
+}
+
+/// How the pairs of a trace's events relate (see [`causality::count_pairs`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pairs {
+    /// Pairs ordered by happens-before.
+    pub ordered: u64,
+    /// Concurrent pairs.
+    pub concurrent: u64,
+    /// Concurrent pairs with different Lamport clocks.
+    pub concurrent_apart: u64,
+}
+
+/// What `check` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// What kind of file it was.
+    pub format: Format,
+    /// The clock model (from a trace's header, or detected in an output).
+    pub model: ClockModel,
+    /// Events of a trace, or sub-events of an output's branch entries.
+    pub events: u64,
+    /// Processes of a trace, or branches of an output.
+    pub processes: usize,
+    /// Pair counts, for a trace with vector clocks.
+    pub pairs: Option<Pairs>,
+    /// How many events advance a Lamport clock, for a trace.
+    pub lamport_events: Option<u64>,
+    /// Every broken rule, in a fixed order; empty when all hold.
+    pub findings: Vec<Finding>,
+}
+
+impl Verdict {
+    /// Whether every invariant holds.
+    pub fn holds(&self) -> bool {
+        self.findings.is_empty()
+    }
+
+    /// The last line of `check`'s report, e.g. `check: trace, 31 events of 6 processes,
+    /// original clocks: all invariants hold`.
+    pub fn summary(&self) -> String {
+        let (events, processes) = match self.format {
+            Format::Output => ("sub-events", "branches"),
+            Format::Trace => ("events", "processes"),
+        };
+        let outcome = match self.findings.len() {
+            0 => "all invariants hold".to_string(),
+            1 => "1 violation".to_string(),
+            n => format!("{n} violations"),
+        };
+        format!(
+            "check: {}, {} {events} of {} {processes}, {} clocks: {outcome}",
+            self.format.name(),
+            self.events,
+            self.processes,
+            self.model.name()
+        )
+    }
+
+    /// The report as text: one line per finding, then the summary line.
+    pub fn text(&self) -> String {
+        let mut text = String::new();
+        for finding in &self.findings {
+            text.push_str(&finding.to_string());
+            text.push('\n');
+        }
+        text.push_str(&self.summary());
+        text.push('\n');
+        text
+    }
+
+    /// The verdict as JSON: format, clocks, counts, violations (rule, process, message), hold.
+    pub fn to_json(&self) -> Value {
+        let violations: Vec<Value> = self
+            .findings
+            .iter()
+            .map(|finding| {
+                json!({
+                    "rule": finding.rule.id(),
+                    "process": finding.process.map(short_name),
+                    "message": finding.message,
+                })
+            })
+            .collect();
+        let pairs = self.pairs.map(|pairs| {
+            json!({
+                "ordered": pairs.ordered,
+                "concurrent": pairs.concurrent,
+                "concurrent_different_lamport": pairs.concurrent_apart,
+            })
+        });
+        json!({
+            "format": self.format.name(),
+            "clocks": self.model.name(),
+            "events": self.events,
+            "processes": self.processes,
+            "pairs": pairs,
+            "lamport_events": self.lamport_events,
+            "violations": violations,
+            "hold": self.holds(),
+        })
+    }
+}
+
+/// What the caller knows beyond the file.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// How many branches the run had, for an output file in which a branch with no events is
+    /// missing; `None` counts the branch entries. Traces list their processes and ignore it.
+    pub branches: Option<usize>,
+}
+
+/// Why a file could not be checked: where in it, and what is wrong. Displayed as
+/// `<place>: <problem>` (or just the problem); the caller puts the file's name in front.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ReadError {
+    /// Where, e.g. `line 5` or `entry at index 3: data at index 1`; may be empty.
+    pub place: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.place.is_empty() {
+            f.write_str(&self.problem)
+        } else {
+            write!(f, "{}: {}", self.place, self.problem)
+        }
+    }
+}
+
+fn refuse(place: impl Into<String>, problem: impl Into<String>) -> ReadError {
+    ReadError {
+        place: place.into(),
+        problem: problem.into(),
+    }
+}
+
+/// Reads a file's content, tells an output from a trace by its first line, and checks it.
+pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, ReadError> {
+    let mut first = String::new();
+    input
+        .read_line(&mut first)
+        .map_err(|error| refuse("", format!("cannot read: {error}")))?;
+    if tracefile::is_trace_header(first.trim_end()) {
+        let history = tracefile::read(first.as_bytes().chain(input)).map_err(|error| {
+            let place = match error.line {
+                0 => String::new(),
+                line => format!("line {line}"),
+            };
+            refuse(place, error.problem)
+        })?;
+        return Ok(audit_history(&history));
+    }
+    let mut text = first;
+    input
+        .read_to_string(&mut text)
+        .map_err(|error| refuse("", format!("cannot read: {error}")))?;
+    audit_output(&text, options)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Output files
+
+/// The sub-events an output's per-event entry lists, in its order.
+type EventEntries = BTreeMap<EventId, Vec<(SubEvent, u64)>>;
+
+/// Checks an output in the format of SPEC section 4.
+pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError> {
+    let (mut trace, entries) = parse_output(text)?;
+    let found = trace.branches.len();
+    if let Some(wanted) = options.branches {
+        if wanted < found {
+            let problem =
+                format!("--branches {wanted} is fewer than the {found} branch entries in the file");
+            return Err(refuse("", problem));
+        }
+        // Branches with no events are absent from some outputs: they count as other branches
+        // all the same. Their ids are unknown; any unused id will do, as none is ever named.
+        let mut id = 0;
+        while trace.branches.len() < wanted {
+            id += 1;
+            trace.branches.entry(BranchId(id)).or_default();
+        }
+    }
+    let mut findings: Vec<Finding> = check::check(&trace, None)
+        .into_iter()
+        .map(Finding::from)
+        .collect();
+    check_event_entries(&trace, &entries, &mut findings);
+    Ok(Verdict {
+        format: Format::Output,
+        model: trace.model,
+        events: trace
+            .branches
+            .values()
+            .map(|records| records.len() as u64)
+            .sum(),
+        processes: trace.branches.len(),
+        pairs: None,
+        lamport_events: None,
+        findings,
+    })
+}
+
+fn parse_output(text: &str) -> Result<(Trace, EventEntries), ReadError> {
+    let root: Value = serde_json::from_str(text).map_err(|error| {
+        let full = error.to_string();
+        let suffix = format!(" at line {} column {}", error.line(), error.column());
+        let message = full.strip_suffix(&suffix).unwrap_or(&full);
+        let place = match error.line() {
+            0 => String::new(),
+            line => format!("line {line} column {}", error.column()),
+        };
+        refuse(place, format!("malformed JSON: {message}"))
+    })?;
+    let Value::Array(items) = root else {
+        let problem = format!(
+            "expected a JSON array (a run's output) or a trace header line, got {}",
+            kind(&root)
+        );
+        return Err(refuse("", problem));
+    };
+    let mut trace = Trace::default();
+    let mut entries = EventEntries::new();
+    for (index, item) in items.iter().enumerate() {
+        let place = format!("entry at index {index}");
+        let object = item.as_object().ok_or_else(|| {
+            refuse(
+                &place,
+                format!("expected a JSON object, got {}", kind(item)),
+            )
+        })?;
+        let data = field(object, "data", &place)?
+            .as_array()
+            .ok_or_else(|| refuse(&place, "field \"data\" must be an array"))?;
+        if let Some(id) = object.get("id") {
+            let id = positive(id, "id", u64::from(u32::MAX), &place)?;
+            let branch = BranchId(u32::try_from(id).unwrap_or(u32::MAX));
+            if trace.branches.contains_key(&branch) {
+                return Err(refuse(place, format!("branch {id} has a second entry")));
+            }
+            let mut records = Vec::with_capacity(data.len());
+            for (at, item) in data.iter().enumerate() {
+                let place = format!("{place}: data at index {at}");
+                let object = item.as_object().ok_or_else(|| {
+                    refuse(
+                        &place,
+                        format!("expected a JSON object, got {}", kind(item)),
+                    )
+                })?;
+                let event_id = positive(field(object, "id", &place)?, "id", u64::MAX, &place)?;
+                let (sub_event, clock) = sub_event_and_clock(object, &place)?;
+                records.push(BranchRecord {
+                    event_id: EventId(event_id),
+                    sub_event,
+                    clock,
+                    peer: None,
+                });
+            }
+            trace.branches.insert(branch, records);
+        } else if let Some(id) = object.get("eventid") {
+            let id = EventId(positive(id, "eventid", u64::MAX, &place)?);
+            if entries.contains_key(&id) {
+                return Err(refuse(place, format!("event {id} has a second entry")));
+            }
+            let mut listed = Vec::with_capacity(data.len());
+            for (at, item) in data.iter().enumerate() {
+                let place = format!("{place}: data at index {at}");
+                let object = item.as_object().ok_or_else(|| {
+                    refuse(
+                        &place,
+                        format!("expected a JSON object, got {}", kind(item)),
+                    )
+                })?;
+                listed.push(sub_event_and_clock(object, &place)?);
+            }
+            entries.insert(id, listed);
+        } else {
+            let problem = "expected a branch entry (\"id\", \"data\") or an event entry \
+                           (\"eventid\", \"data\")";
+            return Err(refuse(place, problem));
+        }
+    }
+    if trace.branches.is_empty() {
+        return Err(refuse("", "the file has no branch entries"));
+    }
+    let responds = trace
+        .branches
+        .values()
+        .flatten()
+        .any(|record| record.sub_event.step == Step::Response);
+    // Only the strict model logs the reply tick as `X_response`.
+    trace.model = if responds {
+        ClockModel::Strict
+    } else {
+        ClockModel::Original
+    };
+    Ok((trace, entries))
+}
+
+fn field<'a>(
+    object: &'a Map<String, Value>,
+    name: &str,
+    place: &str,
+) -> Result<&'a Value, ReadError> {
+    object
+        .get(name)
+        .ok_or_else(|| refuse(place, format!("missing field \"{name}\"")))
+}
+
+fn sub_event_and_clock(
+    object: &Map<String, Value>,
+    place: &str,
+) -> Result<(SubEvent, u64), ReadError> {
+    let name = field(object, "name", place)?;
+    let sub_event = name
+        .as_str()
+        .and_then(SubEvent::parse)
+        .ok_or_else(|| refuse(place, format!("unknown sub-event {name}")))?;
+    let clock = field(object, "clock", place)?;
+    let clock = whole(clock).ok_or_else(|| {
+        refuse(
+            place,
+            format!("clock must be a whole number of at least 0, got {clock}"),
+        )
+    })?;
+    Ok((sub_event, clock))
+}
+
+/// A whole number of at least 0. The Python original prints whole floats (`3.0`) in places, so
+/// those count too; a float is only exact up to 2^53.
+fn whole(value: &Value) -> Option<u64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if let Some(number) = value.as_u64() {
+        return Some(number);
+    }
+    let number = value.as_f64()?;
+    // The cast is exact: the number is whole, at least 0 and at most 2^53.
+    (number.fract() == 0.0 && (0.0..=EXACT).contains(&number)).then_some(number as u64)
+}
+
+fn positive(value: &Value, name: &str, max: u64, place: &str) -> Result<u64, ReadError> {
+    whole(value)
+        .filter(|id| (1..=max).contains(id))
+        .ok_or_else(|| {
+            refuse(
+                place,
+                format!("{name} must be a positive whole number, got {value}"),
+            )
+        })
+}
+
+/// The kind of a JSON value, with its article, for messages.
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Per (clock, sub-event name): how often the branch entries list it, and the event entry.
+type Tally = BTreeMap<(u64, String), (usize, usize)>;
+
+/// The per-event entries list the branch entries' sub-events exactly (as many times each, with
+/// the same clocks), sorted by clock. Ties may come in any order: implementations differ there.
+fn check_event_entries(trace: &Trace, entries: &EventEntries, out: &mut Vec<Finding>) {
+    let mut tally: BTreeMap<EventId, Tally> = BTreeMap::new();
+    for record in trace.branches.values().flatten() {
+        let key = (record.clock, record.sub_event.name());
+        tally
+            .entry(record.event_id)
+            .or_default()
+            .entry(key)
+            .or_default()
+            .0 += 1;
+    }
+    for (id, listed) in entries {
+        for (sub_event, clock) in listed {
+            let key = (*clock, sub_event.name());
+            tally.entry(*id).or_default().entry(key).or_default().1 += 1;
+        }
+    }
+    let finding = |message: String| Finding {
+        rule: Rule::EventEntries,
+        process: None,
+        message,
+    };
+    for (id, counts) in &tally {
+        let Some(listed) = entries.get(id) else {
+            let recorded: usize = counts.values().map(|(branches, _)| branches).sum();
+            let message = format!(
+                "event {id}: no event entry, though the branch entries have {recorded} of its sub-events"
+            );
+            out.push(finding(message));
+            continue;
+        };
+        for ((clock, name), &(branches, entry)) in counts {
+            let what = format!("event {id}: {name} (clock {clock})");
+            let message = match (branches, entry) {
+                (b, e) if b == e => continue,
+                (_, 0) => {
+                    format!("{what} is in the branch entries but missing from the event entry")
+                }
+                (0, _) => format!("{what} is listed in the event entry but in no branch entry"),
+                (b, e) => format!(
+                    "{what} appears {b} times in the branch entries but {e} in the event entry"
+                ),
+            };
+            out.push(finding(message));
+        }
+        if let Some(pair) = listed.windows(2).find(|pair| pair[1].1 < pair[0].1) {
+            let message = format!(
+                "event {id}: the event entry is not sorted by clock: {} (clock {}) comes after {} (clock {})",
+                pair[1].0.name(),
+                pair[1].1,
+                pair[0].0.name(),
+                pair[0].1
+            );
+            out.push(finding(message));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trace files
+
+/// Where an event is: its process's index in the table, and its position in that process.
+type At = (usize, usize);
+
+/// Checks a history read from a trace file (or recorded by a run).
+pub fn audit_history(history: &History) -> Verdict {
+    let mut findings = Vec::new();
+    check_numbering(history, &mut findings);
+    check_lamport(history, &mut findings);
+    let senders = check_messages(history, &mut findings);
+    check_vectors(history, &senders, &mut findings);
+    let condition = causality::verify_clock_condition(history);
+    for violation in &condition.violations {
+        // Program edges are the Lamport rule's, reported above; messages are this rule's.
+        let Edge::Message(message) = violation.edge else {
+            continue;
+        };
+        let (from, to) = (violation.from, violation.to);
+        findings.push(Finding {
+            rule: Rule::ClockCondition,
+            process: Some(to.process),
+            message: format!(
+                "{} has lamport {}, not after the send of {message} by {} (lamport {})",
+                own(to),
+                to.lamport,
+                label(from),
+                from.lamport
+            ),
+        });
+    }
+    let balances = history.initial_balance.zip(history.final_balances());
+    let balances = balances.map(|(initial, finals)| Balances { initial, finals });
+    findings.extend(
+        check::check(&history.to_trace(), balances.as_ref())
+            .into_iter()
+            .map(Finding::from),
+    );
+    let pairs = causality::count_pairs(history).map(|counts| Pairs {
+        ordered: counts.ordered,
+        concurrent: counts.concurrent,
+        concurrent_apart: counts.concurrent_apart,
+    });
+    Verdict {
+        format: Format::Trace,
+        model: history.model,
+        events: history.len() as u64,
+        processes: history.table.len(),
+        pairs,
+        lamport_events: Some(condition.lamport_events),
+        findings,
+    }
+}
+
+/// An event on its own process: `#5 deposit_propagate_execute (event 2)`.
+fn own(event: &TraceEvent) -> String {
+    format!(
+        "#{} {} (event {})",
+        event.seq,
+        event.kind.name(),
+        event.event_id
+    )
+}
+
+fn at(rule: Rule, event: &TraceEvent, message: String) -> Finding {
+    Finding {
+        rule,
+        process: Some(event.process),
+        message,
+    }
+}
+
+fn check_numbering(history: &History, out: &mut Vec<Finding>) {
+    for events in &history.events {
+        let mut previous = 0;
+        for event in events {
+            if event.seq != previous + 1 {
+                let after = match previous {
+                    0 => "comes first".to_string(),
+                    seq => format!("comes right after #{seq}"),
+                };
+                let message = format!("{} {after} (expected #{})", own(event), previous + 1);
+                out.push(at(Rule::Numbering, event, message));
+            }
+            previous = event.seq;
+        }
+    }
+}
+
+fn check_lamport(history: &History, out: &mut Vec<Finding>) {
+    let model = history.model;
+    for events in &history.events {
+        let mut previous: Option<&TraceEvent> = None;
+        for event in events {
+            let before = previous.map_or(0, |p| p.lamport);
+            let what = previous.map_or_else(
+                || "the start".to_string(),
+                |p| format!("#{} {}", p.seq, p.kind.name()),
+            );
+            let message = if event.kind.ticks(model) {
+                (event.lamport <= before).then(|| {
+                    format!(
+                        "{} has lamport {}, not after {what} (lamport {before})",
+                        own(event),
+                        event.lamport
+                    )
+                })
+            } else {
+                (event.lamport != before).then(|| {
+                    format!(
+                        "{} has lamport {}, yet it does not tick in the {} model: it must keep \
+                         the lamport {before} of {what}",
+                        own(event),
+                        event.lamport,
+                        model.name()
+                    )
+                })
+            };
+            if let Some(message) = message {
+                out.push(at(Rule::Lamport, event, message));
+            }
+            previous = Some(event);
+        }
+    }
+}
+
+/// Whether events of this kind receive a message (the customer's request, a propagation, an
+/// acknowledgement, a reply).
+fn receives_a_message(kind: EventKind) -> bool {
+    match kind {
+        EventKind::Branch(sub_event) => matches!(
+            sub_event.step,
+            Step::Request | Step::PropagateRequest | Step::PropagateResponse
+        ),
+        EventKind::Query | EventKind::Receive(_) => true,
+        EventKind::Send(_) | EventKind::Timeout(_) => false,
+    }
+}
+
+fn event_at(history: &History, (process, position): At) -> Option<&TraceEvent> {
+    history.events.get(process)?.get(position)
+}
+
+/// Every message is sent by one event of its own process and received by exactly one event
+/// that is a receive. Returns where each message was (first) sent.
+fn check_messages(history: &History, out: &mut Vec<Finding>) -> MessageMap<At> {
+    let rule = Rule::Messages;
+    let located = || {
+        history
+            .events
+            .iter()
+            .enumerate()
+            .flat_map(|(p, events)| events.iter().enumerate().map(move |(i, e)| ((p, i), e)))
+    };
+    let mut senders: MessageMap<At> = MessageMap::default();
+    senders.reserve(history.len());
+    for (place, event) in located() {
+        for &message in &event.sends {
+            if message.sender != event.process {
+                let text = format!(
+                    "{} sends {message}, a message id of another process",
+                    own(event)
+                );
+                out.push(at(rule, event, text));
+            }
+            if let Some(first) = senders
+                .get(&message)
+                .and_then(|&first| event_at(history, first))
+            {
+                let text = format!(
+                    "{} sends {message}, already sent by {}",
+                    own(event),
+                    label(first)
+                );
+                out.push(at(rule, event, text));
+            } else {
+                senders.insert(message, place);
+            }
+        }
+    }
+    let mut receivers: MessageMap<At> = MessageMap::default();
+    receivers.reserve(history.len());
+    for (place, event) in located() {
+        let text = match (receives_a_message(event.kind), event.receives) {
+            (true, None) => format!("{} receives no message", own(event)),
+            (false, Some(message)) => {
+                format!("{} is not a receive, yet receives {message}", own(event))
+            }
+            (false, None) => continue,
+            (true, Some(message)) => {
+                if !senders.contains_key(&message) {
+                    format!("{} receives {message}, which no event sends", own(event))
+                } else if let Some(first) = receivers
+                    .get(&message)
+                    .and_then(|&first| event_at(history, first))
+                {
+                    format!(
+                        "{} receives {message}, already received by {}",
+                        own(event),
+                        label(first)
+                    )
+                } else {
+                    receivers.insert(message, place);
+                    continue;
+                }
+            }
+        };
+        out.push(at(rule, event, text));
+    }
+    for (place, event) in located() {
+        for message in &event.sends {
+            if senders.get(message) == Some(&place) && !receivers.contains_key(message) {
+                let text = format!("{} sends {message}, which no event receives", own(event));
+                out.push(at(rule, event, text));
+            }
+        }
+    }
+    senders
+}
+
+/// Recomputes every vector clock from its event's predecessor and, for a merging receive, the
+/// sender's, visiting events in causal order (a receive waits for its send). A vector that
+/// matches neither the recomputation from the recorded neighbours nor the one from the corrected
+/// neighbours is reported once and corrected, so that one forged vector (or one missing line)
+/// gives one finding, not one on everything after it. A receive that waits, through other
+/// waits, for itself was received before it was sent: reported, and then taken as it is.
+fn check_vectors(history: &History, senders: &MessageMap<At>, out: &mut Vec<Finding>) {
+    let with_vectors = history.iter().any(|event| !event.vector.is_empty());
+    let width = history.table.len();
+    let events = &history.events;
+    let mut done = vec![0_usize; events.len()];
+    let mut blocked_on: Vec<Option<At>> = vec![None; events.len()];
+    let mut waiting: HashMap<At, Vec<usize>> = HashMap::new();
+    let mut unlinked: HashSet<At> = HashSet::new();
+    let mut corrected: HashMap<At, Vec<u64>> = HashMap::new();
+    let (mut expected, mut from_recorded) = (Vec::new(), Vec::new());
+    let mut runnable: Vec<usize> = (0..events.len()).rev().collect();
+    loop {
+        while let Some(process) = runnable.pop() {
+            while let Some(event) = events[process].get(done[process]) {
+                let place = (process, done[process]);
+                let merges = event.kind.ticks(history.model) && !unlinked.contains(&place);
+                let sender = event
+                    .receives
+                    .filter(|_| merges)
+                    .and_then(|message| senders.get(&message).copied());
+                if let Some(sender) = sender.filter(|&(p, i)| done[p] <= i) {
+                    blocked_on[process] = Some(sender);
+                    waiting.entry(sender).or_default().push(process);
+                    break;
+                }
+                // A merging receive of a message nobody sent was reported with the messages;
+                // its vector is taken as it is.
+                let dangling = merges && event.receives.is_some() && sender.is_none();
+                if with_vectors && !dangling && !unlinked.contains(&place) {
+                    let previous = done[process].checked_sub(1).map(|i| (process, i));
+                    let effective = |at: At| {
+                        corrected
+                            .get(&at)
+                            .map(Vec::as_slice)
+                            .or_else(|| event_at(history, at).map(|e| e.vector.as_slice()))
+                    };
+                    let recorded = |at: At| event_at(history, at).map(|e| e.vector.as_slice());
+                    recompute(
+                        &mut expected,
+                        width,
+                        process,
+                        previous.and_then(effective),
+                        sender.and_then(effective),
+                    );
+                    let mut matches = event.vector == expected;
+                    let neighbours_corrected = previous
+                        .iter()
+                        .chain(&sender)
+                        .any(|at| corrected.contains_key(at));
+                    if !matches && neighbours_corrected {
+                        recompute(
+                            &mut from_recorded,
+                            width,
+                            process,
+                            previous.and_then(recorded),
+                            sender.and_then(recorded),
+                        );
+                        matches = event.vector == from_recorded;
+                    }
+                    if !matches {
+                        let table = &history.table;
+                        let message = if event.vector.is_empty() {
+                            format!(
+                                "{} has no vector clock (expected {})",
+                                own(event),
+                                format_vector(&expected, table)
+                            )
+                        } else {
+                            format!(
+                                "{}: vector {} differs from the recomputed {}",
+                                own(event),
+                                format_vector(&event.vector, table),
+                                format_vector(&expected, table)
+                            )
+                        };
+                        out.push(at(Rule::Vector, event, message));
+                        corrected.insert(place, expected.clone());
+                    }
+                }
+                done[process] += 1;
+                if let Some(woken) = waiting.remove(&place) {
+                    runnable.extend(woken);
+                }
+            }
+        }
+        // Everything left waits for something that waits in turn: follow the waits from the
+        // first unfinished process until they come round, and report the receive of that cycle
+        // on the process that comes first in the table.
+        let Some(start) = (0..events.len()).find(|&p| done[p] < events[p].len()) else {
+            break;
+        };
+        let mut seen = vec![usize::MAX; events.len()];
+        let mut path = Vec::new();
+        let mut process = start;
+        while seen[process] == usize::MAX {
+            seen[process] = path.len();
+            path.push(process);
+            process = blocked_on[process].map_or(start, |(p, _)| p);
+        }
+        let cycle = &path[seen[process]..];
+        let first = cycle.iter().copied().min().unwrap_or(start);
+        let place = (first, done[first]);
+        if let (Some(event), Some(sender)) = (
+            event_at(history, place),
+            blocked_on[first].and_then(|at| event_at(history, at)),
+        ) {
+            let message = event.receives.map_or_else(String::new, |m| m.to_string());
+            let text = format!(
+                "{} receives {message} before it is sent: its sender {} depends on this receive",
+                own(event),
+                label(sender)
+            );
+            out.push(at(Rule::Messages, event, text));
+        }
+        unlinked.insert(place);
+        runnable.push(first);
+    }
+}
+
+/// The vector an event must have: its predecessor's (zeros for a first event), merged with the
+/// sender's on a merging receive, plus one in the own entry.
+fn recompute(
+    out: &mut Vec<u64>,
+    width: usize,
+    own: usize,
+    previous: Option<&[u64]>,
+    sender: Option<&[u64]>,
+) {
+    out.clear();
+    out.resize(width, 0);
+    if let Some(previous) = previous {
+        for (entry, value) in out.iter_mut().zip(previous) {
+            *entry = *value;
+        }
+    }
+    if let Some(sender) = sender {
+        for (entry, value) in out.iter_mut().zip(sender) {
+            *entry = (*entry).max(*value);
+        }
+    }
+    if let Some(entry) = out.get_mut(own) {
+        *entry = entry.saturating_add(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = r#"{"lamport_bank_trace":1,"clocks":"original","schedule":"sequential","processes":["B1","C1"],"initial_balance":400}"#;
+    const SEND: &str = r#"{"process":"C1","seq":1,"event":"query_send","id":1,"lamport":0,"vector":{"C1":1},"send":["C1:1"]}"#;
+    const SERVE: &str = r#"{"process":"B1","seq":1,"event":"query_request","id":1,"lamport":0,"vector":{"B1":1},"receive":"C1:1","send":["B1:1"]}"#;
+    const REPLY: &str = r#"{"process":"C1","seq":2,"event":"query_receive","id":1,"lamport":1,"vector":{"B1":1,"C1":2},"receive":"B1:1","result":400}"#;
+
+    /// Checks a trace of `lines` after the header; the verdict's lines.
+    fn lines(lines: [&str; 3]) -> Vec<String> {
+        let text = format!("{HEADER}\n{}\n", lines.join("\n"));
+        let verdict = audit(text.as_bytes(), &Options::default()).expect("reads");
+        verdict.text().lines().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn a_query_round_trip_holds() {
+        assert_eq!(
+            lines([SEND, SERVE, REPLY]),
+            ["check: trace, 3 events of 2 processes, original clocks: all invariants hold"]
+        );
+    }
+
+    #[test]
+    fn a_gap_in_the_numbering() {
+        let reply = REPLY.replace(r#""seq":2"#, r#""seq":3"#);
+        assert_eq!(
+            lines([SEND, SERVE, &reply])[0],
+            "customer 1: #3 query_receive (event 1) comes right after #1 (expected #2)"
+        );
+    }
+
+    #[test]
+    fn a_send_that_moves_the_clock_in_the_original_model() {
+        let send = SEND.replace(r#""lamport":0"#, r#""lamport":2"#);
+        assert_eq!(
+            lines([&send, SERVE, REPLY])[..2],
+            [
+                "customer 1: #1 query_send (event 1) has lamport 2, yet it does not tick in the \
+                 original model: it must keep the lamport 0 of the start",
+                "customer 1: #2 query_receive (event 1) has lamport 1, not after #1 query_send \
+                 (lamport 2)",
+            ]
+        );
+    }
+
+    #[test]
+    fn message_ids_used_wrongly() {
+        let reply = REPLY.replace(r#""result""#, r#""send":["B1:1"],"result""#);
+        let send = SEND.replace(r#""send""#, r#""receive":"B1:1","send""#);
+        assert_eq!(
+            lines([&send, SERVE, &reply]),
+            [
+                "customer 1: #2 query_receive (event 1) sends B1:1, a message id of another process",
+                "customer 1: #2 query_receive (event 1) sends B1:1, already sent by B1 #1 \
+                 query_request (event 1)",
+                // Naming a message does not make a send a receive: the reply still receives it.
+                "customer 1: #1 query_send (event 1) is not a receive, yet receives B1:1",
+                // SPEC section 5 reads the reply's stamp from the message's last sender.
+                "customer 1: event 1 query received at clock 1 is not after the reply stamped 1",
+                "check: trace, 3 events of 2 processes, original clocks: 4 violations",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_receive_of_its_own_message_is_a_cycle_and_checking_ends() {
+        let reply = REPLY.replace(r#""receive":"B1:1""#, r#""receive":"C1:2","send":["C1:2"]"#);
+        let found = lines([SEND, SERVE, &reply]);
+        assert_eq!(
+            found[..2],
+            [
+                "branch 1: #1 query_request (event 1) sends B1:1, which no event receives",
+                "customer 1: #2 query_receive (event 1) receives C1:2 before it is sent: its \
+                 sender C1 #2 query_receive (event 1) depends on this receive",
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_numbers_may_be_written_as_floats() {
+        assert_eq!(whole(&json!(3)), Some(3));
+        assert_eq!(whole(&json!(3.0)), Some(3));
+        assert_eq!(whole(&json!(3.5)), None);
+        assert_eq!(whole(&json!(-1)), None);
+        assert_eq!(whole(&json!(-1.0)), None);
+        assert_eq!(whole(&json!(1e300)), None);
+        assert_eq!(whole(&json!("3")), None);
+    }
+
+    #[test]
+    fn rule_names_and_ids() {
+        assert_eq!(Rule::Vector.id(), "vector");
+        assert_eq!(Rule::Spec(check::Rule::Convergence).id(), "convergence");
+        assert_eq!(Rule::ClockCondition.name(), "the clock condition");
+    }
+}
