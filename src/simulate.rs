@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::audit::{self, Finding};
 use crate::branch::peers::Peers;
 use crate::branch::service::{BranchConfig, BranchService, SharedState, lock};
 use crate::branch::state::BranchState;
@@ -160,6 +161,9 @@ pub struct SimReport {
     /// The run's report, as a real run gives it (no addresses: hosts are simulated); its
     /// violations are the safety verdict.
     pub run: Report,
+    /// The trace's own rules (vector clocks, message links, the clock condition) that the
+    /// history broke, as `check` would report them on its trace file.
+    pub trace_findings: Vec<Finding>,
     /// Liveness: what kept a customer from finishing, if anything.
     pub stuck: Vec<String>,
     /// Simulated time the run took, in milliseconds.
@@ -169,7 +173,7 @@ pub struct SimReport {
 impl SimReport {
     /// Whether the run kept every promise: safe and live.
     pub fn passed(&self) -> bool {
-        self.run.violations.is_empty() && self.stuck.is_empty()
+        self.run.violations.is_empty() && self.trace_findings.is_empty() && self.stuck.is_empty()
     }
 
     /// How many faults were injected or met (partitions, holds, retries, duplicates...).
@@ -180,7 +184,11 @@ impl SimReport {
     /// Every reason the run failed, safety first: empty when it passed.
     pub fn problems(&self) -> Vec<String> {
         let safety = self.run.violations.iter().map(ToString::to_string);
-        safety.chain(self.stuck.iter().cloned()).collect()
+        let trace = self.trace_findings.iter().map(ToString::to_string);
+        safety
+            .chain(trace)
+            .chain(self.stuck.iter().cloned())
+            .collect()
     }
 }
 
@@ -569,6 +577,12 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, Er
         finals,
     };
     let violations = check::check(&trace, Some(&balances));
+    // The SPEC section 5 findings are the violations above; keep the trace's own rules.
+    let trace_findings = audit::audit_history(&history)
+        .findings
+        .into_iter()
+        .filter(|finding| !matches!(finding.rule, audit::Rule::Spec(_)))
+        .collect();
     let run = Report {
         config: RunConfig {
             model: config.model,
@@ -584,6 +598,7 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, Er
     };
     Ok(SimReport {
         run,
+        trace_findings,
         stuck,
         simulated_ms,
     })
