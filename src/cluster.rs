@@ -261,6 +261,7 @@ impl Cluster {
             table: self.table.clone(),
             initial_balance,
             events,
+            source: None,
         })
     }
 

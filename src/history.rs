@@ -164,6 +164,9 @@ pub struct History {
     pub initial_balance: Option<i64>,
     /// Every process's events in the order they happened, in table order.
     pub events: Vec<Vec<TraceEvent>>,
+    /// Where the run's input came from (a file name, or `<built-in sample>`), if known: the
+    /// pictures name it in their title.
+    pub source: Option<String>,
 }
 
 impl History {

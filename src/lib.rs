@@ -18,6 +18,8 @@
 //! - [`tracefile`]: the `--trace` file (the history as JSON Lines), written and read.
 //! - [`check`]: the invariants over a trace.
 //! - [`report`]: what a run tells a person and the `--results` JSON.
+//! - [`picture`]: pictures of a history: the space-time diagram (SVG), an interactive HTML
+//!   page, and a ShiViz log.
 //! - [`workload`]: seeded generated scenarios.
 //! - [`wire`]: the generated gRPC code and its conversions; [`error`]: the error type.
 //!
@@ -40,6 +42,7 @@ pub mod error;
 pub mod history;
 pub mod input;
 pub mod model;
+pub mod picture;
 pub mod recorder;
 pub mod report;
 pub mod trace;
