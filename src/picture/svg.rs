@@ -47,6 +47,7 @@ const STYLE: &str = "
 .dot.hollow{fill:#fff}
 .dot.filled,.half{fill:#1f2937}
 .cross{stroke:#dc2626;stroke-width:3;stroke-linecap:round}
+.clock,.note{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
 .clock{font-size:11px;font-weight:700;fill:#111827;text-anchor:middle}
 .note{font-size:10px;fill:#6b7280;text-anchor:middle}
 .note.alert{fill:#dc2626;font-weight:700}
