@@ -91,10 +91,11 @@ fn labels(text: &str) -> BTreeSet<String> {
     text.split_whitespace().map(str::to_string).collect()
 }
 
-/// Headless Chromium takes a screenshot of the sample's page, and after the test hook clicks
-/// `B2-5` (the origin's reply to C2's deposit), the panel lists as its causal past, future and
-/// concurrent events exactly the sets the vector clocks give (10, 12 and 8 events), with no
-/// script error.
+/// Headless Chromium takes a screenshot of the sample's page, and after the test hooks click
+/// `B2-5` (the origin's reply to C2's deposit) and switch to order of recording, the panel
+/// lists as its causal past, future and concurrent events exactly the sets the vector clocks
+/// give (10, 12 and 8 events), the dots sit at their order-of-recording places, and no script
+/// error was reported.
 #[tokio::test]
 async fn clicking_an_event_highlights_its_causal_past_in_a_browser() {
     let Some(browser) = find_browser() else {
@@ -127,7 +128,7 @@ async fn clicking_an_event_highlights_its_causal_past_in_a_browser() {
             "--window-size=1400,1000".to_string(),
             "--dump-dom".to_string(),
         ],
-        &format!("{url}#click=B2-5"),
+        &format!("{url}#click=B2-5&position=seq"),
     );
     let png = std::fs::read(&screenshot).expect("the screenshot was taken");
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
@@ -180,6 +181,16 @@ async fn clicking_an_event_highlights_its_causal_past_in_a_browser() {
         let shown = attribute(&dom, "panel", name).unwrap_or_default();
         assert_eq!(&labels(&shown), expected, "{name}");
     }
+    // The switch to order of recording moved the dots to their `data-xs` places.
+    let moved = |name: &str| attribute(&dom, "ev-B2-5", name).unwrap_or_default();
+    assert_eq!(
+        moved("transform"),
+        format!("translate({},{})", moved("data-xs"), moved("data-y"))
+    );
+    assert_eq!(
+        attribute(&dom, "diagram", "width"),
+        attribute(&dom, "diagram", "data-width-seq")
+    );
     let highlighted = attribute(&dom, "ev-B1-3", "class").unwrap_or_default();
     assert!(
         highlighted.split_whitespace().any(|class| class == "past"),

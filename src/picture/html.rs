@@ -7,7 +7,8 @@
 //! The script decides causality from the vector clocks embedded in the page: `a` happened
 //! before `b` exactly when `b`'s entry for `a`'s process has reached `a`'s number there. Two
 //! hooks serve tests: `#click=B2-3` in the URL clicks that event once the page has loaded, and
-//! a script error is written into the page as `<p id="script-error">`. The panel carries the
+//! a script error is written into the page as `<p id="script-error">` (`#position=seq` starts in
+//! the order-of-recording view; hooks combine with `&`). The panel carries the
 //! result as `data-past`, `data-future` and `data-concurrent` (event labels, space-separated).
 
 use serde_json::json;
@@ -306,8 +307,16 @@ const SCRIPT: &str = r#"
   box.addEventListener('input', function () { filter(box.value); });
   filter('');
 
-  var hook = /^#click=(.+)$/.exec(window.location.hash);
-  if (hook) { select(decodeURIComponent(hook[1])); }
+  // Hooks for tests and links: #click=B2-3, #position=seq, or both joined by '&'.
+  window.location.hash.replace(/^#/, '').split('&').forEach(function (pair) {
+    var parts = pair.split('=');
+    var value = decodeURIComponent(parts[1] || '');
+    if (parts[0] === 'position' && (value === 'seq' || value === 'lamport')) {
+      document.querySelector('input[name=position][value=' + value + ']').checked = true;
+      place(value);
+    }
+    if (parts[0] === 'click') { select(value); }
+  });
   document.body.setAttribute('data-ready', 'yes');
 })();
 "#;

@@ -43,7 +43,7 @@ const RIGHT: i64 = 60;
 /// Room below the last lane.
 const BOTTOM: i64 = 40;
 /// The narrowest picture: wide enough for the title and the legend.
-const MIN_WIDTH: i64 = 900;
+const MIN_WIDTH: i64 = 1060;
 
 /// The kinds of message, each drawn in its own style. Faults (a dropped message, say) would
 /// be new variants with a style of their own.
