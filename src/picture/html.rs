@@ -14,7 +14,7 @@
 use serde_json::json;
 
 use super::PictureError;
-use super::layout::{DOT_RADIUS, Layout};
+use super::layout::{DOT_RADIUS, Layout, format_vector};
 use super::svg::{self, Flavor, escape};
 use crate::history::{History, short_name};
 
@@ -87,7 +87,7 @@ fn draw_table(out: &mut String, layout: &Layout, names: &[String]) {
             escape(&dot.name),
             dot.event_id,
             dot.lamport,
-            escape(&super::layout::format_vector(&dot.vector, names)),
+            escape(&format_vector(&dot.vector, names)),
             dot.received.as_deref().unwrap_or(""),
             dot.sent.join(", "),
             escape(note),

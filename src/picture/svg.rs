@@ -5,7 +5,7 @@
 //! the history, so a saved trace draws byte for byte the picture of the run that wrote it.
 
 use super::PictureError;
-use super::layout::{Arrow, DOT_RADIUS, LEFT, Layout, Mark, MessageKind};
+use super::layout::{Arrow, DOT_RADIUS, LEFT, Layout, Mark, MessageKind, Tick};
 use crate::history::History;
 
 /// Where the SVG goes.
@@ -264,7 +264,7 @@ fn draw_axis(
     out: &mut String,
     class: &str,
     caption: &str,
-    ticks: &[super::layout::Tick],
+    ticks: &[Tick],
     layout: &Layout,
     shown: bool,
 ) {
