@@ -275,6 +275,7 @@ impl Cluster {
             initial_balance,
             events,
             faults: Vec::new(),
+            source: None,
         })
     }
 

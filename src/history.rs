@@ -242,6 +242,9 @@ pub struct History {
     pub events: Vec<Vec<TraceEvent>>,
     /// The faults of the run, in the order they happened (none outside simulations).
     pub faults: Vec<FaultRecord>,
+    /// Where the run's input came from (a file name, or `<built-in sample>`), if known: the
+    /// pictures name it in their title.
+    pub source: Option<String>,
 }
 
 impl History {

@@ -24,6 +24,8 @@
 //! - [`causality`]: happens-before counts and the clock condition over a history.
 //! - [`audit`]: the `check` command: verifies an output or a trace file.
 //! - [`report`]: what a run tells a person and the `--results` JSON.
+//! - [`picture`]: pictures of a history: the space-time diagram (SVG), an interactive HTML
+//!   page, and a ShiViz log.
 //! - [`workload`]: seeded generated scenarios.
 //! - [`wire`]: the generated gRPC code and its conversions; [`error`]: the error type.
 //!
@@ -50,6 +52,7 @@ pub mod history;
 pub mod input;
 pub mod model;
 pub mod net;
+pub mod picture;
 pub mod recorder;
 pub mod report;
 pub mod simnet;

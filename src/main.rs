@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use lamport_bank::cluster::{self, Report, RunConfig};
+use lamport_bank::history::History;
 use lamport_bank::input::{self, InputError, Scenario};
 use lamport_bank::model::{ClockModel, Schedule};
+use lamport_bank::picture::{self, PictureError};
 use lamport_bank::simulate::{self, FaultSet, SimConfig};
 use lamport_bank::{audit, report, tracefile};
 
@@ -41,6 +43,9 @@ enum Command {
     /// against every invariant its content allows. Prints one line per violation, then a
     /// summary; exit status 0 if all hold, 1 if one does not, 2 if the file cannot be read.
     Check(CheckArgs),
+    /// Draw the pictures of a run saved with `run --trace FILE`: the same pictures the run
+    /// would have drawn.
+    Render(RenderArgs),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +62,36 @@ struct CheckArgs {
     #[arg(long)]
     json: bool,
 }
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("pictures").required(true).multiple(true).args(["svg", "html", "shiviz"])))]
+struct RenderArgs {
+    /// The trace file written by `run --trace FILE`.
+    trace: PathBuf,
+    #[command(flatten)]
+    pictures: PictureArgs,
+}
+
+/// The pictures a run or a saved trace can be drawn as.
+#[derive(Debug, Args, Default)]
+struct PictureArgs {
+    /// Write the space-time diagram as SVG: one lane per process, one dot per event placed by
+    /// its Lamport clock, one arrow per message.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
+    /// Write a self-contained HTML page: the diagram, where clicking an event shows its causal
+    /// past, future and concurrent events, and the table of every event.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Write a log for ShiViz, the vector-clock visualizer: paste it into its input box.
+    #[arg(long, value_name = "FILE")]
+    shiviz: Option<PathBuf>,
+}
+
+/// Bad input other than the input file, already phrased `<file>: <place>: <problem>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadInput(String);
 
 #[derive(Debug, Args, Default)]
 struct RunArgs {
@@ -107,6 +142,8 @@ struct OutputArgs {
     /// Lamport and vector clocks and message links (see the README for the format).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    #[command(flatten)]
+    pictures: PictureArgs,
 }
 
 #[derive(Debug, Args)]
@@ -181,12 +218,16 @@ fn main() -> ExitCode {
         Command::Run(args) => run(args),
         Command::Simulate(args) => simulate(args),
         Command::Check(args) => Ok(check(&args)),
+        Command::Render(args) => render(args),
     };
     match outcome {
         Ok(code) => code,
         Err(error) => {
             if let Some(input_error) = error.downcast_ref::<InputError>() {
                 eprintln!("{input_error}");
+                ExitCode::from(2)
+            } else if let Some(bad_input) = error.downcast_ref::<BadInput>() {
+                eprintln!("{bad_input}");
                 ExitCode::from(2)
             } else {
                 eprintln!("error: {error:#}");
@@ -214,9 +255,10 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         ..RunConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    let report = runtime
+    let mut report = runtime
         .block_on(cluster::run(&scenario, config))
         .context("the run failed")?;
+    report.history.source = Some(source.clone());
     emit(&report, &args.outputs)?;
     eprint!("{}", report::summary(&source, &scenario, &report));
     Ok(exit_code(report.violations.is_empty()))
@@ -234,7 +276,8 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         return sweep(&args.scenario, seeds, config);
     }
     let (source, scenario) = load(args.scenario.input.as_deref())?;
-    let report = simulate::simulate(&scenario, &config).context("the simulation failed")?;
+    let mut report = simulate::simulate(&scenario, &config).context("the simulation failed")?;
+    report.run.history.source = Some(source.clone());
     emit(&report.run, &args.outputs)?;
     eprint!("{}", report::summary(&source, &scenario, &report.run));
     for problem in &report.stuck {
@@ -298,8 +341,11 @@ fn sweep(
     Ok(exit_code(summary.failures.is_empty()))
 }
 
-/// Writes the output, results and trace files a run was asked for.
+/// Writes the output, results, trace and picture files a run was asked for; the pictures are
+/// drawn before any file is written.
 fn emit(report: &Report, outputs: &OutputArgs) -> anyhow::Result<()> {
+    let pictures =
+        draw(&report.history, &outputs.pictures).context("cannot draw the run's pictures")?;
     let output = report.trace.output_text();
     match &outputs.output {
         Some(path) => std::fs::write(path, &output)
@@ -313,7 +359,7 @@ fn emit(report: &Report, outputs: &OutputArgs) -> anyhow::Result<()> {
     if let Some(path) = &outputs.trace {
         write_file(path, |out| tracefile::write(&report.history, out))?;
     }
-    Ok(())
+    write_pictures(pictures)
 }
 
 fn exit_code(passed: bool) -> ExitCode {
@@ -353,6 +399,44 @@ fn check(args: &CheckArgs) -> ExitCode {
     } else {
         ExitCode::from(1)
     }
+}
+
+fn render(args: RenderArgs) -> anyhow::Result<ExitCode> {
+    let name = args.trace.display();
+    let file = std::fs::File::open(&args.trace)
+        .map_err(|error| BadInput(format!("{name}: cannot read: {error}")))?;
+    let history = tracefile::read(std::io::BufReader::new(file))
+        .map_err(|error| BadInput(format!("{name}: {error}")))?;
+    let pictures =
+        draw(&history, &args.pictures).map_err(|error| BadInput(format!("{name}: {error}")))?;
+    write_pictures(pictures)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A function that draws one kind of picture.
+type Renderer = fn(&History) -> Result<String, PictureError>;
+
+/// Draws each picture asked for, before any file is written.
+fn draw(history: &History, pictures: &PictureArgs) -> Result<Vec<(PathBuf, String)>, PictureError> {
+    let renderers: [(&Option<PathBuf>, Renderer); 3] = [
+        (&pictures.svg, picture::svg::render),
+        (&pictures.html, picture::html::render),
+        (&pictures.shiviz, picture::shiviz::render),
+    ];
+    let mut drawn = Vec::new();
+    for (path, render) in renderers {
+        if let Some(path) = path {
+            drawn.push((path.clone(), render(history)?));
+        }
+    }
+    Ok(drawn)
+}
+
+fn write_pictures(pictures: Vec<(PathBuf, String)>) -> anyhow::Result<()> {
+    for (path, text) in pictures {
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Writes a file through a buffer, naming the file in any error.

@@ -542,6 +542,7 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, Er
         initial_balance: Some(scenario.initial_balance()),
         events,
         faults,
+        source: None,
     };
     let trace = history.to_trace();
     for (customer, records) in &trace.customers {

@@ -1,8 +1,9 @@
 //! The `--trace` file: a [`History`] as JSON Lines. The first line describes the run, then one
-//! line per event, process by process, each process's events in the order they happened.
+//! line per event, process by process, each process's events in the order they happened. The
+//! header's `source` (the input's name) is optional: files without it still read.
 //!
 //! ```text
-//! {"lamport_bank_trace":1,"clocks":"original","schedule":"sequential","processes":["B1","B2","C2"],"initial_balance":400}
+//! {"lamport_bank_trace":1,"clocks":"original","schedule":"sequential","processes":["B1","B2","C2"],"initial_balance":400,"source":"in.json"}
 //! {"process":"B2","seq":1,"event":"deposit_request","id":2,"lamport":1,"vector":{"B2":1,"C2":1},"receive":"C2:1"}
 //! {"process":"B2","seq":2,"event":"deposit_execute","id":2,"lamport":2,"vector":{"B2":2,"C2":1},"send":["B2:1"],"balance":570}
 //! ```
@@ -37,6 +38,9 @@ struct Header {
     processes: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     initial_balance: Option<i64>,
+    /// Where the run's input came from; absent in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
 }
 
 /// One event line.
@@ -331,6 +335,7 @@ pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
         schedule: history.schedule.name().to_string(),
         processes: names.clone(),
         initial_balance: history.initial_balance,
+        source: history.source.clone(),
     };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
@@ -479,6 +484,7 @@ pub fn read(input: impl BufRead) -> Result<History, ReadError> {
         initial_balance: header.initial_balance,
         events,
         faults,
+        source: header.source,
     })
 }
 
@@ -647,6 +653,7 @@ mod tests {
                     },
                 },
             ],
+            source: Some("in.json".to_string()),
         }
     }
 
@@ -668,7 +675,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            r#"{"lamport_bank_trace":1,"clocks":"strict","schedule":"concurrent","processes":["B1","C1"],"initial_balance":400}"#
+            r#"{"lamport_bank_trace":1,"clocks":"strict","schedule":"concurrent","processes":["B1","C1"],"initial_balance":400,"source":"in.json"}"#
         );
         assert_eq!(
             lines[1],

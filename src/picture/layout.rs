@@ -1,0 +1,542 @@
+//! Where everything of a space-time diagram goes: one horizontal lane per process (customers on
+//! top, like the clients of Diagram B, then the branches), one dot per event, one arrow per
+//! message. Computed once and drawn by both [`super::svg`] and [`super::html`].
+//!
+//! Time flows left to right by Lamport clock, with a fixed width per Lamport step, so a long run
+//! makes a wide picture (the page scrolls) instead of a crowded one. Events that do not tick
+//! keep the Lamport value of the event before them (a customer's send in the `original` model, a
+//! branch serving a query), so they would sit on top of it. Each event therefore gets a key
+//! `(lamport, sub-step)`: a ticking event's own Lamport value with sub-step 0, pushed later, one
+//! sub-step at a time, until it comes after the event before it on its lane and after the send
+//! of the message it receives. Every arrow then goes forward and no two dots of a lane overlap;
+//! each distinct sub-step widens the picture by [`SUB_STEP`]. The HTML page can also place
+//! events by their number on their process ("order of recording"), [`SEQ_STEP`] apart.
+
+use std::collections::HashSet;
+
+use super::PictureError;
+use super::causal::{Causality, Place, event_at, event_label};
+use crate::history::{EventKind, History, TraceEvent, short_name};
+use crate::model::{Process, Step};
+use crate::trace::Outcome;
+
+/// Horizontal distance between two consecutive Lamport values.
+pub const LAMPORT_STEP: i64 = 48;
+/// Extra horizontal distance for each sub-step (an event that shares its Lamport value with an
+/// earlier one).
+pub const SUB_STEP: i64 = 26;
+/// Horizontal distance between consecutive events of a process when placed by order of
+/// recording.
+pub const SEQ_STEP: i64 = 48;
+/// Vertical distance between two lanes.
+pub const LANE_GAP: i64 = 52;
+/// The radius of an event's dot.
+pub const DOT_RADIUS: i64 = 7;
+/// Where Lamport value 0 (and the first event in order of recording) sits.
+pub const LEFT: i64 = 112;
+/// Where the first lane sits: below the title, the legend and the clock axis.
+const TOP: i64 = 206;
+/// Extra room between the customers' lanes and the branches' lanes.
+const GROUP_GAP: i64 = 22;
+/// Room to the right of the last event.
+const RIGHT: i64 = 60;
+/// Room below the last lane.
+const BOTTOM: i64 = 40;
+/// The narrowest picture: wide enough for the title and the legend.
+const MIN_WIDTH: i64 = 1060;
+
+/// The kinds of message, each drawn in its own style. Faults (a dropped message, say) would
+/// be new variants with a style of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A customer's request to its branch.
+    Request,
+    /// An origin branch propagating a deposit or withdraw to another branch.
+    Propagation,
+    /// A branch acknowledging a propagation to the origin.
+    PropagationReply,
+    /// An origin branch answering its customer.
+    Reply,
+}
+
+impl MessageKind {
+    /// Every kind, in the order the legend lists them.
+    pub const ALL: [MessageKind; 4] = [
+        MessageKind::Request,
+        MessageKind::Propagation,
+        MessageKind::PropagationReply,
+        MessageKind::Reply,
+    ];
+
+    /// What a message is, from the event that received it.
+    pub fn of(receiver: EventKind) -> Self {
+        match receiver {
+            EventKind::Receive(_) => MessageKind::Reply,
+            EventKind::Branch(sub_event) => match sub_event.step {
+                Step::PropagateRequest => MessageKind::Propagation,
+                Step::PropagateResponse => MessageKind::PropagationReply,
+                _ => MessageKind::Request,
+            },
+            EventKind::Query | EventKind::Send(_) | EventKind::Timeout(_) => MessageKind::Request,
+        }
+    }
+
+    /// The CSS class (and marker id suffix) of this kind.
+    pub fn class(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::Propagation => "propagation",
+            MessageKind::PropagationReply => "propagation-reply",
+            MessageKind::Reply => "reply",
+        }
+    }
+
+    /// How the legend names this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::Propagation => "propagation",
+            MessageKind::PropagationReply => "propagation reply",
+            MessageKind::Reply => "reply to the customer",
+        }
+    }
+
+    /// The colour of this kind's arrows.
+    pub fn color(self) -> &'static str {
+        match self {
+            MessageKind::Request => "#2563eb",
+            MessageKind::Propagation => "#ea580c",
+            MessageKind::PropagationReply => "#059669",
+            MessageKind::Reply => "#9333ea",
+        }
+    }
+}
+
+/// How an event's dot is drawn: what it did with messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mark {
+    /// Neither received nor sent (a square).
+    Local,
+    /// Sent at least one message (a filled circle).
+    Send,
+    /// Received a message (a hollow circle).
+    Receive,
+    /// Received a message and sent one (a circle, hollow on the left, filled on the right).
+    ReceiveSend,
+}
+
+impl Mark {
+    /// Every mark, in the order the legend lists them.
+    pub const ALL: [Mark; 4] = [Mark::Receive, Mark::Send, Mark::ReceiveSend, Mark::Local];
+
+    fn of(event: &TraceEvent) -> Self {
+        match (event.receives.is_some(), !event.sends.is_empty()) {
+            (false, false) => Mark::Local,
+            (false, true) => Mark::Send,
+            (true, false) => Mark::Receive,
+            (true, true) => Mark::ReceiveSend,
+        }
+    }
+
+    /// The CSS class of this mark.
+    pub fn class(self) -> &'static str {
+        match self {
+            Mark::Local => "local",
+            Mark::Send => "send",
+            Mark::Receive => "receive",
+            Mark::ReceiveSend => "receive-send",
+        }
+    }
+
+    /// How the legend names this mark.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mark::Local => "local",
+            Mark::Send => "send",
+            Mark::Receive => "receive",
+            Mark::ReceiveSend => "receive, then send",
+        }
+    }
+}
+
+/// One process's lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    /// The process.
+    pub process: Process,
+    /// Its short name, `B2` or `C2`.
+    pub name: String,
+    /// The lane's vertical position.
+    pub y: i64,
+}
+
+/// A band behind a group of lanes (the customers, the branches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// `customers` or `branches`.
+    pub name: &'static str,
+    /// The band's top edge.
+    pub top: i64,
+    /// The band's bottom edge.
+    pub bottom: i64,
+}
+
+/// A short text under a dot: a balance, a customer's result, a rejection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The text.
+    pub text: String,
+    /// Whether it reports a failure (drawn in red).
+    pub alert: bool,
+}
+
+/// One event's dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dot {
+    /// `B2-3`: the process and the event's number there; unique.
+    pub label: String,
+    /// The lane (the process's index in the table).
+    pub lane: usize,
+    /// The process's short name.
+    pub process: String,
+    /// The event's number on its process, from 1.
+    pub seq: u64,
+    /// The event's name, e.g. `deposit_execute`.
+    pub name: String,
+    /// The customer event (query, deposit or withdraw) it belongs to.
+    pub event_id: u64,
+    /// Its Lamport clock.
+    pub lamport: u64,
+    /// Its vector clock, indexed by lane.
+    pub vector: Vec<u64>,
+    /// Its position by Lamport clock.
+    pub x: i64,
+    /// Its position by order of recording.
+    pub x_seq: i64,
+    /// Its lane's vertical position.
+    pub y: i64,
+    /// What it did with messages.
+    pub mark: Mark,
+    /// Whether it is the execute step of a rejected withdraw.
+    pub rejected: bool,
+    /// The message it received, e.g. `C2:1`.
+    pub received: Option<String>,
+    /// The messages it sent.
+    pub sent: Vec<String>,
+    /// The text under the dot, if any.
+    pub note: Option<Note>,
+    /// The hover text: name, ids, clocks, messages, balance or result.
+    pub title: String,
+}
+
+/// One message's arrow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrow {
+    /// The message id, e.g. `B2:1`.
+    pub message: String,
+    /// What the message is.
+    pub kind: MessageKind,
+    /// Whether the receive merged the message's clocks; a query's does not.
+    pub merges: bool,
+    /// The sending event (index into [`Layout::dots`]).
+    pub from: usize,
+    /// The receiving event (index into [`Layout::dots`]).
+    pub to: usize,
+}
+
+/// A label on a horizontal axis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tick {
+    /// Where it sits.
+    pub x: i64,
+    /// What it says.
+    pub label: String,
+}
+
+/// A whole diagram, positioned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// What the diagram shows: the input's name.
+    pub title: String,
+    /// The clock model, the schedule and the final balances.
+    pub subtitle: String,
+    /// The width needed when events are placed by Lamport clock.
+    pub width: i64,
+    /// The width needed when events are placed by order of recording.
+    pub seq_width: i64,
+    /// The height.
+    pub height: i64,
+    /// Every process's lane, in table order.
+    pub lanes: Vec<Lane>,
+    /// The bands behind the customers' and the branches' lanes.
+    pub groups: Vec<Group>,
+    /// Every event, in causal order (causes first).
+    pub dots: Vec<Dot>,
+    /// Every message that was both sent and received.
+    pub arrows: Vec<Arrow>,
+    /// The Lamport clock axis.
+    pub lamport_ticks: Vec<Tick>,
+    /// The order-of-recording axis.
+    pub seq_ticks: Vec<Tick>,
+    /// The lanes' top edge (the axes sit above it).
+    pub lanes_top: i64,
+    /// The lanes' bottom edge.
+    pub lanes_bottom: i64,
+}
+
+impl Layout {
+    /// Lays out `history`. Fails only for a history no run records (see [`PictureError`]).
+    pub fn of(history: &History) -> Result<Self, PictureError> {
+        let causality = Causality::of(history)?;
+        let names: Vec<String> = history
+            .table
+            .processes()
+            .iter()
+            .map(|process| short_name(*process))
+            .collect();
+        let (lanes, groups) = lanes(history);
+        let keys = keys(history, &causality);
+        let sub_keys = {
+            let mut sub_keys: Vec<(u64, u64)> = keys
+                .iter()
+                .flatten()
+                .copied()
+                .filter(|(_, sub)| *sub > 0)
+                .collect();
+            sub_keys.sort_unstable();
+            sub_keys.dedup();
+            sub_keys
+        };
+        let x_of = |key: (u64, u64)| {
+            let subs_before = sub_keys.partition_point(|sub_key| *sub_key <= key) as i64;
+            LEFT + key.0 as i64 * LAMPORT_STEP + subs_before * SUB_STEP
+        };
+        let failed: HashSet<u64> = history
+            .iter()
+            .filter(|event| {
+                matches!(event.kind, EventKind::Receive(_)) && event.outcome == Some(Outcome::Fail)
+            })
+            .map(|event| event.event_id.0)
+            .collect();
+
+        let mut position = vec![Vec::new(); history.events.len()];
+        for (lane, events) in history.events.iter().enumerate() {
+            position[lane] = vec![0; events.len()];
+        }
+        let mut dots = Vec::with_capacity(history.len());
+        for place in causality.order() {
+            let event = event_at(history, *place);
+            position[place.lane][place.index] = dots.len();
+            let rejected = matches!(event.kind, EventKind::Branch(sub) if sub.step == Step::Execute)
+                && event.sends.is_empty()
+                && failed.contains(&event.event_id.0);
+            let vector = causality.vector(*place).to_vec();
+            dots.push(Dot {
+                label: event_label(event),
+                lane: place.lane,
+                process: names.get(place.lane).cloned().unwrap_or_default(),
+                seq: event.seq,
+                name: event.kind.name(),
+                event_id: event.event_id.0,
+                lamport: event.lamport,
+                x: x_of(keys[place.lane][place.index]),
+                x_seq: LEFT + (event.seq as i64 - 1) * SEQ_STEP,
+                y: lanes.get(place.lane).map_or(TOP, |lane| lane.y),
+                mark: Mark::of(event),
+                rejected,
+                received: event.receives.map(|message| message.to_string()),
+                sent: event.sends.iter().map(ToString::to_string).collect(),
+                note: note(event, rejected),
+                title: title(event, &format_vector(&vector, &names), rejected),
+                vector,
+            });
+        }
+        let arrows = causality
+            .links()
+            .iter()
+            .map(|link| Arrow {
+                message: link.message.to_string(),
+                kind: MessageKind::of(event_at(history, link.to).kind),
+                merges: link.merges,
+                from: position[link.from.lane][link.from.index],
+                to: position[link.to.lane][link.to.index],
+            })
+            .collect();
+
+        let max_lamport = keys.iter().flatten().map(|key| key.0).max().unwrap_or(0);
+        let lamport_ticks = (0..=max_lamport)
+            .map(|lamport| Tick {
+                x: x_of((lamport, 0)),
+                label: lamport.to_string(),
+            })
+            .collect();
+        let max_seq = history.events.iter().map(Vec::len).max().unwrap_or(0) as i64;
+        let seq_ticks = (1..=max_seq)
+            .map(|seq| Tick {
+                x: LEFT + (seq - 1) * SEQ_STEP,
+                label: seq.to_string(),
+            })
+            .collect();
+        let right_edge = |rightmost: i64| (rightmost + RIGHT).max(MIN_WIDTH);
+        let width = right_edge(dots.iter().map(|dot| dot.x).max().unwrap_or(LEFT));
+        let seq_width = right_edge(dots.iter().map(|dot| dot.x_seq).max().unwrap_or(LEFT));
+        let lanes_bottom = groups.last().map_or(TOP, |group| group.bottom);
+        Ok(Layout {
+            title: history
+                .source
+                .clone()
+                .unwrap_or_else(|| "a lamport-bank run".to_string()),
+            subtitle: subtitle(history),
+            width,
+            seq_width,
+            height: lanes_bottom + BOTTOM,
+            lanes,
+            groups,
+            dots,
+            arrows,
+            lamport_ticks,
+            seq_ticks,
+            lanes_top: groups_top(TOP),
+            lanes_bottom,
+        })
+    }
+}
+
+fn groups_top(first_lane: i64) -> i64 {
+    first_lane - LANE_GAP / 2
+}
+
+/// Customers first (they start everything, as in Diagram B), then branches, each in table order.
+fn lanes(history: &History) -> (Vec<Lane>, Vec<Group>) {
+    let processes = history.table.processes();
+    let mut lanes: Vec<Lane> = processes
+        .iter()
+        .map(|process| Lane {
+            process: *process,
+            name: short_name(*process),
+            y: 0,
+        })
+        .collect();
+    let mut groups = Vec::new();
+    let mut y = TOP;
+    for (name, branches) in [("customers", false), ("branches", true)] {
+        let members: Vec<&mut Lane> = lanes
+            .iter_mut()
+            .filter(|lane| matches!(lane.process, Process::Branch(_)) == branches)
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let top = groups_top(y);
+        for lane in members {
+            lane.y = y;
+            y += LANE_GAP;
+        }
+        groups.push(Group {
+            name,
+            top,
+            bottom: y - LANE_GAP / 2,
+        });
+        y += GROUP_GAP;
+    }
+    (lanes, groups)
+}
+
+/// Each event's `(lamport, sub-step)` key: see the module documentation.
+fn keys(history: &History, causality: &Causality) -> Vec<Vec<(u64, u64)>> {
+    let mut keys: Vec<Vec<(u64, u64)>> = history
+        .events
+        .iter()
+        .map(|events| vec![(0, 0); events.len()])
+        .collect();
+    let after = |(lamport, sub): (u64, u64)| (lamport, sub + 1);
+    for place in causality.order() {
+        let mut key = (event_at(history, *place).lamport, 0);
+        if place.index > 0 {
+            key = key.max(after(keys[place.lane][place.index - 1]));
+        }
+        if let Some(link) = causality.incoming(*place) {
+            let Place { lane, index } = link.from;
+            key = key.max(after(keys[lane][index]));
+        }
+        keys[place.lane][place.index] = key;
+    }
+    keys
+}
+
+/// `{B1:3, B2:5, C2:1}`: the non-zero entries, in table order.
+pub fn format_vector(vector: &[u64], names: &[String]) -> String {
+    let entries: Vec<String> = vector
+        .iter()
+        .zip(names)
+        .filter(|(entry, _)| **entry > 0)
+        .map(|(entry, name)| format!("{name}:{entry}"))
+        .collect();
+    format!("{{{}}}", entries.join(", "))
+}
+
+fn subtitle(history: &History) -> String {
+    let balances = match history.final_balances() {
+        Some(finals) => finals
+            .iter()
+            .map(|(branch, balance)| format!("{branch} {balance}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        None => "unknown".to_string(),
+    };
+    format!(
+        "clocks {} · schedule {} · final balances {balances}",
+        history.model.name(),
+        history.schedule.name()
+    )
+}
+
+fn note(event: &TraceEvent, rejected: bool) -> Option<Note> {
+    if rejected {
+        return Some(Note {
+            text: "rejected".to_string(),
+            alert: true,
+        });
+    }
+    if let Some(outcome) = event.outcome {
+        return Some(Note {
+            text: outcome.to_string(),
+            alert: outcome == Outcome::Fail,
+        });
+    }
+    event.balance.map(|balance| Note {
+        text: balance.to_string(),
+        alert: false,
+    })
+}
+
+fn title(event: &TraceEvent, vector: &str, rejected: bool) -> String {
+    let mut lines = vec![
+        event.kind.name(),
+        format!(
+            "event id {}, process {}, seq {}",
+            event.event_id,
+            short_name(event.process),
+            event.seq
+        ),
+        format!("Lamport clock {}", event.lamport),
+        format!("vector clock {vector}"),
+    ];
+    if let Some(message) = event.receives {
+        lines.push(format!("received {message}"));
+    }
+    if !event.sends.is_empty() {
+        let sent: Vec<String> = event.sends.iter().map(ToString::to_string).collect();
+        lines.push(format!("sent {}", sent.join(", ")));
+    }
+    if let Some(balance) = event.balance {
+        lines.push(format!("balance {balance}"));
+    }
+    if let Some(outcome) = event.outcome {
+        lines.push(format!("result {outcome}"));
+    }
+    if rejected {
+        lines.push("rejected: nothing applied, nothing propagated".to_string());
+    }
+    lines.join("\n")
+}

@@ -1,0 +1,37 @@
+//! Pictures of a run, drawn from its [`History`](crate::history::History): a space-time diagram
+//! as SVG ([`svg`]), a self-contained interactive HTML page around it ([`html`]), and a log that
+//! the ShiViz vector-clock visualizer loads ([`shiviz`]). Pure: every function returns a
+//! `String`; the binary writes the files.
+//!
+//! - [`causal`]: the happens-before graph of a history (lane order plus message links), a
+//!   topological order of its events and their vector clocks, computed as the recorder does.
+//! - [`layout`]: where every lane, event and arrow goes; one computation shared by SVG and HTML.
+//! - [`svg`], [`html`], [`shiviz`]: the three outputs.
+
+pub mod causal;
+pub mod html;
+pub mod layout;
+pub mod shiviz;
+pub mod svg;
+
+/// Why a history cannot be drawn. A history recorded by a run is always drawable; these come
+/// from trace files edited by hand.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PictureError {
+    /// A process's events are not numbered 1, 2, 3, … in order.
+    #[error("process {process}: event number {found} where {expected} was expected")]
+    Sequence {
+        /// The process, e.g. `B2`.
+        process: String,
+        /// The number its next event should have.
+        expected: u64,
+        /// The number it has.
+        found: u64,
+    },
+    /// The message links and process orders form a cycle: an event would happen before itself.
+    #[error("event {event}: the message links form a cycle (it would happen before itself)")]
+    Cycle {
+        /// One event on the cycle, e.g. `B2-3`.
+        event: String,
+    },
+}

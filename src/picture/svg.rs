@@ -1,0 +1,366 @@
+//! The space-time diagram as SVG: lanes, dots, arrows, a legend and a title, drawn from a
+//! [`Layout`]. Elements carry stable classes and `data-` attributes (`class="lane"`,
+//! `class="event"` with `data-process` and `data-seq`, `class="message …"` with `data-from`
+//! and `data-to`) so tests and the HTML page's script can find them. The text depends only on
+//! the history, so a saved trace draws byte for byte the picture of the run that wrote it.
+
+use super::PictureError;
+use super::layout::{Arrow, DOT_RADIUS, LEFT, Layout, Mark, MessageKind, Tick};
+use crate::history::History;
+
+/// Where the SVG goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// A file of its own: with the SVG namespace, Lamport axis only.
+    Standalone,
+    /// Inside an HTML page: no namespace needed (nothing in the page names a URL), and a
+    /// hidden order-of-recording axis that the page's switch shows.
+    Inline,
+}
+
+/// The space-time diagram of `history` as a standalone SVG file.
+pub fn render(history: &History) -> Result<String, PictureError> {
+    Ok(draw(&Layout::of(history)?, Flavor::Standalone))
+}
+
+/// Fonts the viewer already has: the picture loads nothing.
+const FONTS: &str = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif";
+
+const STYLE: &str = "
+.title{font-size:18px;font-weight:700;fill:#111827}
+.subtitle{font-size:13px;fill:#374151}
+.legend text{font-size:12px;fill:#374151}
+.legend .heading{font-weight:700}
+.group rect{stroke:none}
+.group.customers rect{fill:#eef4ff}
+.group.branches rect{fill:#fdf6e7}
+.group text{font-size:11px;font-weight:700;letter-spacing:.08em;text-transform:uppercase;fill:#6b7280}
+.lane line{stroke:#94a3b8;stroke-width:1.5}
+.lane text{font-size:14px;font-weight:700;fill:#1f2937}
+.axis text{font-size:10px;fill:#6b7280}
+.axis .caption{font-size:11px;font-weight:700;fill:#4b5563}
+.axis line{stroke:#e2e8f0;stroke-width:1}
+.message{stroke-width:1.6;fill:none}
+.message.unmerged,.legend .unmerged{stroke-dasharray:1.5 4;stroke-linecap:round}
+.legend line{stroke-width:1.6}
+.dot{stroke:#1f2937;stroke-width:2}
+.dot.hollow{fill:#fff}
+.dot.filled,.half{fill:#1f2937}
+.cross{stroke:#dc2626;stroke-width:3;stroke-linecap:round}
+.clock,.note{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.clock{font-size:11px;font-weight:700;fill:#111827;text-anchor:middle}
+.note{font-size:10px;fill:#6b7280;text-anchor:middle}
+.note.alert{fill:#dc2626;font-weight:700}
+";
+
+/// Draws `layout` as SVG text.
+pub fn draw(layout: &Layout, flavor: Flavor) -> String {
+    let mut out = String::with_capacity(512 * (layout.dots.len() + layout.arrows.len()) + 8192);
+    let (width, height) = (layout.width, layout.height);
+    let namespace = match flavor {
+        Flavor::Standalone => " xmlns=\"http://www.w3.org/2000/svg\"",
+        Flavor::Inline => " id=\"diagram\"",
+    };
+    out.push_str(&format!(
+        "<svg{namespace} class=\"spacetime\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" data-width=\"{width}\" data-width-seq=\"{}\" \
+         font-family=\"{FONTS}\" role=\"img\">\n",
+        layout.seq_width
+    ));
+    out.push_str(&format!(
+        "<title>Space-time diagram of {}: {}</title>\n",
+        escape(&layout.title),
+        escape(&layout.subtitle)
+    ));
+    out.push_str(&format!("<style>{STYLE}</style>\n"));
+    draw_markers(&mut out);
+    // A white background keeps the picture readable on dark pages.
+    let full = layout.width.max(layout.seq_width);
+    out.push_str(&format!(
+        "<rect class=\"background\" width=\"{full}\" height=\"{height}\" fill=\"#ffffff\"/>\n"
+    ));
+    out.push_str(&format!(
+        "<text class=\"title\" x=\"20\" y=\"32\">Space-time diagram of {}</text>\n",
+        escape(&layout.title)
+    ));
+    out.push_str(&format!(
+        "<text class=\"subtitle\" x=\"20\" y=\"54\">{}</text>\n",
+        escape(&layout.subtitle)
+    ));
+    draw_legend(&mut out);
+    for group in &layout.groups {
+        let middle = (group.top + group.bottom) / 2;
+        out.push_str(&format!(
+            "<g class=\"group {name}\"><rect x=\"8\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"6\"/>\
+             <text transform=\"translate(26,{middle}) rotate(-90)\" text-anchor=\"middle\">{name}</text></g>\n",
+            group.top,
+            full - 16,
+            group.bottom - group.top,
+            name = group.name,
+        ));
+    }
+    draw_axis(
+        &mut out,
+        "axis-lamport",
+        "Lamport clock",
+        &layout.lamport_ticks,
+        layout,
+        true,
+    );
+    if flavor == Flavor::Inline {
+        draw_axis(
+            &mut out,
+            "axis-seq",
+            "order of recording",
+            &layout.seq_ticks,
+            layout,
+            false,
+        );
+    }
+    out.push_str("<g class=\"lanes\">\n");
+    for lane in &layout.lanes {
+        out.push_str(&format!(
+            "<g class=\"lane\" id=\"lane-{name}\" data-process=\"{name}\">\
+             <line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\"/>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"end\">{name}</text></g>\n",
+            LEFT - 26,
+            full - 24,
+            LEFT - 34,
+            lane.y + 5,
+            name = lane.name,
+            y = lane.y,
+        ));
+    }
+    out.push_str("</g>\n<g class=\"messages\">\n");
+    for arrow in &layout.arrows {
+        draw_arrow(&mut out, layout, arrow);
+    }
+    out.push_str("</g>\n<g class=\"events\">\n");
+    for dot in &layout.dots {
+        out.push_str(&format!(
+            "<g class=\"event\" id=\"ev-{label}\" data-process=\"{}\" data-seq=\"{}\" \
+             data-lamport=\"{}\" data-eid=\"{}\" data-mark=\"{}\" data-x=\"{}\" data-xs=\"{}\" \
+             data-y=\"{}\" transform=\"translate({},{})\">",
+            dot.process,
+            dot.seq,
+            dot.lamport,
+            dot.event_id,
+            dot.mark.class(),
+            dot.x,
+            dot.x_seq,
+            dot.y,
+            dot.x,
+            dot.y,
+            label = dot.label,
+        ));
+        out.push_str(&format!("<title>{}</title>", escape(&dot.title)));
+        draw_mark(&mut out, dot.mark, dot.rejected);
+        out.push_str(&format!(
+            "<text class=\"clock\" y=\"-12\">{}</text>",
+            dot.lamport
+        ));
+        if let Some(note) = &dot.note {
+            let class = if note.alert { "note alert" } else { "note" };
+            out.push_str(&format!(
+                "<text class=\"{class}\" y=\"22\">{}</text>",
+                escape(&note.text)
+            ));
+        }
+        out.push_str("</g>\n");
+    }
+    out.push_str("</g>\n</svg>\n");
+    out
+}
+
+/// One arrowhead per message kind, in its colour.
+fn draw_markers(out: &mut String) {
+    out.push_str("<defs>");
+    for kind in MessageKind::ALL {
+        out.push_str(&format!(
+            "<marker id=\"arrow-{}\" viewBox=\"0 0 10 10\" refX=\"9\" refY=\"5\" \
+             markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\">\
+             <path d=\"M0,0L10,5L0,10z\" fill=\"{}\"/></marker>",
+            kind.class(),
+            kind.color()
+        ));
+    }
+    out.push_str("</defs>\n");
+}
+
+fn draw_mark(out: &mut String, mark: Mark, rejected: bool) {
+    let r = DOT_RADIUS;
+    match mark {
+        Mark::Receive => out.push_str(&format!("<circle class=\"dot hollow\" r=\"{r}\"/>")),
+        Mark::Send => out.push_str(&format!("<circle class=\"dot filled\" r=\"{r}\"/>")),
+        Mark::ReceiveSend => out.push_str(&format!(
+            "<circle class=\"dot hollow\" r=\"{r}\"/><path class=\"half\" d=\"M0,-{r}A{r},{r} 0 0 1 0,{r}Z\"/>"
+        )),
+        Mark::Local => out.push_str(&format!(
+            "<rect class=\"dot filled\" x=\"-{s}\" y=\"-{s}\" width=\"{w}\" height=\"{w}\"/>",
+            s = r - 1,
+            w = 2 * (r - 1)
+        )),
+    }
+    if rejected {
+        let c = r + 2;
+        out.push_str(&format!(
+            "<path class=\"cross\" d=\"M-{c},-{c}L{c},{c}M-{c},{c}L{c},-{c}\"/>"
+        ));
+    }
+}
+
+fn draw_arrow(out: &mut String, layout: &Layout, arrow: &Arrow) {
+    let (Some(from), Some(to)) = (layout.dots.get(arrow.from), layout.dots.get(arrow.to)) else {
+        return;
+    };
+    let (x1, y1, x2, y2) = endpoints(from.x, from.y, to.x, to.y);
+    let unmerged = if arrow.merges { "" } else { " unmerged" };
+    let class = arrow.kind.class();
+    out.push_str(&format!(
+        "<line class=\"message {class}{unmerged}\" data-kind=\"{class}\" data-message=\"{}\" \
+         data-from=\"ev-{}\" data-to=\"ev-{}\" x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" \
+         y2=\"{y2:.1}\" stroke=\"{}\" marker-end=\"url(#arrow-{class})\">",
+        arrow.message,
+        from.label,
+        to.label,
+        arrow.kind.color(),
+    ));
+    let merge_note = if arrow.merges {
+        ""
+    } else {
+        " (received without merging its clocks)"
+    };
+    out.push_str(&format!(
+        "<title>{} {}: {} {} → {} {}{merge_note}</title></line>\n",
+        arrow.kind.label(),
+        arrow.message,
+        from.label,
+        from.name,
+        to.label,
+        to.name
+    ));
+}
+
+/// A line from one dot to another that stops at the dots' edges, leaving room for the
+/// arrowhead. The HTML page's script does the same when it moves the dots.
+fn endpoints(x1: i64, y1: i64, x2: i64, y2: i64) -> (f64, f64, f64, f64) {
+    let (x1, y1, x2, y2) = (x1 as f64, y1 as f64, x2 as f64, y2 as f64);
+    let (dx, dy) = (x2 - x1, y2 - y1);
+    let length = (dx * dx + dy * dy).sqrt();
+    let (start, end) = (DOT_RADIUS as f64 + 1.0, DOT_RADIUS as f64 + 2.0);
+    if length <= start + end {
+        return (x1, y1, x2, y2);
+    }
+    let (ux, uy) = (dx / length, dy / length);
+    (
+        x1 + ux * start,
+        y1 + uy * start,
+        x2 - ux * end,
+        y2 - uy * end,
+    )
+}
+
+fn draw_axis(
+    out: &mut String,
+    class: &str,
+    caption: &str,
+    ticks: &[Tick],
+    layout: &Layout,
+    shown: bool,
+) {
+    let display = if shown { "" } else { " display=\"none\"" };
+    let label_y = layout.lanes_top - 8;
+    out.push_str(&format!(
+        "<g class=\"axis {class}\"{display}><text class=\"caption\" x=\"{}\" y=\"{}\">\
+         {caption} →</text>",
+        LEFT - 6,
+        label_y - 16
+    ));
+    for tick in ticks {
+        out.push_str(&format!(
+            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\"/>\
+             <text x=\"{x}\" y=\"{label_y}\" text-anchor=\"middle\">{}</text>",
+            layout.lanes_top,
+            layout.lanes_bottom,
+            escape(&tick.label),
+            x = tick.x,
+        ));
+    }
+    out.push_str("</g>\n");
+}
+
+/// Two rows: the event marks, then the message kinds.
+fn draw_legend(out: &mut String) {
+    let (events_y, messages_y) = (86, 112);
+    out.push_str("<g class=\"legend\">");
+    out.push_str(&format!(
+        "<text class=\"heading\" x=\"20\" y=\"{}\">events</text>",
+        events_y + 4
+    ));
+    let mut x = 100;
+    let mut item = |out: &mut String, symbol: String, label: &str, y: i64| {
+        out.push_str(&format!(
+            "<g transform=\"translate({x},{y})\">{symbol}<text x=\"14\" y=\"4\">{label}</text></g>",
+        ));
+        x += 36 + 7 * label.chars().count() as i64;
+    };
+    for mark in Mark::ALL {
+        let mut symbol = String::new();
+        draw_mark(&mut symbol, mark, false);
+        item(out, symbol, mark.label(), events_y);
+    }
+    let mut symbol = String::new();
+    draw_mark(&mut symbol, Mark::Local, true);
+    item(out, symbol, "rejected withdraw", events_y);
+    out.push_str(&format!(
+        "<text class=\"heading\" x=\"20\" y=\"{}\">messages</text>",
+        messages_y + 4
+    ));
+    let mut x = 100;
+    let mut item = |out: &mut String, class: &str, color: &str, label: &str| {
+        out.push_str(&format!(
+            "<g transform=\"translate({x},{messages_y})\"><line class=\"{class}\" x1=\"-8\" y1=\"0\" \
+             x2=\"22\" y2=\"0\" stroke=\"{color}\"{marker}/><text x=\"30\" y=\"4\">{label}</text></g>",
+            marker = if class.contains("unmerged") {
+                String::new()
+            } else {
+                format!(
+                    " marker-end=\"url(#arrow-{})\"",
+                    class.trim_start_matches("legend-message ")
+                )
+            },
+        ));
+        x += 50 + 7 * label.chars().count() as i64;
+    };
+    for kind in MessageKind::ALL {
+        item(
+            out,
+            &format!("legend-message {}", kind.class()),
+            kind.color(),
+            kind.label(),
+        );
+    }
+    item(
+        out,
+        "legend-message unmerged",
+        "#6b7280",
+        "dotted: received without merging (a query)",
+    );
+    out.push_str("</g>\n");
+}
+
+/// Escapes text for XML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&apos;"),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}

@@ -1,0 +1,523 @@
+//! The pictures of a run: the SVG diagram (parsed as XML and counted), the HTML page (nothing
+//! external), the ShiViz log (checked against ShiViz's own rules, recomputed here), and
+//! `render` of a saved trace (the same bytes as the run that wrote it).
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::process::Command;
+
+use common::{EXAMPLES, example, examples_dir, run_cluster};
+use lamport_bank::history::{History, short_name};
+use lamport_bank::input;
+use lamport_bank::model::{ClockModel, Schedule};
+use lamport_bank::picture::{html, shiviz, svg};
+
+/// The elements of `document` whose `class` attribute lists `class`.
+fn with_class<'a>(
+    document: &'a roxmltree::Document<'a>,
+    class: &str,
+) -> Vec<roxmltree::Node<'a, 'a>> {
+    document
+        .descendants()
+        .filter(|node| {
+            node.attribute("class")
+                .is_some_and(|classes| classes.split_whitespace().any(|c| c == class))
+        })
+        .collect()
+}
+
+fn number(node: roxmltree::Node, attribute: &str) -> f64 {
+    node.attribute(attribute)
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| panic!("{attribute} of {node:?}"))
+}
+
+/// Every arrow goes forward (right) and no two dots of a lane sit at the same place.
+fn check_geometry(document: &roxmltree::Document, run: &str) {
+    for arrow in with_class(document, "message") {
+        assert!(
+            number(arrow, "x2") > number(arrow, "x1"),
+            "{run}: arrow {:?} does not go forward",
+            arrow.attribute("data-message")
+        );
+    }
+    let mut positions: HashMap<(&str, i64), &str> = HashMap::new();
+    for event in with_class(document, "event") {
+        let process = event.attribute("data-process").expect("a process");
+        let x = number(event, "data-x") as i64;
+        let id = event.attribute("id").expect("an id");
+        if let Some(other) = positions.insert((process, x), id) {
+            panic!("{run}: {id} and {other} overlap");
+        }
+    }
+}
+
+/// In every example, both models and both schedules, every arrow of the SVG goes forward and
+/// no dots overlap, though queries and the `original` model's sends keep the Lamport value of
+/// the event before them (and a query can reach a branch whose clock is behind the sender's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_arrow_goes_forward_and_no_dots_overlap() {
+    for name in EXAMPLES {
+        for model in [ClockModel::Original, ClockModel::Strict] {
+            for schedule in [Schedule::Sequential, Schedule::Concurrent] {
+                let report = run_cluster(&example(name), model, schedule).await;
+                let text = svg::render(&report.history).expect("a recorded run draws");
+                let document = roxmltree::Document::parse(&text).expect("the SVG is XML");
+                let run = format!("{name} {} {}", model.name(), schedule.name());
+                check_geometry(&document, &run);
+                assert_eq!(with_class(&document, "event").len(), report.history.len());
+            }
+        }
+    }
+}
+
+/// How many messages were both sent and received.
+fn message_count(history: &History) -> usize {
+    let senders = history.senders();
+    history
+        .iter()
+        .filter(|event| {
+            event
+                .receives
+                .is_some_and(|message| senders.contains_key(&message))
+        })
+        .count()
+}
+
+/// The sample's SVG parses as XML and has exactly one lane per process, one dot per event and
+/// one arrow per message (6, 31 and 18); every arrow goes forward; a dot's hover text names
+/// its event, ids and clocks; the title names the input, model, schedule and final balances.
+#[tokio::test]
+async fn the_sample_svg_has_a_lane_per_process_a_dot_per_event_an_arrow_per_message() {
+    let mut report = run_cluster(
+        &example("sample"),
+        ClockModel::Original,
+        Schedule::Sequential,
+    )
+    .await;
+    report.history.source = Some("sample.json".to_string());
+    let text = svg::render(&report.history).expect("a recorded run draws");
+    let document = roxmltree::Document::parse(&text).expect("the SVG is XML");
+    assert_eq!(document.root_element().tag_name().name(), "svg");
+
+    let lanes = with_class(&document, "lane");
+    let names: Vec<&str> = lanes
+        .iter()
+        .filter_map(|lane| lane.attribute("data-process"))
+        .collect();
+    assert_eq!(names, ["B1", "B2", "B3", "C1", "C2", "C3"]);
+    let events = with_class(&document, "event");
+    assert_eq!(events.len(), 31);
+    assert_eq!(events.len(), report.history.len());
+    let arrows = with_class(&document, "message");
+    assert_eq!(arrows.len(), 18);
+    assert_eq!(arrows.len(), message_count(&report.history));
+
+    check_geometry(&document, "sample");
+
+    let execute = document
+        .descendants()
+        .find(|node| node.attribute("id") == Some("ev-B2-2"))
+        .expect("B2's second event");
+    let title = execute
+        .children()
+        .find(|node| node.has_tag_name("title"))
+        .and_then(|node| node.text())
+        .expect("a hover title");
+    assert_eq!(
+        title,
+        "deposit_execute\nevent id 2, process B2, seq 2\nLamport clock 2\n\
+         vector clock {B2:2, C2:1}\nsent B2:1\nbalance 570"
+    );
+    let kinds: Vec<&str> = arrows
+        .iter()
+        .filter_map(|arrow| arrow.attribute("data-kind"))
+        .collect();
+    for (kind, count) in [
+        ("request", 5),
+        ("propagation", 4),
+        ("propagation-reply", 4),
+        ("reply", 5),
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| **k == kind).count(),
+            count,
+            "{kind}"
+        );
+    }
+    let heading: Vec<&str> = with_class(&document, "subtitle")
+        .iter()
+        .chain(&with_class(&document, "title"))
+        .filter_map(|node| node.text())
+        .collect();
+    assert_eq!(
+        heading,
+        [
+            "clocks original · schedule sequential · final balances B1 500, B2 500, B3 500",
+            "Space-time diagram of sample.json"
+        ]
+    );
+}
+
+/// A withdraw over the balance is marked: a red cross on the origin's execute (which sent
+/// nothing), "rejected" under it, and "fail" under the customer's receive.
+#[tokio::test]
+async fn a_rejected_withdraw_is_marked() {
+    let scenario = input::parse(
+        "rejected.json",
+        r#"[{"id": 1, "type": "branch", "balance": 100}, {"id": 2, "type": "branch", "balance": 100},
+            {"id": 1, "type": "customer", "events": [{"id": 1, "interface": "withdraw", "money": 500},
+                                                     {"id": 2, "interface": "deposit", "money": 5}]}]"#,
+    )
+    .expect("a valid input");
+    let report = run_cluster(&scenario, ClockModel::Strict, Schedule::Sequential).await;
+    let text = svg::render(&report.history).expect("a recorded run draws");
+    let document = roxmltree::Document::parse(&text).expect("the SVG is XML");
+    let crosses = with_class(&document, "cross");
+    let marked: Vec<&str> = crosses
+        .iter()
+        .filter_map(|cross| cross.parent()?.attribute("id"))
+        .filter(|id| id.starts_with("ev-"))
+        .collect();
+    assert_eq!(marked, ["ev-B1-2"]);
+    let alerts: Vec<(&str, &str)> = with_class(&document, "alert")
+        .iter()
+        .filter_map(|note| Some((note.parent()?.attribute("id")?, note.text()?)))
+        .collect();
+    assert_eq!(alerts, [("ev-B1-2", "rejected"), ("ev-C1-2", "fail")]);
+}
+
+/// The HTML page loads nothing: no URL, no `src` or `href`, no stylesheet link or import, and
+/// every `url(` points inside the page; the SVG, the style and the script are inline.
+#[tokio::test]
+async fn the_html_page_references_no_external_resource() {
+    for (name, schedule) in [
+        ("sample", Schedule::Sequential),
+        ("wide", Schedule::Concurrent),
+    ] {
+        let report = run_cluster(&example(name), ClockModel::Strict, schedule).await;
+        let page = html::render(&report.history).expect("a recorded run draws");
+        let lower = page.to_lowercase();
+        for forbidden in [
+            "http:", "https:", "src=", "href=", "<link", "@import", "//cdn", "<iframe",
+        ] {
+            assert!(!lower.contains(forbidden), "{name}: {forbidden}");
+        }
+        for (at, _) in lower.match_indices("url(") {
+            assert!(
+                lower[at..].starts_with("url(#"),
+                "{name}: {}",
+                &page[at..at + 20]
+            );
+        }
+        for needed in [
+            "<svg id=\"diagram\"",
+            "<style>",
+            "<script>",
+            "id=\"history-data\"",
+        ] {
+            assert!(page.contains(needed), "{name}: {needed}");
+        }
+        assert_eq!(page.matches("<tr id=\"row-").count(), report.history.len());
+    }
+}
+
+/// One parsed line of a ShiViz log.
+#[derive(Debug)]
+struct LogLine {
+    host: String,
+    clock: BTreeMap<String, u64>,
+}
+
+/// Applies ShiViz's rules to `log` (see its `ModelGraph`): the regex line with the `host`,
+/// `clock` and `event` groups, then an empty line; every line matches the regex; each host's
+/// own entry runs 1, 2, 3, … in the order of the lines; every entry names a host of the log
+/// with a value it reached; every event comes after the events it depends on; and every clock
+/// equals the one recomputed from the happens-before edges the clocks imply.
+fn check_shiviz(log: &str) -> Result<Vec<LogLine>, String> {
+    let mut lines = log.lines();
+    let pattern = lines.next().ok_or("no regex line")?;
+    for group in ["(?<host>", "(?<clock>", "(?<event>"] {
+        if !pattern.contains(group) {
+            return Err(format!("the regex has no {group} group"));
+        }
+    }
+    if lines.next() != Some("") {
+        return Err("the second line is not empty".to_string());
+    }
+    let regex = regex::Regex::new(&format!("^(?:{pattern})$")).map_err(|e| e.to_string())?;
+    let mut events = Vec::new();
+    for (number, line) in lines.enumerate() {
+        let captures = regex
+            .captures(line)
+            .ok_or_else(|| format!("line {} does not match: {line}", number + 3))?;
+        let clock: BTreeMap<String, u64> = serde_json::from_str(&captures["clock"])
+            .map_err(|e| format!("line {}: {e}", number + 3))?;
+        events.push(LogLine {
+            host: captures["host"].to_string(),
+            clock,
+        });
+    }
+    // Own entries 1, 2, 3, … and each host's events by own time.
+    let mut by_host: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, event) in events.iter().enumerate() {
+        let mine = by_host.entry(&event.host).or_default();
+        let own = event.clock.get(&event.host).copied();
+        if own != Some(mine.len() as u64 + 1) {
+            return Err(format!(
+                "{}: own entry {own:?} after {} events",
+                event.host,
+                mine.len()
+            ));
+        }
+        mine.push(index);
+    }
+    for event in &events {
+        for (host, value) in &event.clock {
+            let reached = by_host.get(host.as_str()).map_or(0, Vec::len) as u64;
+            if *value < 1 || *value > reached {
+                return Err(format!(
+                    "{} {:?}: {host}:{value} but {host} reached {reached}",
+                    event.host, event.clock
+                ));
+            }
+        }
+    }
+    // Parents as ShiViz infers them: the entries that grew since the host's previous event,
+    // minus those already implied by another candidate.
+    let mut latest: HashMap<&str, HashMap<&str, u64>> = HashMap::new();
+    let mut recomputed: Vec<BTreeMap<String, u64>> = Vec::with_capacity(events.len());
+    for (index, event) in events.iter().enumerate() {
+        let seen = latest.entry(&event.host).or_default();
+        let mut candidates = Vec::new();
+        for (host, value) in &event.clock {
+            if *host != event.host && seen.get(host.as_str()).is_none_or(|old| old < value) {
+                seen.insert(host, *value);
+                candidates.push(by_host[host.as_str()][*value as usize - 1]);
+            }
+        }
+        let implied = |candidate: usize| {
+            candidates.iter().any(|other| {
+                let clock = &events[*other].clock;
+                let host = &events[candidate].host;
+                *other != candidate
+                    && events[*other].host != *host
+                    && clock.get(host) == events[candidate].clock.get(host)
+            })
+        };
+        let parents: Vec<usize> = candidates
+            .iter()
+            .copied()
+            .filter(|c| !implied(*c))
+            .collect();
+        let own = event.clock[&event.host];
+        let previous = (own > 1).then(|| by_host[event.host.as_str()][own as usize - 2]);
+        let mut clock = BTreeMap::from([(event.host.clone(), own)]);
+        for cause in parents.iter().copied().chain(previous) {
+            if cause >= index {
+                return Err(format!("line {} comes before its cause", index + 3));
+            }
+            for (host, value) in &recomputed[cause] {
+                let entry = clock.entry(host.clone()).or_insert(0);
+                *entry = (*entry).max(*value);
+            }
+        }
+        if clock != event.clock {
+            return Err(format!(
+                "{} {:?}: ShiViz recomputes {clock:?}",
+                event.host, event.clock
+            ));
+        }
+        recomputed.push(clock);
+    }
+    Ok(events)
+}
+
+/// The ShiViz log of every example, in both models and both schedules, and of a run with a
+/// branch that has no event, passes ShiViz's rules; its clocks are the run's recorded vector
+/// clocks; a process with no event is never named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shiviz_logs_pass_shivizs_rules() {
+    let idle = input::parse(
+        "idle.json",
+        r#"[{"id": 1, "type": "branch", "balance": 10}, {"id": 2, "type": "branch", "balance": 10},
+            {"id": 1, "type": "customer", "events": [{"id": 1, "interface": "query"}]}]"#,
+    )
+    .expect("a valid input");
+    let mut scenarios: Vec<(String, input::Scenario)> = EXAMPLES
+        .iter()
+        .map(|name| (name.to_string(), example(name)))
+        .collect();
+    scenarios.push(("idle".to_string(), idle));
+    for (name, scenario) in &scenarios {
+        for model in [ClockModel::Original, ClockModel::Strict] {
+            for schedule in [Schedule::Sequential, Schedule::Concurrent] {
+                let report = run_cluster(scenario, model, schedule).await;
+                let log = shiviz::render(&report.history).expect("a recorded run draws");
+                let lines = check_shiviz(&log).unwrap_or_else(|problem| {
+                    panic!("{name} {} {}: {problem}", model.name(), schedule.name())
+                });
+                assert_eq!(lines.len(), report.history.len());
+                let names: Vec<String> = report
+                    .history
+                    .table
+                    .processes()
+                    .iter()
+                    .map(|process| short_name(*process))
+                    .collect();
+                let mut recorded: HashMap<(String, u64), BTreeMap<String, u64>> = HashMap::new();
+                for event in report.history.iter() {
+                    let clock = names
+                        .iter()
+                        .zip(&event.vector)
+                        .filter(|(_, entry)| **entry > 0)
+                        .map(|(name, entry)| (name.clone(), *entry))
+                        .collect();
+                    recorded.insert((short_name(event.process), event.seq), clock);
+                }
+                for line in &lines {
+                    let own = line.clock[&line.host];
+                    assert_eq!(
+                        Some(&line.clock),
+                        recorded.get(&(line.host.clone(), own)),
+                        "{name}: {}-{own}",
+                        line.host
+                    );
+                }
+                if name == "idle" {
+                    assert!(!log.contains("B2"), "{log}");
+                }
+            }
+        }
+    }
+}
+
+/// The checker above is not a rubber stamp: a gap in a host's own entries, an entry for a
+/// host that never reached it, a clock that knows an event but not that event's past, and a
+/// line before its cause are refused.
+#[test]
+fn the_shiviz_checker_refuses_broken_logs() {
+    let head = format!("{}\n\n", shiviz::REGEX);
+    let good = format!(
+        "{head}C1 {{\"C1\":1}} deposit_send event=1 lamport=0\n\
+         B1 {{\"B1\":1,\"C1\":1}} deposit_request event=1 lamport=1\n"
+    );
+    assert!(
+        check_shiviz(&good).is_ok(),
+        "{:?}",
+        check_shiviz(&good).err()
+    );
+    let gap = good.replace("{\"B1\":1,\"C1\":1}", "{\"B1\":2,\"C1\":1}");
+    assert!(check_shiviz(&gap).is_err());
+    let unreached = good.replace("{\"B1\":1,\"C1\":1}", "{\"B1\":1,\"C1\":2}");
+    assert!(check_shiviz(&unreached).is_err());
+    // B knows C's event but not A's event, which C's event knows.
+    let partial = format!(
+        "{head}A {{\"A\":1}} deposit_send event=1 lamport=1\n\
+         C {{\"C\":1,\"A\":1}} deposit_request event=1 lamport=2\n\
+         B {{\"B\":1,\"C\":1}} deposit_execute event=1 lamport=3\n"
+    );
+    assert_eq!(
+        check_shiviz(&partial).err(),
+        Some(r#"B {"B": 1, "C": 1}: ShiViz recomputes {"A": 1, "B": 1, "C": 1}"#.to_string())
+    );
+    let out_of_order = format!(
+        "{head}B1 {{\"B1\":1,\"C1\":1}} deposit_request event=1 lamport=1\n\
+         C1 {{\"C1\":1}} deposit_send event=1 lamport=0\n"
+    );
+    assert!(check_shiviz(&out_of_order).is_err());
+}
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
+}
+
+/// `render` of a saved trace draws byte for byte the SVG, HTML and ShiViz log of the run that
+/// wrote it (the input's name travels in the trace header).
+#[test]
+fn render_of_a_saved_trace_draws_the_same_pictures_as_the_run() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = |name: &str| dir.path().join(name);
+    let run = binary()
+        .arg("run")
+        .arg(examples_dir().join("wide.json"))
+        .args(["--clocks", "strict", "--concurrent", "--output"])
+        .arg(path("out.json"))
+        .arg("--trace")
+        .arg(path("run.jsonl"))
+        .arg("--svg")
+        .arg(path("run.svg"))
+        .arg("--html")
+        .arg(path("run.html"))
+        .arg("--shiviz")
+        .arg(path("run.shiviz"))
+        .output()
+        .expect("the binary runs");
+    assert!(run.status.success(), "{run:?}");
+    let output = binary()
+        .arg("render")
+        .arg(path("run.jsonl"))
+        .arg("--svg")
+        .arg(path("render.svg"))
+        .arg("--html")
+        .arg(path("render.html"))
+        .arg("--shiviz")
+        .arg(path("render.shiviz"))
+        .output()
+        .expect("the binary runs");
+    assert!(output.status.success(), "{output:?}");
+    for extension in ["svg", "html", "shiviz"] {
+        let run = std::fs::read(path(&format!("run.{extension}"))).expect("written by run");
+        let render =
+            std::fs::read(path(&format!("render.{extension}"))).expect("written by render");
+        assert!(run == render, "{extension} differs");
+    }
+    let svg = std::fs::read_to_string(path("run.svg")).expect("written by run");
+    assert!(svg.contains("wide.json"), "the title names the input");
+}
+
+/// `render` refuses a broken trace file with exit status 2 and one line naming the file, the
+/// line and the problem.
+#[test]
+fn render_refuses_a_broken_trace_in_one_line() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let trace = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &trace,
+        "{\"lamport_bank_trace\":1,\"clocks\":\"original\",\"schedule\":\"sequential\",\"processes\":[\"B1\"]}\n\
+         {\"process\":\"B1\",\"seq\":2,\"event\":\"deposit_execute\",\"id\":1,\"lamport\":1}\n",
+    )
+    .expect("written");
+    let output = binary()
+        .arg("render")
+        .arg(&trace)
+        .arg("--svg")
+        .arg(dir.path().join("out.svg"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        format!(
+            "{}: process B1: event number 2 where 1 was expected\n",
+            trace.display()
+        )
+    );
+    assert!(!dir.path().join("out.svg").exists());
+    let missing = dir.path().join("missing.jsonl");
+    let output = binary()
+        .arg("render")
+        .arg(&missing)
+        .arg("--shiviz")
+        .arg(dir.path().join("out.log"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.starts_with(&format!("{}: cannot read: ", missing.display())),
+        "{stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1);
+}
