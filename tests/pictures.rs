@@ -521,3 +521,47 @@ fn render_refuses_a_broken_trace_in_one_line() {
     );
     assert_eq!(stderr.lines().count(), 1);
 }
+
+/// A simulated run with faults shows them: a shaded band for the partition that held messages
+/// up, and one dashed "lost" arrow per message that had to be sent again.
+#[test]
+fn a_simulated_partition_is_drawn_as_a_band_and_lost_messages_as_dashed_arrows() {
+    use lamport_bank::history::Fault;
+    use lamport_bank::model::Schedule;
+    use lamport_bank::simulate::{self, FaultSet, SimConfig};
+    let config = SimConfig {
+        seed: 3,
+        faults: FaultSet::ALL,
+        schedule: Schedule::Concurrent,
+        ..SimConfig::default()
+    };
+    let report = simulate::simulate(&common::example("sample"), &config).expect("simulated");
+    let svg = lamport_bank::picture::svg::render(&report.run.history).expect("drawn");
+    let document = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+    let mut retried: Vec<String> = report
+        .run
+        .history
+        .faults
+        .iter()
+        .filter_map(|record| match &record.fault {
+            Fault::Retry { message, .. } => Some(message.to_string()),
+            _ => None,
+        })
+        .collect();
+    retried.sort();
+    retried.dedup();
+    assert!(!retried.is_empty(), "seed 3 loses some deliveries");
+    let mut lost: Vec<String> = with_class(&document, "lost")
+        .iter()
+        .filter_map(|node| node.attribute("data-message").map(str::to_string))
+        .collect();
+    lost.sort();
+    assert_eq!(lost, retried);
+    let bands = with_class(&document, "band");
+    assert_eq!(bands.len(), 1, "one partition held messages up");
+    let title = bands[0]
+        .descendants()
+        .find(|node| node.has_tag_name("title"))
+        .and_then(|node| node.text());
+    assert_eq!(title, Some("partition B2 ⇄ B3 (42–774 ms)"));
+}

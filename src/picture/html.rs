@@ -282,6 +282,9 @@ const SCRIPT: &str = r#"
     svg.setAttribute('viewBox', '0 0 ' + width + ' ' + svg.getAttribute('height'));
     svg.querySelector('.axis-lamport').setAttribute('display', seq ? 'none' : 'inline');
     svg.querySelector('.axis-seq').setAttribute('display', seq ? 'inline' : 'none');
+    // Faults are placed by Lamport clock only.
+    var faults = svg.querySelector('.faults');
+    if (faults) { faults.setAttribute('display', seq ? 'none' : 'inline'); }
   }
 
   function filter(text) {

@@ -12,10 +12,11 @@
 //! each distinct sub-step widens the picture by [`SUB_STEP`]. The HTML page can also place
 //! events by their number on their process ("order of recording"), [`SEQ_STEP`] apart.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use super::PictureError;
 use super::causal::{Causality, Place, event_at, event_label};
+use super::faults::{Deliveries, FaultOverlay, overlay};
 use crate::history::{EventKind, History, TraceEvent, short_name};
 use crate::model::{Process, Step};
 use crate::trace::Outcome;
@@ -282,6 +283,8 @@ pub struct Layout {
     pub lanes_top: i64,
     /// The lanes' bottom edge.
     pub lanes_bottom: i64,
+    /// The faults of a simulated run: lost deliveries and the bands of partitions.
+    pub faults: FaultOverlay,
 }
 
 impl Layout {
@@ -363,6 +366,22 @@ impl Layout {
             })
             .collect();
 
+        let mut deliveries: Deliveries = BTreeMap::new();
+        for link in causality.links() {
+            let sent = position[link.from.lane][link.from.index];
+            let received = position[link.to.lane][link.to.index];
+            deliveries.insert(link.message, (sent, Some(received)));
+        }
+        for (lane, events) in history.events.iter().enumerate() {
+            for (index, event) in events.iter().enumerate() {
+                for message in &event.sends {
+                    deliveries
+                        .entry(*message)
+                        .or_insert((position[lane][index], None));
+                }
+            }
+        }
+        let faults = overlay(&history.faults, &dots, &lanes, &deliveries);
         let max_lamport = keys.iter().flatten().map(|key| key.0).max().unwrap_or(0);
         let lamport_ticks = (0..=max_lamport)
             .map(|lamport| Tick {
@@ -381,12 +400,21 @@ impl Layout {
         let width = right_edge(dots.iter().map(|dot| dot.x).max().unwrap_or(LEFT));
         let seq_width = right_edge(dots.iter().map(|dot| dot.x_seq).max().unwrap_or(LEFT));
         let lanes_bottom = groups.last().map_or(TOP, |group| group.bottom);
+        let mut subtitle = subtitle(history);
+        if !faults.lost.is_empty() || !faults.bands.is_empty() {
+            subtitle.push_str(&format!(
+                " · faults: {} shaded band(s) (partition, hold, pause), {} message(s) lost and \
+                 sent again (dashed, ×attempts)",
+                faults.bands.len(),
+                faults.lost.len()
+            ));
+        }
         Ok(Layout {
             title: history
                 .source
                 .clone()
                 .unwrap_or_else(|| "a lamport-bank run".to_string()),
-            subtitle: subtitle(history),
+            subtitle,
             width,
             seq_width,
             height: lanes_bottom + BOTTOM,
@@ -398,6 +426,7 @@ impl Layout {
             seq_ticks,
             lanes_top: groups_top(TOP),
             lanes_bottom,
+            faults,
         })
     }
 }

@@ -6,9 +6,11 @@
 //! - [`causal`]: the happens-before graph of a history (lane order plus message links), a
 //!   topological order of its events and their vector clocks, computed as the recorder does.
 //! - [`layout`]: where every lane, event and arrow goes; one computation shared by SVG and HTML.
+//! - [`faults`]: where a simulated run's faults go (lost deliveries, partition bands).
 //! - [`svg`], [`html`], [`shiviz`]: the three outputs.
 
 pub mod causal;
+pub mod faults;
 pub mod html;
 pub mod layout;
 pub mod shiviz;

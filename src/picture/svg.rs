@@ -5,6 +5,7 @@
 //! the history, so a saved trace draws byte for byte the picture of the run that wrote it.
 
 use super::PictureError;
+use super::faults::{Band, LostMessage};
 use super::layout::{Arrow, DOT_RADIUS, LEFT, Layout, Mark, MessageKind, Tick};
 use crate::history::History;
 
@@ -51,6 +52,14 @@ const STYLE: &str = "
 .clock{font-size:11px;font-weight:700;fill:#111827;text-anchor:middle}
 .note{font-size:10px;fill:#6b7280;text-anchor:middle}
 .note.alert{fill:#dc2626;font-weight:700}
+.band rect{stroke-width:1;stroke-dasharray:4 3}
+.band.partition rect{fill:#fee2e2;stroke:#f87171}
+.band.hold rect{fill:#fef3c7;stroke:#f59e0b}
+.band.pause rect{fill:#e5e7eb;stroke:#9ca3af}
+.band text{font-size:10px;fill:#7f1d1d}
+.lost line{stroke:#dc2626;stroke-width:1.6;stroke-dasharray:6 4}
+.lost path{stroke:#dc2626;stroke-width:2.5;stroke-linecap:round}
+.lost text{font-size:10px;font-weight:700;fill:#dc2626}
 ";
 
 /// Draws `layout` as SVG text.
@@ -116,6 +125,18 @@ pub fn draw(layout: &Layout, flavor: Flavor) -> String {
             layout,
             false,
         );
+    }
+    // Faults sit behind the lanes; the order-of-recording view hides them (see html.rs).
+    let faults = &layout.faults;
+    if !faults.bands.is_empty() || !faults.lost.is_empty() {
+        out.push_str("<g class=\"faults\">\n");
+        for band in &faults.bands {
+            draw_band(&mut out, band);
+        }
+        for lost in &faults.lost {
+            draw_lost(&mut out, lost);
+        }
+        out.push_str("</g>\n");
     }
     out.push_str("<g class=\"lanes\">\n");
     for lane in &layout.lanes {
@@ -238,6 +259,48 @@ fn draw_arrow(out: &mut String, layout: &Layout, arrow: &Arrow) {
         from.name,
         to.label,
         to.name
+    ));
+}
+
+fn draw_band(out: &mut String, band: &Band) {
+    let ((left, right), (top, bottom)) = (band.x, band.y);
+    out.push_str(&format!(
+        "<g class=\"band {}\"><title>{}</title><rect x=\"{left}\" y=\"{top}\" width=\"{}\" \
+         height=\"{}\" rx=\"4\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text></g>\n",
+        band.kind,
+        escape(&band.label),
+        right - left,
+        bottom - top,
+        right - 4,
+        bottom - 5,
+        escape(&band.label),
+    ));
+}
+
+fn draw_lost(out: &mut String, lost: &LostMessage) {
+    let ((x1, y1), (x2, y2)) = (lost.from, lost.to);
+    let times = if lost.attempts > 1 {
+        format!("×{}", lost.attempts)
+    } else {
+        String::new()
+    };
+    out.push_str(&format!(
+        "<g class=\"lost\" data-message=\"{}\"><title>{} lost {} time(s), then sent again</title>\
+         <line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\"/>\
+         <path d=\"M{},{}L{},{}M{},{}L{},{}\"/><text x=\"{}\" y=\"{}\">{times}</text></g>\n",
+        lost.message,
+        lost.message,
+        lost.attempts,
+        x2 - 5,
+        y2 - 5,
+        x2 + 5,
+        y2 + 5,
+        x2 - 5,
+        y2 + 5,
+        x2 + 5,
+        y2 - 5,
+        x2 + 8,
+        y2 + 4,
     ));
 }
 
