@@ -37,6 +37,14 @@ impl ProcessTable {
         &self.processes
     }
 
+    /// The processes' short names (`B1`, `C2`), in table order.
+    pub fn names(&self) -> Vec<String> {
+        self.processes
+            .iter()
+            .map(|process| short_name(*process))
+            .collect()
+    }
+
     /// How many processes there are (the width of every vector clock).
     pub fn len(&self) -> usize {
         self.processes.len()
@@ -53,6 +61,20 @@ impl ProcessTable {
     }
 }
 
+impl serde::Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&short_name(*self))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        parse_short_name(&name)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad process name {name:?}")))
+    }
+}
+
 /// A message: its sender and the sender's running count of messages sent (from 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MessageId {
@@ -60,6 +82,32 @@ pub struct MessageId {
     pub sender: Process,
     /// Its number among the sender's messages.
     pub number: u64,
+}
+
+impl MessageId {
+    /// Parses `B2:3`.
+    pub fn parse(text: &str) -> Option<MessageId> {
+        let (sender, number) = text.split_once(':')?;
+        Some(MessageId {
+            sender: parse_short_name(sender)?,
+            number: number.parse().ok()?,
+        })
+    }
+}
+
+impl serde::Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        MessageId::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!("bad message id {text:?} (expected like B2:3)"))
+        })
+    }
 }
 
 impl fmt::Display for MessageId {
@@ -156,7 +204,10 @@ pub struct TraceEvent {
 }
 
 /// Something the network or the fault injector did to a run, recorded for the trace and pictures.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// In a trace file it is one line, named by its `fault` field, e.g.
+/// `{"fault":"partition","from":"B1","to":"B3","both_ways":true,"at_ms":1200}`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
 pub enum Fault {
     /// Messages from `from` to `to` (and back, if `both_ways`) are dropped from now on.
     Partition {
@@ -193,11 +244,13 @@ pub enum Fault {
     /// A branch stops answering (all its links held).
     Pause {
         /// The paused branch.
+        #[serde(with = "branch_name")]
         branch: BranchId,
     },
     /// A paused branch goes on.
     Resume {
         /// The resumed branch.
+        #[serde(with = "branch_name")]
         branch: BranchId,
     },
     /// An attempt to deliver `message` to `to` failed (lost, or too late): it is sent again.
@@ -216,6 +269,27 @@ pub enum Fault {
         /// Where it went.
         to: Process,
     },
+}
+
+/// A branch id written as its process name, `B2`.
+mod branch_name {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use crate::model::{BranchId, Process};
+
+    pub fn serialize<S: Serializer>(id: &BranchId, serializer: S) -> Result<S::Ok, S::Error> {
+        Process::Branch(*id).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BranchId, D::Error> {
+        match Process::deserialize(deserializer)? {
+            Process::Branch(id) => Ok(id),
+            Process::Customer(id) => Err(serde::de::Error::custom(format!(
+                "C{} is not a branch",
+                id.0
+            ))),
+        }
+    }
 }
 
 /// A fault and when it happened.

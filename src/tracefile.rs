@@ -9,8 +9,8 @@
 //! ```
 //!
 //! After the events come the faults of a simulated run, one per line, e.g.
-//! `{"fault":"partition","at_ms":1200,"from":"B1","to":"B3","both_ways":true}` or
-//! `{"fault":"retry","at_ms":2210,"message":"B1:4","to":"B3","attempt":2}`.
+//! `{"fault":"partition","from":"B1","to":"B3","both_ways":true,"at_ms":1200}` or
+//! `{"fault":"retry","message":"B1:4","to":"B3","attempt":2,"at_ms":2210}`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -20,10 +20,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::history::{
-    EventKind, Fault, FaultRecord, History, MessageId, ProcessTable, TraceEvent, parse_short_name,
+    EventKind, FaultRecord, History, MessageId, ProcessTable, TraceEvent, parse_short_name,
     short_name,
 };
-use crate::model::{Action, BranchId, ClockModel, EventId, Process, Schedule, SubEvent};
+use crate::model::{Action, ClockModel, EventId, Schedule, SubEvent};
 use crate::trace::Outcome;
 
 /// The version written in the first line's `lamport_bank_trace` field.
@@ -66,204 +66,27 @@ struct Line {
     result: Option<Value>,
 }
 
-/// One fault line: the fault's kind, when, and its fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "fault", rename_all = "snake_case", deny_unknown_fields)]
-enum FaultLine {
-    Partition {
-        at_ms: u64,
-        from: String,
-        to: String,
-        both_ways: bool,
-    },
-    Heal {
-        at_ms: u64,
-        from: String,
-        to: String,
-        both_ways: bool,
-    },
-    Hold {
-        at_ms: u64,
-        from: String,
-        to: String,
-    },
-    Release {
-        at_ms: u64,
-        from: String,
-        to: String,
-    },
-    Pause {
-        at_ms: u64,
-        branch: String,
-    },
-    Resume {
-        at_ms: u64,
-        branch: String,
-    },
-    Retry {
-        at_ms: u64,
-        message: String,
-        to: String,
-        attempt: u32,
-    },
-    Duplicate {
-        at_ms: u64,
-        message: String,
-        to: String,
-    },
-}
-
-fn to_fault_line(record: &FaultRecord) -> FaultLine {
-    let at_ms = record.at_ms;
-    let name = |process: &Process| short_name(*process);
-    let branch = |id: &BranchId| short_name(Process::Branch(*id));
-    match &record.fault {
-        Fault::Partition {
-            from,
-            to,
-            both_ways,
-        } => FaultLine::Partition {
-            at_ms,
-            from: name(from),
-            to: name(to),
-            both_ways: *both_ways,
-        },
-        Fault::Heal {
-            from,
-            to,
-            both_ways,
-        } => FaultLine::Heal {
-            at_ms,
-            from: name(from),
-            to: name(to),
-            both_ways: *both_ways,
-        },
-        Fault::Hold { from, to } => FaultLine::Hold {
-            at_ms,
-            from: name(from),
-            to: name(to),
-        },
-        Fault::Release { from, to } => FaultLine::Release {
-            at_ms,
-            from: name(from),
-            to: name(to),
-        },
-        Fault::Pause { branch: id } => FaultLine::Pause {
-            at_ms,
-            branch: branch(id),
-        },
-        Fault::Resume { branch: id } => FaultLine::Resume {
-            at_ms,
-            branch: branch(id),
-        },
-        Fault::Retry {
-            message,
-            to,
-            attempt,
-        } => FaultLine::Retry {
-            at_ms,
-            message: message.to_string(),
-            to: name(to),
-            attempt: *attempt,
-        },
-        Fault::Duplicate { message, to } => FaultLine::Duplicate {
-            at_ms,
-            message: message.to_string(),
-            to: name(to),
-        },
+/// A fault line: the fault's own fields (named by `fault`), then when it happened.
+fn fault_line(record: &FaultRecord) -> serde_json::Result<Value> {
+    let mut line = serde_json::to_value(&record.fault)?;
+    if let Value::Object(fields) = &mut line {
+        fields.insert("at_ms".to_string(), Value::from(record.at_ms));
     }
+    Ok(line)
 }
 
-fn from_fault_line(line: FaultLine) -> Result<FaultRecord, String> {
-    let process =
-        |name: &str| parse_short_name(name).ok_or_else(|| format!("bad process name {name:?}"));
-    let branch = |name: &str| match process(name)? {
-        Process::Branch(id) => Ok(id),
-        Process::Customer(_) => Err(format!("{name} is not a branch")),
-    };
-    let message = |text: &str| {
-        parse_message(text).ok_or_else(|| format!("bad message id {text:?} (expected like B2:3)"))
-    };
-    let (at_ms, fault) = match line {
-        FaultLine::Partition {
-            at_ms,
-            from,
-            to,
-            both_ways,
-        } => (
-            at_ms,
-            Fault::Partition {
-                from: process(&from)?,
-                to: process(&to)?,
-                both_ways,
-            },
-        ),
-        FaultLine::Heal {
-            at_ms,
-            from,
-            to,
-            both_ways,
-        } => (
-            at_ms,
-            Fault::Heal {
-                from: process(&from)?,
-                to: process(&to)?,
-                both_ways,
-            },
-        ),
-        FaultLine::Hold { at_ms, from, to } => (
-            at_ms,
-            Fault::Hold {
-                from: process(&from)?,
-                to: process(&to)?,
-            },
-        ),
-        FaultLine::Release { at_ms, from, to } => (
-            at_ms,
-            Fault::Release {
-                from: process(&from)?,
-                to: process(&to)?,
-            },
-        ),
-        FaultLine::Pause { at_ms, branch: id } => (
-            at_ms,
-            Fault::Pause {
-                branch: branch(&id)?,
-            },
-        ),
-        FaultLine::Resume { at_ms, branch: id } => (
-            at_ms,
-            Fault::Resume {
-                branch: branch(&id)?,
-            },
-        ),
-        FaultLine::Retry {
-            at_ms,
-            message: id,
-            to,
-            attempt,
-        } => (
-            at_ms,
-            Fault::Retry {
-                message: message(&id)?,
-                to: process(&to)?,
-                attempt,
-            },
-        ),
-        FaultLine::Duplicate {
-            at_ms,
-            message: id,
-            to,
-        } => (
-            at_ms,
-            Fault::Duplicate {
-                message: message(&id)?,
-                to: process(&to)?,
-            },
-        ),
-    };
+fn read_fault_line(text: &str) -> Result<FaultRecord, String> {
+    let mut line: Value =
+        serde_json::from_str(text).map_err(|e| format!("malformed fault: {e}"))?;
+    let at_ms = line
+        .as_object_mut()
+        .and_then(|fields| fields.remove("at_ms"))
+        .and_then(|at_ms| at_ms.as_u64())
+        .ok_or("malformed fault: no whole number at_ms")?;
+    let fault = serde_json::from_value(line).map_err(|e| format!("malformed fault: {e}"))?;
     Ok(FaultRecord { at_ms, fault })
 }
+
 /// One event line as read: strings are borrowed from the line where they can be, and the vector
 /// is kept as a list of entries, so that reading a large trace allocates little per event.
 #[derive(Debug, Deserialize)]
@@ -323,12 +146,7 @@ struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Writes `history` as a trace file.
 pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
-    let names: Vec<String> = history
-        .table
-        .processes()
-        .iter()
-        .map(|process| short_name(*process))
-        .collect();
+    let names: Vec<String> = history.table.names();
     let header = Header {
         lamport_bank_trace: FORMAT_VERSION,
         clocks: history.model.name().to_string(),
@@ -344,7 +162,7 @@ pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
         out.write_all(b"\n")?;
     }
     for record in &history.faults {
-        serde_json::to_writer(&mut *out, &to_fault_line(record))?;
+        serde_json::to_writer(&mut *out, &fault_line(record)?)?;
         out.write_all(b"\n")?;
     }
     Ok(())
@@ -461,9 +279,7 @@ pub fn read(input: impl BufRead) -> Result<History, ReadError> {
         }
         // Event lines never hold a "fault" key; fault lines always start with it.
         if text.trim_start().starts_with("{\"fault\"") {
-            let line: FaultLine = serde_json::from_str(&text)
-                .map_err(|e| error(number, format!("malformed fault: {e}")))?;
-            faults.push(from_fault_line(line).map_err(|problem| error(number, problem))?);
+            faults.push(read_fault_line(&text).map_err(|problem| error(number, problem))?);
             continue;
         }
         let line: LineIn<'_> = serde_json::from_str(&text)
@@ -506,7 +322,8 @@ fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, Stri
             .ok_or_else(|| format!("vector entry {name:?} is not a whole number: {value}"))?;
     }
     let message = |text: &Cow<'_, str>| {
-        parse_message(text).ok_or_else(|| format!("bad message id {text:?} (expected like B2:3)"))
+        MessageId::parse(text)
+            .ok_or_else(|| format!("bad message id {text:?} (expected like B2:3)"))
     };
     let outcome = match &line.result {
         None => None,
@@ -528,15 +345,6 @@ fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, Stri
         sends: line.send.iter().map(message).collect::<Result<_, _>>()?,
         balance: line.balance,
         outcome,
-    })
-}
-
-/// Parses `B2:3`.
-pub fn parse_message(text: &str) -> Option<MessageId> {
-    let (sender, number) = text.split_once(':')?;
-    Some(MessageId {
-        sender: parse_short_name(sender)?,
-        number: number.parse().ok()?,
     })
 }
 
@@ -570,7 +378,8 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CustomerId, Op, Step};
+    use crate::history::Fault;
+    use crate::model::{BranchId, CustomerId, Op, Process, Step};
 
     fn sample() -> History {
         let b1 = Process::Branch(BranchId(1));

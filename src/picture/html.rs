@@ -16,17 +16,12 @@ use serde_json::json;
 use super::PictureError;
 use super::layout::{DOT_RADIUS, Layout, format_vector};
 use super::svg::{self, Flavor, escape};
-use crate::history::{History, short_name};
+use crate::history::History;
 
 /// The interactive page of `history`.
 pub fn render(history: &History) -> Result<String, PictureError> {
     let layout = Layout::of(history)?;
-    let names: Vec<String> = history
-        .table
-        .processes()
-        .iter()
-        .map(|process| short_name(*process))
-        .collect();
+    let names: Vec<String> = history.table.names();
     let mut out = String::with_capacity(2048 * (layout.dots.len() + 16));
     out.push_str(&format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\

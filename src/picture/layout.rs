@@ -291,12 +291,7 @@ impl Layout {
     /// Lays out `history`. Fails only for a history no run records (see [`PictureError`]).
     pub fn of(history: &History) -> Result<Self, PictureError> {
         let causality = Causality::of(history)?;
-        let names: Vec<String> = history
-            .table
-            .processes()
-            .iter()
-            .map(|process| short_name(*process))
-            .collect();
+        let names: Vec<String> = history.table.names();
         let (lanes, groups) = lanes(history);
         let keys = keys(history, &causality);
         let sub_keys = {

@@ -18,7 +18,7 @@
 
 use super::PictureError;
 use super::causal::{Causality, event_at};
-use crate::history::{History, short_name};
+use crate::history::History;
 
 /// The first line of the log: how ShiViz reads each event line. Besides the required `host`,
 /// `clock` and `event` groups, it captures the event id, the Lamport clock and the details
@@ -28,12 +28,7 @@ pub const REGEX: &str = r"(?<host>\S+) (?<clock>\{[^}]*\}) (?<event>\S+) event=(
 /// The ShiViz log of `history`.
 pub fn render(history: &History) -> Result<String, PictureError> {
     let causality = Causality::of(history)?;
-    let names: Vec<String> = history
-        .table
-        .processes()
-        .iter()
-        .map(|process| short_name(*process))
-        .collect();
+    let names: Vec<String> = history.table.names();
     let mut out = String::with_capacity(120 * (history.len() + 2));
     out.push_str(REGEX);
     out.push_str("\n\n");
