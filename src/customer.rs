@@ -1,6 +1,8 @@
 //! A customer: runs its events one at a time against its own branch, stamping each request and
 //! merging each reply as the clock model says, and recording every send and receive.
 
+use std::time::{Duration, Instant};
+
 use tonic::transport::Channel;
 
 use crate::error::Error;
@@ -18,7 +20,29 @@ pub async fn run(
     customer: &CustomerSpec,
     channel: Channel,
     model: ClockModel,
+    recorder: Recorder,
+) -> Result<Vec<TraceEvent>, Error> {
+    drive(customer, channel, model, recorder, None).await
+}
+
+/// [`run`], also pushing onto `latencies` how long each request took as the customer saw it
+/// (from just before the rpc to its reply), in order: what a benchmark reports.
+pub async fn run_timed(
+    customer: &CustomerSpec,
+    channel: Channel,
+    model: ClockModel,
+    recorder: Recorder,
+    latencies: &mut Vec<Duration>,
+) -> Result<Vec<TraceEvent>, Error> {
+    drive(customer, channel, model, recorder, Some(latencies)).await
+}
+
+async fn drive(
+    customer: &CustomerSpec,
+    channel: Channel,
+    model: ClockModel,
     mut recorder: Recorder,
+    mut latencies: Option<&mut Vec<Duration>>,
 ) -> Result<Vec<TraceEvent>, Error> {
     let mut client = BranchClient::new(channel);
     let home = Process::Branch(customer.id.home_branch());
@@ -40,6 +64,7 @@ pub async fn run(
         let sent = recorder.send();
         let receive = EventKind::Receive(event.action);
         let merge = receive.ticks(model);
+        let started = Instant::now();
         match event.action.change() {
             None => {
                 let reply = client
@@ -53,6 +78,7 @@ pub async fn run(
                     .await
                     .map_err(rpc_error)?
                     .into_inner();
+                note_latency(&mut latencies, started);
                 let answer = stamp(home, reply.clock, reply.vector, reply.message);
                 recorder.receive(receive, id, &answer, merge);
                 recorder.note_outcome(Outcome::Balance(reply.balance));
@@ -65,6 +91,7 @@ pub async fn run(
                 }
                 .map_err(rpc_error)?
                 .into_inner();
+                note_latency(&mut latencies, started);
                 let outcome = match pb::Result::try_from(reply.result) {
                     Ok(pb::Result::Success) => Outcome::Success,
                     Ok(pb::Result::Fail) => Outcome::Fail,
@@ -82,6 +109,12 @@ pub async fn run(
         }
     }
     Ok(recorder.take_events())
+}
+
+fn note_latency(latencies: &mut Option<&mut Vec<Duration>>, started: Instant) {
+    if let Some(latencies) = latencies {
+        latencies.push(started.elapsed());
+    }
 }
 
 fn change_request(customer: u32, event_id: u64, money: i64, sent: Stamp) -> pb::ChangeRequest {

@@ -5,6 +5,7 @@
 //!
 //! # Layout
 //!
+//! - [`bench`]: the `bench` command: seeded workloads measured against the machine's gRPC limit.
 //! - [`model`]: ids, operations, sub-event kinds and their output names, clock models, schedules.
 //! - [`clock`]: the Lamport clock (tick, merge) and the vector clock.
 //! - [`recorder`]: one process's clocks and history; stamps outgoing messages.
@@ -31,6 +32,7 @@
 //! has replied, `B2` ticks once more and answers the customer, who merges the reply's stamp.
 //! Every replica then holds the same balance.
 
+pub mod bench;
 pub mod branch;
 pub mod check;
 pub mod clock;
