@@ -67,6 +67,9 @@ fn bench_json_has_every_field_and_exact_counts() {
     assert_eq!(limit["concurrent_callers"], 64);
     assert_eq!(limit["seconds_each"], 0.1);
     assert_ordered_latencies(&limit["sequential_latency_us"]);
+    for field in ["sequential_cpu_us_per_call", "concurrent_cpu_us_per_call"] {
+        assert!(limit.get(field).is_some(), "{field} missing: {limit}");
+    }
 
     let runs = json["runs"].as_array().expect("runs is an array");
     let configurations: Vec<(u64, &str)> = runs
@@ -111,6 +114,22 @@ fn bench_json_has_every_field_and_exact_counts() {
         assert!(number(run, "peak_memory_kib_per_branch") > 0.0);
         assert!(run["peak_memory_reset"].is_boolean());
         assert_eq!(run["replicas_agree"], true);
+        // CPU time is read in 10 ms ticks, so a run this small may show none (then no ratio):
+        // the fields must be there, and hold numbers where the time was measurable.
+        for field in [
+            "cpu_seconds",
+            "cpu_us_per_call",
+            "limit_cpu_us_per_call",
+            "cpu_ratio",
+        ] {
+            let value = run
+                .get(field)
+                .unwrap_or_else(|| panic!("{field} missing: {run}"));
+            assert!(
+                value.is_null() || value.as_f64().is_some_and(|v| v >= 0.0),
+                "{run}"
+            );
+        }
     }
 
     let table = String::from_utf8_lossy(&output.stderr);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
 
+use crate::bench::cpu;
 use crate::bench::latency::Percentiles;
 use crate::cluster::{Cluster, RunConfig};
 use crate::error::Error;
@@ -33,8 +34,12 @@ pub struct Limit {
     pub sequential: f64,
     /// The sequential caller's per-call latencies.
     pub sequential_latency: Percentiles,
+    /// CPU time of the process (client and server) per sequential call.
+    pub sequential_cpu: Option<Duration>,
     /// Calls per second of `callers` callers at once over one shared channel.
     pub concurrent: f64,
+    /// CPU time of the process (clients and server) per concurrent call.
+    pub concurrent_cpu: Option<Duration>,
     /// How many concurrent callers.
     pub callers: usize,
     /// How long each of the two measurements ran.
@@ -73,6 +78,7 @@ async fn ping_all(cluster: &Cluster, duration: Duration, callers: usize) -> Resu
         ping(&mut client).await?;
     }
     let mut latencies = Vec::new();
+    let cpu_before = cpu::used();
     let started = Instant::now();
     while started.elapsed() < duration {
         let call = Instant::now();
@@ -80,23 +86,27 @@ async fn ping_all(cluster: &Cluster, duration: Duration, callers: usize) -> Resu
         latencies.push(call.elapsed());
     }
     let sequential = latencies.len() as f64 / started.elapsed().as_secs_f64();
-    let concurrent = ping_concurrently(channel, duration, callers.max(1)).await?;
+    let sequential_cpu = per_call(cpu_before, cpu::used(), latencies.len() as u64);
+    let cpu_before = cpu::used();
+    let (concurrent, calls) = ping_concurrently(channel, duration, callers.max(1)).await?;
     Ok(Limit {
         sequential,
         sequential_latency: Percentiles::of(&mut latencies),
+        sequential_cpu,
         concurrent,
+        concurrent_cpu: per_call(cpu_before, cpu::used(), calls),
         callers: callers.max(1),
         duration,
     })
 }
 
 /// `callers` tasks, each pinging in a loop over clones of one channel until `duration` has
-/// passed; returns the calls per second of all of them together.
+/// passed; returns the calls per second of all of them together, and the calls.
 async fn ping_concurrently(
     channel: Channel,
     duration: Duration,
     callers: usize,
-) -> Result<f64, Error> {
+) -> Result<(f64, u64), Error> {
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for _ in 0..callers {
@@ -115,7 +125,13 @@ async fn ping_concurrently(
     while let Some(done) = tasks.join_next().await {
         calls += done??;
     }
-    Ok(calls as f64 / started.elapsed().as_secs_f64())
+    Ok((calls as f64 / started.elapsed().as_secs_f64(), calls))
+}
+
+/// The CPU time between two readings, divided by `calls`.
+pub fn per_call(before: Option<Duration>, after: Option<Duration>, calls: u64) -> Option<Duration> {
+    let used = after?.checked_sub(before?)?;
+    u32::try_from(calls.max(1)).ok().map(|calls| used / calls)
 }
 
 async fn ping(client: &mut BranchClient<Channel>) -> Result<(), Error> {

@@ -22,6 +22,7 @@
 //! Benchmarks keep Lamport clocks only ([`RECORDING`]: no vector clocks, no history), so that
 //! memory measures the system, not a trace of millions of events.
 
+pub mod cpu;
 pub mod latency;
 pub mod limit;
 pub mod memory;
@@ -170,6 +171,10 @@ pub struct Measurement {
     pub peak_reset: bool,
     /// The limit this configuration is compared with, in calls per second.
     pub limit: f64,
+    /// CPU time of the whole process during the customer phase.
+    pub cpu: Option<Duration>,
+    /// The limit's CPU time per call (for the same schedule).
+    pub limit_cpu: Option<Duration>,
     /// Whether every replica held the same balance at the end.
     pub replicas_agree: bool,
 }
@@ -197,6 +202,19 @@ impl Measurement {
         } else {
             0.0
         }
+    }
+
+    /// CPU time per gRPC call (both ends, and the customers' share).
+    pub fn cpu_per_call(&self) -> Option<Duration> {
+        limit::per_call(Some(Duration::ZERO), self.cpu, self.calls)
+    }
+
+    /// The limit's CPU time per call divided by this run's: the ratio, counted in CPU time
+    /// rather than wall time, so that it hardly depends on what else the machine runs.
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        let run = self.cpu_per_call()?.as_secs_f64();
+        let limit = self.limit_cpu?.as_secs_f64();
+        (run > 0.0).then(|| limit / run)
     }
 
     /// Peak memory per branch, in KiB.
@@ -247,8 +265,8 @@ pub async fn run(
                 schedule,
             });
             let limit = match schedule {
-                Schedule::Sequential => limit.sequential,
-                Schedule::Concurrent => limit.concurrent,
+                Schedule::Sequential => (limit.sequential, limit.sequential_cpu),
+                Schedule::Concurrent => (limit.concurrent, limit.concurrent_cpu),
             };
             runs.push(measure(config, branches, schedule, limit).await?);
         }
@@ -266,7 +284,7 @@ async fn measure(
     config: &BenchConfig,
     branches: u32,
     schedule: Schedule,
-    limit: f64,
+    (limit, limit_cpu): (f64, Option<Duration>),
 ) -> Result<Measurement, Error> {
     let spec = WorkloadSpec {
         branches: (1..=branches).collect(),
@@ -284,9 +302,13 @@ async fn measure(
     };
     let cluster = Cluster::start(&scenario, run).await?;
     let (calls, events) = (cluster.calls_served(), cluster.event_count());
+    let cpu_before = cpu::used();
     let started = Instant::now();
     let records = cluster.run_customers_timed(&scenario.customers).await;
     let elapsed = started.elapsed();
+    let cpu = cpu::used()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let calls = cluster.calls_served() - calls;
     let events = cluster.event_count() - events + CUSTOMER_EVENTS_PER_OP * mix.total();
     let balances = cluster.balances();
@@ -308,6 +330,8 @@ async fn measure(
         peak_kib: memory::peak_kib(),
         peak_reset,
         limit,
+        cpu,
+        limit_cpu,
         replicas_agree: finals.all(|balance| Some(balance) == first),
     })
 }
@@ -329,6 +353,8 @@ impl BenchReport {
                 "sequential_latency_us": latency_json(&self.limit.sequential_latency),
                 "concurrent_calls_per_s": round(self.limit.concurrent),
                 "concurrent_callers": self.limit.callers,
+                "sequential_cpu_us_per_call": self.limit.sequential_cpu.map(micros),
+                "concurrent_cpu_us_per_call": self.limit.concurrent_cpu.map(micros),
                 "seconds_each": self.limit.duration.as_secs_f64(),
             },
             "runs": runs,
@@ -363,17 +389,20 @@ impl BenchReport {
         writeln!(
             out,
             "Limit (no-op Ping on this build, in this process, {:.1} s each): 1 sequential \
-             caller {} calls/s (p50 {} µs); {} concurrent callers {} calls/s",
+             caller {} calls/s (p50 {} µs, CPU {} µs/call); {} concurrent callers {} calls/s \
+             (CPU {} µs/call)",
             limit.duration.as_secs_f64(),
             thousands(limit.sequential),
             limit.sequential_latency.p50.as_micros(),
+            cpu_micros(limit.sequential_cpu),
             limit.callers,
-            thousands(limit.concurrent)
+            thousands(limit.concurrent),
+            cpu_micros(limit.concurrent_cpu)
         )?;
         writeln!(out)?;
         writeln!(
             out,
-            "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}",
+            "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>11}  {:>9}",
             "branches",
             "schedule",
             "ops",
@@ -385,12 +414,14 @@ impl BenchReport {
             "events/s",
             "peak MiB",
             "MiB/branch",
-            "ratio"
+            "ratio",
+            "CPU µs/call",
+            "CPU ratio"
         )?;
         for run in &self.runs {
             writeln!(
                 out,
-                "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}",
+                "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>11}  {:>9}",
                 run.branches,
                 run.schedule.name(),
                 run.mix.total(),
@@ -404,7 +435,10 @@ impl BenchReport {
                     .map_or("-".to_string(), |kib| format!("{:.1}", kib as f64 / 1024.0)),
                 run.peak_kib_per_branch()
                     .map_or("-".to_string(), |kib| format!("{:.2}", kib / 1024.0)),
-                run.ratio()
+                run.ratio(),
+                cpu_micros(run.cpu_per_call()),
+                run.cpu_ratio()
+                    .map_or("-".to_string(), |ratio| format!("{ratio:.2}"))
             )?;
         }
         writeln!(out)?;
@@ -412,6 +446,12 @@ impl BenchReport {
             out,
             "ratio = ops/s × calls/op ÷ limit (sequential caller's for the sequential schedule, \
              concurrent callers' for the concurrent one)"
+        )?;
+        writeln!(
+            out,
+            "CPU ratio = the limit's CPU time per call ÷ the run's (process CPU time, both ends \
+             of every call): the same comparison in CPU time, which depends much less on what else \
+             the machine runs"
         )?;
         if self.runs.iter().any(|run| !run.peak_reset) {
             writeln!(
@@ -452,6 +492,10 @@ fn run_json(run: &Measurement) -> Value {
         "peak_memory_reset": run.peak_reset,
         "limit_calls_per_s": round(run.limit),
         "ratio": (run.ratio() * 1000.0).round() / 1000.0,
+        "cpu_seconds": run.cpu.map(|cpu| cpu.as_secs_f64()),
+        "cpu_us_per_call": run.cpu_per_call().map(micros),
+        "limit_cpu_us_per_call": run.limit_cpu.map(micros),
+        "cpu_ratio": run.cpu_ratio().map(|ratio| (ratio * 1000.0).round() / 1000.0),
         "replicas_agree": run.replicas_agree,
     })
 }
@@ -461,6 +505,12 @@ fn latency_json(latency: &Percentiles) -> Value {
         "p50": micros(latency.p50),
         "p99": micros(latency.p99),
         "max": micros(latency.max),
+    })
+}
+
+fn cpu_micros(cpu: Option<Duration>) -> String {
+    cpu.map_or("-".to_string(), |cpu| {
+        format!("{:.1}", cpu.as_secs_f64() * 1e6)
     })
 }
 
@@ -515,6 +565,8 @@ mod tests {
             peak_kib: Some(8192),
             peak_reset: true,
             limit: 370.0,
+            cpu: Some(Duration::from_millis(37)),
+            limit_cpu: Some(Duration::from_micros(50)),
             replicas_agree: true,
         };
         assert_eq!(run.ops_per_s(), 50.0);
@@ -522,5 +574,7 @@ mod tests {
         assert_eq!(run.events_per_s(), 500.0);
         assert!((run.ratio() - 0.5).abs() < 1e-12);
         assert_eq!(run.peak_kib_per_branch(), Some(2048.0));
+        assert_eq!(run.cpu_per_call(), Some(Duration::from_micros(100)));
+        assert_eq!(run.cpu_ratio(), Some(0.5));
     }
 }
