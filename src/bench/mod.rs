@@ -17,7 +17,10 @@
 //! - **the ratio** `ops/s × k ÷ limit`, k being the calls per operation and the limit the
 //!   sequential caller's calls/s for the sequential schedule (every call waits for the one
 //!   before) and the concurrent callers' for the concurrent schedule. 1.0 would mean the
-//!   simulator costs nothing beyond its gRPC calls.
+//!   simulator costs nothing beyond its gRPC calls. The limit is measured at the start, and
+//!   again just before each configuration, which is compared with that fresh measurement: on
+//!   a machine shared with other work, the limit moves by a factor of two or more within
+//!   minutes, and a ratio against a limit measured in other conditions means little.
 //!
 //! Benchmarks keep Lamport clocks only ([`RECORDING`]: no vector clocks, no history), so that
 //! memory measures the system, not a trace of millions of events.
@@ -169,7 +172,8 @@ pub struct Measurement {
     /// Whether the peak was reset before this configuration (otherwise it is the process's
     /// peak so far).
     pub peak_reset: bool,
-    /// The limit this configuration is compared with, in calls per second.
+    /// The limit this configuration is compared with (measured just before it), in calls per
+    /// second.
     pub limit: f64,
     /// CPU time of the whole process during the customer phase.
     pub cpu: Option<Duration>,
@@ -240,7 +244,8 @@ pub struct BenchReport {
     pub config: BenchConfig,
     /// The machine's core count, as the OS reports it.
     pub cores: usize,
-    /// The limit measured at the start.
+    /// The limit measured at the start (each configuration also has its own, measured just
+    /// before it).
     pub limit: Limit,
     /// One measurement per configuration, in the order run.
     pub runs: Vec<Measurement>,
@@ -253,7 +258,7 @@ pub async fn run(
     progress: &mut (dyn FnMut(Stage) + Send),
 ) -> Result<BenchReport, Error> {
     progress(Stage::Limit);
-    let limit = limit::measure(config.limit_time, CONCURRENT_CALLERS).await?;
+    let start_limit = limit::measure(config.limit_time, CONCURRENT_CALLERS).await?;
     let total = config.run_count();
     let mut runs = Vec::with_capacity(total);
     for &branches in &config.branches {
@@ -264,6 +269,7 @@ pub async fn run(
                 branches,
                 schedule,
             });
+            let limit = limit::measure(config.limit_time, CONCURRENT_CALLERS).await?;
             let limit = match schedule {
                 Schedule::Sequential => (limit.sequential, limit.sequential_cpu),
                 Schedule::Concurrent => (limit.concurrent, limit.concurrent_cpu),
@@ -274,7 +280,7 @@ pub async fn run(
     Ok(BenchReport {
         config: config.clone(),
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        limit,
+        limit: start_limit,
         runs,
     })
 }
@@ -388,7 +394,8 @@ impl BenchReport {
         )?;
         writeln!(
             out,
-            "Limit (no-op Ping on this build, in this process, {:.1} s each): 1 sequential \
+            "Limit at the start (no-op Ping on this build, in this process, {:.1} s each; measured \
+             again before each configuration, which is compared with that): 1 sequential \
              caller {} calls/s (p50 {} µs, CPU {} µs/call); {} concurrent callers {} calls/s \
              (CPU {} µs/call)",
             limit.duration.as_secs_f64(),
@@ -402,7 +409,7 @@ impl BenchReport {
         writeln!(out)?;
         writeln!(
             out,
-            "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>11}  {:>9}",
+            "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>7}  {:>11}  {:>9}",
             "branches",
             "schedule",
             "ops",
@@ -415,13 +422,14 @@ impl BenchReport {
             "peak MiB",
             "MiB/branch",
             "ratio",
+            "limit/s",
             "CPU µs/call",
             "CPU ratio"
         )?;
         for run in &self.runs {
             writeln!(
                 out,
-                "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>11}  {:>9}",
+                "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}",
                 run.branches,
                 run.schedule.name(),
                 run.mix.total(),
@@ -436,6 +444,7 @@ impl BenchReport {
                 run.peak_kib_per_branch()
                     .map_or("-".to_string(), |kib| format!("{:.2}", kib / 1024.0)),
                 run.ratio(),
+                thousands(run.limit),
                 cpu_micros(run.cpu_per_call()),
                 run.cpu_ratio()
                     .map_or("-".to_string(), |ratio| format!("{ratio:.2}"))
@@ -444,8 +453,9 @@ impl BenchReport {
         writeln!(out)?;
         writeln!(
             out,
-            "ratio = ops/s × calls/op ÷ limit (sequential caller's for the sequential schedule, \
-             concurrent callers' for the concurrent one)"
+            "ratio = ops/s × calls/op ÷ limit/s (the limit measured just before the run: the \
+             sequential caller's for the sequential schedule, the concurrent callers' for the \
+             concurrent one)"
         )?;
         writeln!(
             out,
