@@ -6,6 +6,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // prost's codec with small buffers (see wire::Codec): tonic's default reserves 8 KiB
+        // per message and direction, which thousands of calls in flight turn into megabytes.
+        .codec_path("crate::wire::Codec")
         .compile_fds(descriptors)?;
     // compile_fds prints no rerun-if-changed line of its own.
     println!("cargo:rerun-if-changed=proto");

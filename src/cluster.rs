@@ -3,11 +3,14 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures_util::future::join_all;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tonic::service::InterceptorLayer;
 use tonic::transport::Channel;
 use tonic::transport::server::TcpIncoming;
 
@@ -112,7 +115,12 @@ pub struct Cluster {
     table: ProcessTable,
     branches: BTreeMap<BranchId, RunningBranch>,
     stop: watch::Sender<bool>,
+    calls: Arc<AtomicU64>,
 }
+
+/// Each customer's events, and how long each of its requests took (in order), as returned by
+/// [`Cluster::run_customers_timed`].
+pub type TimedRecords = BTreeMap<CustomerId, (Vec<TraceEvent>, Vec<Duration>)>;
 
 impl Cluster {
     /// Binds a listener for every branch, connects every branch to its peers (lazily: a
@@ -142,6 +150,7 @@ impl Cluster {
             );
         }
         let (stop, stopped) = watch::channel(false);
+        let calls = Arc::new(AtomicU64::new(0));
         let mut branches = BTreeMap::new();
         for branch in &scenario.branches {
             let Some((addr, incoming)) = listeners.remove(&branch.id) else {
@@ -163,8 +172,15 @@ impl Cluster {
             };
             let service = BranchService::new(branch.id, state.clone(), peers, branch_config);
             let mut stopped = stopped.clone();
+            let served = calls.clone();
+            let count = move |request| {
+                // Relaxed: a tally read after the calls it counts have been answered.
+                served.fetch_add(1, Ordering::Relaxed);
+                Ok(request)
+            };
             let server = tokio::spawn(async move {
                 net::server()
+                    .layer(InterceptorLayer::new(count))
                     .add_service(service.into_server())
                     .serve_with_incoming_shutdown(incoming, async move {
                         // An error means the cluster was dropped: stop too.
@@ -187,6 +203,7 @@ impl Cluster {
             table,
             branches,
             stop,
+            calls,
         })
     }
 
@@ -204,21 +221,54 @@ impl Cluster {
         net::tcp_channel(branch.addr, Caller::Customer, &self.config.timeouts).ok()
     }
 
+    /// How many gRPC calls the branches have served so far (customers' and each other's).
+    pub fn calls_served(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// How many events the branches have recorded so far (kept or not).
+    pub fn event_count(&self) -> u64 {
+        self.branches
+            .values()
+            .map(|branch| lock(&branch.state).event_count())
+            .sum()
+    }
+
     /// Runs `customers` against their branches, one after another or all at once as the
     /// schedule says, and returns each customer's events.
     pub async fn run_customers(
         &self,
         customers: &[CustomerSpec],
     ) -> Result<BTreeMap<CustomerId, Vec<TraceEvent>>, Error> {
+        let records = self.run_all(customers, false).await?;
+        Ok(records
+            .into_iter()
+            .map(|(id, (events, _))| (id, events))
+            .collect())
+    }
+
+    /// [`Cluster::run_customers`], also timing every request as its customer saw it.
+    pub async fn run_customers_timed(
+        &self,
+        customers: &[CustomerSpec],
+    ) -> Result<TimedRecords, Error> {
+        self.run_all(customers, true).await
+    }
+
+    async fn run_all(
+        &self,
+        customers: &[CustomerSpec],
+        timed: bool,
+    ) -> Result<TimedRecords, Error> {
         let mut records = BTreeMap::new();
         match self.config.schedule {
             Schedule::Sequential => {
                 for spec in customers {
-                    records.insert(spec.id, self.run_customer(spec).await?);
+                    records.insert(spec.id, self.run_customer(spec, timed).await?);
                 }
             }
             Schedule::Concurrent => {
-                let runs = customers.iter().map(|spec| self.run_customer(spec));
+                let runs = customers.iter().map(|spec| self.run_customer(spec, timed));
                 for (spec, result) in customers.iter().zip(join_all(runs).await) {
                     records.insert(spec.id, result?);
                 }
@@ -227,7 +277,11 @@ impl Cluster {
         Ok(records)
     }
 
-    async fn run_customer(&self, spec: &CustomerSpec) -> Result<Vec<TraceEvent>, Error> {
+    async fn run_customer(
+        &self,
+        spec: &CustomerSpec,
+        timed: bool,
+    ) -> Result<(Vec<TraceEvent>, Vec<Duration>), Error> {
         let home = spec.id.home_branch();
         let channel = self
             .branches
@@ -243,8 +297,20 @@ impl Cluster {
             Process::Customer(spec.id),
             self.config.recording,
         );
+        let model = self.config.model;
         let deadline = self.config.timeouts.customer;
-        customer::run(spec, channel, self.config.model, recorder, deadline).await
+        if timed {
+            let mut latencies = Vec::with_capacity(spec.events.len());
+            let events =
+                customer::run_timed(spec, channel, model, recorder, deadline, &mut latencies)
+                    .await?;
+            Ok((events, latencies))
+        } else {
+            Ok((
+                customer::run(spec, channel, model, recorder, deadline).await?,
+                Vec::new(),
+            ))
+        }
     }
 
     /// The history so far: every branch's events, and the customers' events as returned by

@@ -1,7 +1,7 @@
 //! A customer: runs its events one at a time against its own branch, stamping each request and
 //! merging each reply as the clock model says, and recording every send and receive.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::time::timeout;
 use tonic::transport::Channel;
@@ -23,8 +23,40 @@ pub async fn run(
     customer: &CustomerSpec,
     channel: Channel,
     model: ClockModel,
+    recorder: Recorder,
+    deadline: Duration,
+) -> Result<Vec<TraceEvent>, Error> {
+    drive(customer, channel, model, recorder, deadline, None).await
+}
+
+/// [`run`], also pushing onto `latencies` how long each request took as the customer saw it
+/// (from just before the rpc to its reply), in order: what a benchmark reports.
+pub async fn run_timed(
+    customer: &CustomerSpec,
+    channel: Channel,
+    model: ClockModel,
+    recorder: Recorder,
+    deadline: Duration,
+    latencies: &mut Vec<Duration>,
+) -> Result<Vec<TraceEvent>, Error> {
+    drive(
+        customer,
+        channel,
+        model,
+        recorder,
+        deadline,
+        Some(latencies),
+    )
+    .await
+}
+
+async fn drive(
+    customer: &CustomerSpec,
+    channel: Channel,
+    model: ClockModel,
     mut recorder: Recorder,
     deadline: Duration,
+    mut latencies: Option<&mut Vec<Duration>>,
 ) -> Result<Vec<TraceEvent>, Error> {
     let mut client = BranchClient::new(channel);
     let home = Process::Branch(customer.id.home_branch());
@@ -45,6 +77,7 @@ pub async fn run(
         }
         let sent = recorder.send();
         let receive = EventKind::Receive(event.action);
+        let started = Instant::now();
         let merge = receive.ticks(model);
         match event.action.change() {
             None => {
@@ -60,6 +93,7 @@ pub async fn run(
                     give_up(&mut recorder, event.action, id);
                     continue;
                 };
+                note_latency(&mut latencies, started);
                 let answer = stamp(home, reply.clock, reply.vector, reply.message);
                 recorder.receive(receive, id, &answer, merge);
                 recorder.note_outcome(Outcome::Balance(reply.balance));
@@ -77,6 +111,7 @@ pub async fn run(
                     give_up(&mut recorder, event.action, id);
                     continue;
                 };
+                note_latency(&mut latencies, started);
                 let outcome = match pb::Result::try_from(reply.result) {
                     Ok(pb::Result::Success) => Outcome::Success,
                     Ok(pb::Result::Fail) => Outcome::Fail,
@@ -105,6 +140,12 @@ fn answered<T>(
         Ok(Ok(reply)) => Ok(Some(reply.into_inner())),
         Ok(Err(status)) if !net::is_transient(status.code()) => Err(status),
         Ok(Err(_)) | Err(_) => Ok(None),
+    }
+}
+
+fn note_latency(latencies: &mut Option<&mut Vec<Duration>>, started: Instant) {
+    if let Some(latencies) = latencies {
+        latencies.push(started.elapsed());
     }
 }
 

@@ -53,6 +53,14 @@ pub enum Error {
         /// The status it failed with.
         status: tonic::Status,
     },
+    /// A benchmark's ping failed.
+    #[error("ping to branch {}: {status}", branch.0)]
+    Ping {
+        /// The branch pinged.
+        branch: BranchId,
+        /// The status it failed with.
+        status: tonic::Status,
+    },
     /// A task of the run panicked or was cancelled.
     #[error("a task of the run failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -65,7 +73,7 @@ impl From<Error> for tonic::Status {
             Error::PermissionDenied { .. } => tonic::Status::permission_denied(message),
             Error::Overflow { .. } => tonic::Status::out_of_range(message),
             Error::Malformed(_) => tonic::Status::invalid_argument(message),
-            Error::Rpc { status, .. } => status,
+            Error::Rpc { status, .. } | Error::Ping { status, .. } => status,
             Error::Listen { .. } | Error::Serve { .. } | Error::Task(_) => {
                 tonic::Status::internal(message)
             }

@@ -12,7 +12,7 @@ use lamport_bank::input::{self, InputError, Scenario};
 use lamport_bank::model::{ClockModel, Schedule};
 use lamport_bank::picture::{self, PictureError};
 use lamport_bank::simulate::{self, FaultSet, SimConfig};
-use lamport_bank::{audit, report, tracefile};
+use lamport_bank::{audit, bench, report, tracefile};
 
 /// The original simulator's sample input, built into the binary.
 const BUILT_IN_SAMPLE: &str = include_str!("../examples/sample.json");
@@ -46,6 +46,56 @@ enum Command {
     /// Draw the pictures of a run saved with `run --trace FILE`: the same pictures the run
     /// would have drawn.
     Render(RenderArgs),
+    /// Measure throughput, latency, calls, events and memory on seeded workloads, against the
+    /// limit of plain gRPC calls on this machine (measured first, in the same process).
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// The numbers of branches to benchmark, comma-separated (one customer per branch).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', num_args = 1..,
+          default_values_t = bench::DEFAULT_BRANCHES,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    branches: Vec<u32>,
+    /// Operations per customer (a seeded mix of deposits, withdraws and queries).
+    #[arg(long, value_name = "N", default_value_t = bench::DEFAULT_OPS,
+          value_parser = parse_ops)]
+    ops: usize,
+    /// Run only the sequential schedule (with neither flag, both run).
+    #[arg(long)]
+    sequential: bool,
+    /// Run only the concurrent schedule (with neither flag, both run).
+    #[arg(long)]
+    concurrent: bool,
+    /// The clock rules the customers follow.
+    #[arg(long, value_enum, default_value_t = Clocks::Original)]
+    clocks: Clocks,
+    /// The workload seed; the same seed gives the same operations.
+    #[arg(long, default_value_t = bench::DEFAULT_SEED)]
+    seed: u64,
+    /// How long each of the two limit measurements (sequential and concurrent Ping) runs, in
+    /// seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = bench::DEFAULT_LIMIT_TIME.as_secs_f64(),
+          value_parser = parse_seconds)]
+    limit_time: f64,
+    /// Print the results as JSON on stdout (the table still goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_ops(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(ops) if ops > 0 => Ok(ops),
+        _ => Err("must be a positive whole number".to_string()),
+    }
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds <= 3600.0 => Ok(seconds),
+        _ => Err("must be a number of seconds above 0 and at most 3600".to_string()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -205,7 +255,10 @@ impl From<Clocks> for ClockModel {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return refuse_arguments(error),
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -219,6 +272,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate(args),
         Command::Check(args) => Ok(check(&args)),
         Command::Render(args) => render(args),
+        Command::Bench(args) => bench(args),
     };
     match outcome {
         Ok(code) => code,
@@ -233,6 +287,24 @@ fn main() -> ExitCode {
                 eprintln!("error: {error:#}");
                 ExitCode::from(1)
             }
+        }
+    }
+}
+
+/// Help and version go out as clap prints them; a bad command line is refused with exit status
+/// 2 and one line, like bad input.
+fn refuse_arguments(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => error.exit(),
+        _ => {
+            let text = error.to_string();
+            let line = text.lines().next().unwrap_or_default();
+            let problem = line.strip_prefix("error: ").unwrap_or(line);
+            eprintln!("command line: {problem}");
+            ExitCode::from(2)
         }
     }
 }
@@ -437,6 +509,60 @@ fn write_pictures(pictures: Vec<(PathBuf, String)>) -> anyhow::Result<()> {
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    use std::io::IsTerminal;
+    let schedules = match (args.sequential, args.concurrent) {
+        (true, false) => vec![Schedule::Sequential],
+        (false, true) => vec![Schedule::Concurrent],
+        _ => vec![Schedule::Sequential, Schedule::Concurrent],
+    };
+    let config = bench::BenchConfig {
+        branches: args.branches,
+        ops_per_customer: args.ops,
+        schedules,
+        model: args.clocks.into(),
+        seed: args.seed,
+        limit_time: std::time::Duration::from_secs_f64(args.limit_time),
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(config.run_count() as u64 + 1)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {pos}/{len} {msg}")
+            .context("progress bar template")?
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let mut progress = |stage: bench::Stage| match stage {
+        bench::Stage::Limit => bar.set_message("measuring the gRPC limit"),
+        bench::Stage::Run {
+            index,
+            branches,
+            schedule,
+            ..
+        } => {
+            bar.set_position(index as u64 + 1);
+            bar.set_message(format!("{branches} branches, {}", schedule.name()));
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let report = runtime
+        .block_on(bench::run(&config, &mut progress))
+        .context("the benchmark failed")?;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    }
+    eprint!("{}", report.table());
+    Ok(if report.runs.iter().all(|run| run.replicas_agree) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Writes a file through a buffer, naming the file in any error.

@@ -275,4 +275,12 @@ impl branch_server::Branch for BranchService {
             message: ack.message.number,
         }))
     }
+
+    async fn ping(
+        &self,
+        _request: Request<pb::PingRequest>,
+    ) -> Result<Response<pb::PingReply>, Status> {
+        // Deliberately nothing: the benchmark's limit is the cost of the call alone.
+        Ok(Response::new(pb::PingReply {}))
+    }
 }

@@ -1,0 +1,590 @@
+//! `lamport-bank bench`: seeded workloads through the real gRPC cluster, measured against the
+//! limit of plain gRPC calls on the same machine, in the same process, a moment before.
+//!
+//! For each number of branches and each schedule, a workload from [`workload::generate`] (one
+//! customer per branch, a seeded mix of deposits, withdraws and queries) runs on a fresh
+//! [`Cluster`]. What is measured, over the customer phase only (the cluster is already up):
+//!
+//! - **operations per second**: every customer request (deposits, withdraws and queries), divided
+//!   by the wall time from the first request to the last reply;
+//! - **latency** per operation as its customer saw it, from just before the rpc to its reply
+//!   (p50, p99, max);
+//! - **gRPC calls per operation**, counted on the servers: one per query or rejected withdraw,
+//!   `n` per accepted change with `n` branches (the customer's call and `n − 1` propagations);
+//! - **Lamport events per second**: the branches' events (counted by their recorders) and the
+//!   customers' (one send and one receive per operation);
+//! - **peak memory** of the whole process while that configuration ran (see [`memory`]);
+//! - **the ratio** `ops/s × k ÷ limit`, k being the calls per operation and the limit the
+//!   sequential caller's calls/s for the sequential schedule (every call waits for the one
+//!   before) and the concurrent callers' for the concurrent schedule. 1.0 would mean the
+//!   simulator costs nothing beyond its gRPC calls. The limit is measured at the start, and
+//!   again just before each configuration, which is compared with that fresh measurement: on
+//!   a machine shared with other work, the limit moves by a factor of two or more within
+//!   minutes, and a ratio against a limit measured in other conditions means little.
+//!
+//! Benchmarks keep Lamport clocks only ([`RECORDING`]: no vector clocks, no history), so that
+//! memory measures the system, not a trace of millions of events.
+
+pub mod cpu;
+pub mod latency;
+pub mod limit;
+pub mod memory;
+
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::cluster::{Cluster, RunConfig};
+use crate::error::Error;
+use crate::input::Scenario;
+use crate::model::{Action, ClockModel, Schedule};
+use crate::recorder::Recording;
+use crate::workload::{self, DEFAULT_INITIAL_BALANCE, WorkloadSpec};
+
+use latency::Percentiles;
+use limit::Limit;
+
+/// The numbers of branches benchmarked unless told otherwise.
+pub const DEFAULT_BRANCHES: [u32; 3] = [4, 16, 64];
+/// Operations per customer unless told otherwise.
+pub const DEFAULT_OPS: usize = 100;
+/// The workload seed unless told otherwise.
+pub const DEFAULT_SEED: u64 = 1;
+/// How many callers the concurrent limit uses (each a task; all share one channel).
+pub const CONCURRENT_CALLERS: usize = 64;
+/// How long each of the two limit measurements runs unless told otherwise.
+pub const DEFAULT_LIMIT_TIME: Duration = Duration::from_secs(1);
+/// What benchmark runs record: Lamport clocks only, no vector clocks and no history.
+pub const RECORDING: Recording = Recording {
+    vectors: false,
+    events: false,
+};
+/// Events a customer records per operation: its send and its receive.
+const CUSTOMER_EVENTS_PER_OP: u64 = 2;
+
+/// What to benchmark.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BenchConfig {
+    /// The numbers of branches, one configuration each (branches `1..=n`, one customer each).
+    pub branches: Vec<u32>,
+    /// Operations per customer.
+    pub ops_per_customer: usize,
+    /// The schedules, each run for every number of branches.
+    pub schedules: Vec<Schedule>,
+    /// The clock model.
+    pub model: ClockModel,
+    /// The workload seed: the same seed gives the same operations.
+    pub seed: u64,
+    /// How long each limit measurement runs.
+    pub limit_time: Duration,
+}
+
+impl Default for BenchConfig {
+    fn default() -> Self {
+        Self {
+            branches: DEFAULT_BRANCHES.to_vec(),
+            ops_per_customer: DEFAULT_OPS,
+            schedules: vec![Schedule::Sequential, Schedule::Concurrent],
+            model: ClockModel::default(),
+            seed: DEFAULT_SEED,
+            limit_time: DEFAULT_LIMIT_TIME,
+        }
+    }
+}
+
+impl BenchConfig {
+    /// How many workload runs the benchmark makes.
+    pub fn run_count(&self) -> usize {
+        self.branches.len() * self.schedules.len()
+    }
+}
+
+/// What the benchmark is doing now, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Measuring the limit.
+    Limit,
+    /// Running workload `index` (from 0) of `total`.
+    Run {
+        /// Which run, from 0.
+        index: usize,
+        /// How many runs in all.
+        total: usize,
+        /// Its number of branches.
+        branches: u32,
+        /// Its schedule.
+        schedule: Schedule,
+    },
+}
+
+/// How many operations of each kind a workload has.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mix {
+    /// Deposits.
+    pub deposits: u64,
+    /// Withdraws.
+    pub withdraws: u64,
+    /// Queries.
+    pub queries: u64,
+}
+
+impl Mix {
+    /// Counts the operations of `scenario`.
+    pub fn of(scenario: &Scenario) -> Self {
+        let mut mix = Mix::default();
+        for event in scenario.customers.iter().flat_map(|c| &c.events) {
+            match event.action {
+                Action::Deposit(_) => mix.deposits += 1,
+                Action::Withdraw(_) => mix.withdraws += 1,
+                Action::Query => mix.queries += 1,
+            }
+        }
+        mix
+    }
+
+    /// All operations.
+    pub fn total(&self) -> u64 {
+        self.deposits + self.withdraws + self.queries
+    }
+}
+
+/// One configuration's measurements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measurement {
+    /// How many branches (and customers).
+    pub branches: u32,
+    /// The schedule.
+    pub schedule: Schedule,
+    /// The operations run.
+    pub mix: Mix,
+    /// Wall time of the customer phase.
+    pub elapsed: Duration,
+    /// Per-operation latency as the customers saw it.
+    pub latency: Percentiles,
+    /// gRPC calls the branches served during the customer phase.
+    pub calls: u64,
+    /// Lamport events recorded during the customer phase, by branches and customers.
+    pub events: u64,
+    /// Peak resident memory of the process during this configuration, in KiB (`None` if the
+    /// system does not say).
+    pub peak_kib: Option<u64>,
+    /// Whether the peak was reset before this configuration (otherwise it is the process's
+    /// peak so far).
+    pub peak_reset: bool,
+    /// The limit this configuration is compared with (measured just before it), in calls per
+    /// second.
+    pub limit: f64,
+    /// CPU time of the whole process during the customer phase.
+    pub cpu: Option<Duration>,
+    /// The limit's CPU time per call (for the same schedule).
+    pub limit_cpu: Option<Duration>,
+    /// Whether every replica held the same balance at the end.
+    pub replicas_agree: bool,
+}
+
+impl Measurement {
+    /// Operations per second of the customer phase.
+    pub fn ops_per_s(&self) -> f64 {
+        per_second(self.mix.total(), self.elapsed)
+    }
+
+    /// gRPC calls per operation (k).
+    pub fn calls_per_op(&self) -> f64 {
+        self.calls as f64 / self.mix.total().max(1) as f64
+    }
+
+    /// Lamport events per second of the customer phase.
+    pub fn events_per_s(&self) -> f64 {
+        per_second(self.events, self.elapsed)
+    }
+
+    /// `ops/s × k ÷ limit`: the share of the limit this configuration reached.
+    pub fn ratio(&self) -> f64 {
+        if self.limit > 0.0 {
+            self.ops_per_s() * self.calls_per_op() / self.limit
+        } else {
+            0.0
+        }
+    }
+
+    /// CPU time per gRPC call (both ends, and the customers' share).
+    pub fn cpu_per_call(&self) -> Option<Duration> {
+        limit::per_call(Some(Duration::ZERO), self.cpu, self.calls)
+    }
+
+    /// The limit's CPU time per call divided by this run's: the ratio, counted in CPU time
+    /// rather than wall time, so that it hardly depends on what else the machine runs.
+    pub fn cpu_ratio(&self) -> Option<f64> {
+        let run = self.cpu_per_call()?.as_secs_f64();
+        let limit = self.limit_cpu?.as_secs_f64();
+        (run > 0.0).then(|| limit / run)
+    }
+
+    /// Peak memory per branch, in KiB.
+    pub fn peak_kib_per_branch(&self) -> Option<f64> {
+        self.peak_kib
+            .map(|kib| kib as f64 / f64::from(self.branches.max(1)))
+    }
+}
+
+fn per_second(count: u64, elapsed: Duration) -> f64 {
+    let seconds = elapsed.as_secs_f64();
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
+/// A whole benchmark: what was asked, the limit, and each configuration's measurements.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchReport {
+    /// What was benchmarked.
+    pub config: BenchConfig,
+    /// The machine's core count, as the OS reports it.
+    pub cores: usize,
+    /// The limit measured at the start (each configuration also has its own, measured just
+    /// before it).
+    pub limit: Limit,
+    /// One measurement per configuration, in the order run.
+    pub runs: Vec<Measurement>,
+}
+
+/// Runs the benchmark: measures the limit, then every configuration in turn (for each number of
+/// branches, each schedule), telling `progress` what it starts.
+pub async fn run(
+    config: &BenchConfig,
+    progress: &mut (dyn FnMut(Stage) + Send),
+) -> Result<BenchReport, Error> {
+    progress(Stage::Limit);
+    let start_limit = limit::measure(config.limit_time, CONCURRENT_CALLERS).await?;
+    let total = config.run_count();
+    let mut runs = Vec::with_capacity(total);
+    for &branches in &config.branches {
+        for &schedule in &config.schedules {
+            progress(Stage::Run {
+                index: runs.len(),
+                total,
+                branches,
+                schedule,
+            });
+            let limit = limit::measure(config.limit_time, CONCURRENT_CALLERS).await?;
+            let limit = match schedule {
+                Schedule::Sequential => (limit.sequential, limit.sequential_cpu),
+                Schedule::Concurrent => (limit.concurrent, limit.concurrent_cpu),
+            };
+            runs.push(measure(config, branches, schedule, limit).await?);
+        }
+    }
+    Ok(BenchReport {
+        config: config.clone(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        limit: start_limit,
+        runs,
+    })
+}
+
+/// Runs one configuration on a fresh cluster and measures it.
+async fn measure(
+    config: &BenchConfig,
+    branches: u32,
+    schedule: Schedule,
+    (limit, limit_cpu): (f64, Option<Duration>),
+) -> Result<Measurement, Error> {
+    let spec = WorkloadSpec {
+        branches: (1..=branches).collect(),
+        ops_per_customer: config.ops_per_customer,
+        initial_balance: DEFAULT_INITIAL_BALANCE,
+    };
+    let scenario = workload::generate(config.seed, &spec);
+    let mix = Mix::of(&scenario);
+    let peak_reset = memory::reset_peak();
+    let run = RunConfig {
+        model: config.model,
+        schedule,
+        recording: RECORDING,
+        ..RunConfig::default()
+    };
+    let cluster = Cluster::start(&scenario, run).await?;
+    let (calls, events) = (cluster.calls_served(), cluster.event_count());
+    let cpu_before = cpu::used();
+    let started = Instant::now();
+    let records = cluster.run_customers_timed(&scenario.customers).await;
+    let elapsed = started.elapsed();
+    let cpu = cpu::used()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let calls = cluster.calls_served() - calls;
+    let events = cluster.event_count() - events + CUSTOMER_EVENTS_PER_OP * mix.total();
+    let balances = cluster.balances();
+    cluster.shutdown().await?;
+    let mut latencies: Vec<Duration> = records?
+        .into_values()
+        .flat_map(|(_, latencies)| latencies)
+        .collect();
+    let mut finals = balances.values();
+    let first = finals.next();
+    Ok(Measurement {
+        branches,
+        schedule,
+        mix,
+        elapsed,
+        latency: Percentiles::of(&mut latencies),
+        calls,
+        events,
+        peak_kib: memory::peak_kib(),
+        peak_reset,
+        limit,
+        cpu,
+        limit_cpu,
+        replicas_agree: finals.all(|balance| Some(balance) == first),
+    })
+}
+
+impl BenchReport {
+    /// The machine-readable results (`bench --json`).
+    pub fn to_json(&self) -> Value {
+        let runs: Vec<Value> = self.runs.iter().map(run_json).collect();
+        let config = &self.config;
+        json!({
+            "seed": config.seed,
+            "clocks": config.model.name(),
+            "ops_per_customer": config.ops_per_customer,
+            "initial_balance": DEFAULT_INITIAL_BALANCE,
+            "recording": { "vectors": RECORDING.vectors, "events": RECORDING.events },
+            "cores": self.cores,
+            "limit": {
+                "sequential_calls_per_s": round(self.limit.sequential),
+                "sequential_latency_us": latency_json(&self.limit.sequential_latency),
+                "concurrent_calls_per_s": round(self.limit.concurrent),
+                "concurrent_callers": self.limit.callers,
+                "sequential_cpu_us_per_call": self.limit.sequential_cpu.map(micros),
+                "concurrent_cpu_us_per_call": self.limit.concurrent_cpu.map(micros),
+                "seconds_each": self.limit.duration.as_secs_f64(),
+            },
+            "runs": runs,
+        })
+    }
+
+    /// The person-facing table, with a header that says what was measured and how.
+    pub fn table(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_table(&mut text);
+        text
+    }
+
+    fn write_table(&self, out: &mut String) -> std::fmt::Result {
+        let config = &self.config;
+        let limit = &self.limit;
+        writeln!(
+            out,
+            "Benchmark: seed {}, clocks {}, {} operations per customer (45 % deposits, 45 % \
+             withdraws, 10 % queries), {} cores",
+            config.seed,
+            config.model.name(),
+            config.ops_per_customer,
+            self.cores
+        )?;
+        writeln!(
+            out,
+            "Recording: Lamport clocks only (no vector clocks, no history kept), so memory \
+             measures the system, not a trace"
+        )?;
+        writeln!(
+            out,
+            "Limit at the start (no-op Ping on this build, in this process, {:.1} s each; measured \
+             again before each configuration, which is compared with that): 1 sequential \
+             caller {} calls/s (p50 {} µs, CPU {} µs/call); {} concurrent callers {} calls/s \
+             (CPU {} µs/call)",
+            limit.duration.as_secs_f64(),
+            thousands(limit.sequential),
+            limit.sequential_latency.p50.as_micros(),
+            cpu_micros(limit.sequential_cpu),
+            limit.callers,
+            thousands(limit.concurrent),
+            cpu_micros(limit.concurrent_cpu)
+        )?;
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>7}  {:>11}  {:>9}",
+            "branches",
+            "schedule",
+            "ops",
+            "ops/s",
+            "p50 µs",
+            "p99 µs",
+            "max µs",
+            "calls/op",
+            "events/s",
+            "peak MiB",
+            "MiB/branch",
+            "ratio",
+            "limit/s",
+            "CPU µs/call",
+            "CPU ratio"
+        )?;
+        for run in &self.runs {
+            writeln!(
+                out,
+                "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}",
+                run.branches,
+                run.schedule.name(),
+                run.mix.total(),
+                thousands(run.ops_per_s()),
+                run.latency.p50.as_micros(),
+                run.latency.p99.as_micros(),
+                run.latency.max.as_micros(),
+                run.calls_per_op(),
+                thousands(run.events_per_s()),
+                run.peak_kib
+                    .map_or("-".to_string(), |kib| format!("{:.1}", kib as f64 / 1024.0)),
+                run.peak_kib_per_branch()
+                    .map_or("-".to_string(), |kib| format!("{:.2}", kib / 1024.0)),
+                run.ratio(),
+                thousands(run.limit),
+                cpu_micros(run.cpu_per_call()),
+                run.cpu_ratio()
+                    .map_or("-".to_string(), |ratio| format!("{ratio:.2}"))
+            )?;
+        }
+        writeln!(out)?;
+        writeln!(
+            out,
+            "ratio = ops/s × calls/op ÷ limit/s (the limit measured just before the run: the \
+             sequential caller's for the sequential schedule, the concurrent callers' for the \
+             concurrent one)"
+        )?;
+        writeln!(
+            out,
+            "CPU ratio = the limit's CPU time per call ÷ the run's (process CPU time, both ends \
+             of every call): the same comparison in CPU time, which depends much less on what else \
+             the machine runs"
+        )?;
+        if self.runs.iter().any(|run| !run.peak_reset) {
+            writeln!(
+                out,
+                "peak memory: the kernel refused to reset the peak, so each is the process's \
+                 peak so far"
+            )?;
+        } else {
+            writeln!(
+                out,
+                "peak memory: the whole process's VmHWM, reset before each configuration"
+            )?;
+        }
+        if self.runs.iter().any(|run| !run.replicas_agree) {
+            writeln!(out, "WARNING: some run ended with replicas that disagree")?;
+        }
+        Ok(())
+    }
+}
+
+fn run_json(run: &Measurement) -> Value {
+    json!({
+        "branches": run.branches,
+        "schedule": run.schedule.name(),
+        "operations": run.mix.total(),
+        "deposits": run.mix.deposits,
+        "withdraws": run.mix.withdraws,
+        "queries": run.mix.queries,
+        "seconds": run.elapsed.as_secs_f64(),
+        "ops_per_s": round(run.ops_per_s()),
+        "latency_us": latency_json(&run.latency),
+        "calls": run.calls,
+        "calls_per_op": round(run.calls_per_op()),
+        "events": run.events,
+        "events_per_s": round(run.events_per_s()),
+        "peak_memory_kib": run.peak_kib,
+        "peak_memory_kib_per_branch": run.peak_kib_per_branch().map(round),
+        "peak_memory_reset": run.peak_reset,
+        "limit_calls_per_s": round(run.limit),
+        "ratio": (run.ratio() * 1000.0).round() / 1000.0,
+        "cpu_seconds": run.cpu.map(|cpu| cpu.as_secs_f64()),
+        "cpu_us_per_call": run.cpu_per_call().map(micros),
+        "limit_cpu_us_per_call": run.limit_cpu.map(micros),
+        "cpu_ratio": run.cpu_ratio().map(|ratio| (ratio * 1000.0).round() / 1000.0),
+        "replicas_agree": run.replicas_agree,
+    })
+}
+
+fn latency_json(latency: &Percentiles) -> Value {
+    json!({
+        "p50": micros(latency.p50),
+        "p99": micros(latency.p99),
+        "max": micros(latency.max),
+    })
+}
+
+fn cpu_micros(cpu: Option<Duration>) -> String {
+    cpu.map_or("-".to_string(), |cpu| {
+        format!("{:.1}", cpu.as_secs_f64() * 1e6)
+    })
+}
+
+fn micros(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1e7).round() / 10.0
+}
+
+/// Two decimals are plenty for rates and counts per operation.
+fn round(value: f64) -> f64 {
+    (value * 100.0).round() / 100.0
+}
+
+/// A rate as a whole number with thousands separators: `12,345`.
+fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.max(0.0));
+    let mut text = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separates_groups_of_three() {
+        assert_eq!(thousands(0.4), "0");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(1234.0), "1,234");
+        assert_eq!(thousands(1_234_567.49), "1,234,567");
+    }
+
+    #[test]
+    fn the_ratio_compares_calls_per_second_with_the_limit() {
+        let run = Measurement {
+            branches: 4,
+            schedule: Schedule::Sequential,
+            mix: Mix {
+                deposits: 45,
+                withdraws: 45,
+                queries: 10,
+            },
+            elapsed: Duration::from_secs(2),
+            latency: Percentiles::default(),
+            calls: 370,
+            events: 1000,
+            peak_kib: Some(8192),
+            peak_reset: true,
+            limit: 370.0,
+            cpu: Some(Duration::from_millis(37)),
+            limit_cpu: Some(Duration::from_micros(50)),
+            replicas_agree: true,
+        };
+        assert_eq!(run.ops_per_s(), 50.0);
+        assert_eq!(run.calls_per_op(), 3.7);
+        assert_eq!(run.events_per_s(), 500.0);
+        assert!((run.ratio() - 0.5).abs() < 1e-12);
+        assert_eq!(run.peak_kib_per_branch(), Some(2048.0));
+        assert_eq!(run.cpu_per_call(), Some(Duration::from_micros(100)));
+        assert_eq!(run.cpu_ratio(), Some(0.5));
+    }
+}

@@ -1,0 +1,188 @@
+//! The `bench` command on a tiny configuration: its JSON has every field, its counts are exactly
+//! what the workload implies, and its rates are sane. No timing thresholds: the figures
+//! themselves depend on the machine.
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
+        .arg("bench")
+        .args(args)
+        .output()
+        .expect("the binary runs")
+}
+
+fn number(value: &Value, field: &str) -> f64 {
+    value[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{field} is not a number in {value}"))
+}
+
+fn count(value: &Value, field: &str) -> u64 {
+    value[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("{field} is not a count in {value}"))
+}
+
+fn assert_ordered_latencies(latency: &Value) {
+    let (p50, p99, max) = (
+        number(latency, "p50"),
+        number(latency, "p99"),
+        number(latency, "max"),
+    );
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{latency}");
+}
+
+/// Two and three branches, five operations each, both schedules: every field is there; the
+/// calls and events are exactly what the workload implies (the initial balance covers every
+/// withdraw, so every change is accepted: a query costs 1 call, a change one per branch; a
+/// query is 1 branch event, a change 3 on its origin and 3 per other branch, and every
+/// operation is 2 customer events); rates, ratios and memory are positive; latencies ordered.
+#[test]
+fn bench_json_has_every_field_and_exact_counts() {
+    let output = bench(&[
+        "--branches",
+        "2,3",
+        "--ops",
+        "5",
+        "--seed",
+        "7",
+        "--limit-time",
+        "0.1",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let json: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    assert_eq!(json["seed"], 7);
+    assert_eq!(json["clocks"], "original");
+    assert_eq!(json["ops_per_customer"], 5);
+    assert_eq!(json["recording"]["vectors"], false);
+    assert_eq!(json["recording"]["events"], false);
+    assert!(count(&json, "cores") >= 1);
+    let limit = &json["limit"];
+    assert!(number(limit, "sequential_calls_per_s") > 0.0);
+    assert!(number(limit, "concurrent_calls_per_s") > 0.0);
+    assert_eq!(limit["concurrent_callers"], 64);
+    assert_eq!(limit["seconds_each"], 0.1);
+    assert_ordered_latencies(&limit["sequential_latency_us"]);
+    for field in ["sequential_cpu_us_per_call", "concurrent_cpu_us_per_call"] {
+        assert!(limit.get(field).is_some(), "{field} missing: {limit}");
+    }
+
+    let runs = json["runs"].as_array().expect("runs is an array");
+    let configurations: Vec<(u64, &str)> = runs
+        .iter()
+        .map(|run| (count(run, "branches"), run["schedule"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        configurations,
+        [
+            (2, "sequential"),
+            (2, "concurrent"),
+            (3, "sequential"),
+            (3, "concurrent")
+        ]
+    );
+    for run in runs {
+        let n = count(run, "branches");
+        let (deposits, withdraws, queries) = (
+            count(run, "deposits"),
+            count(run, "withdraws"),
+            count(run, "queries"),
+        );
+        let changes = deposits + withdraws;
+        assert_eq!(count(run, "operations"), 5 * n);
+        assert_eq!(changes + queries, 5 * n);
+        assert_eq!(count(run, "calls"), queries + changes * n, "{run}");
+        assert_eq!(count(run, "events"), 3 * queries + (3 * n + 2) * changes);
+        let calls_per_op = (queries + changes * n) as f64 / (5 * n) as f64;
+        assert!((number(run, "calls_per_op") - calls_per_op).abs() < 0.01);
+        for field in ["seconds", "ops_per_s", "events_per_s", "ratio"] {
+            assert!(number(run, field) > 0.0, "{field}: {run}");
+        }
+        assert!(number(run, "limit_calls_per_s") > 0.0, "{run}");
+        assert_ordered_latencies(&run["latency_us"]);
+        assert!(count(run, "peak_memory_kib") > 0);
+        assert!(number(run, "peak_memory_kib_per_branch") > 0.0);
+        assert!(run["peak_memory_reset"].is_boolean());
+        assert_eq!(run["replicas_agree"], true);
+        // CPU time is read in 10 ms ticks, so a run this small may show none (then no ratio):
+        // the fields must be there, and hold numbers where the time was measurable.
+        for field in [
+            "cpu_seconds",
+            "cpu_us_per_call",
+            "limit_cpu_us_per_call",
+            "cpu_ratio",
+        ] {
+            let value = run
+                .get(field)
+                .unwrap_or_else(|| panic!("{field} missing: {run}"));
+            assert!(
+                value.is_null() || value.as_f64().is_some_and(|v| v >= 0.0),
+                "{run}"
+            );
+        }
+    }
+
+    let table = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        table.contains("Benchmark: seed 7, clocks original"),
+        "{table}"
+    );
+    assert!(table.contains("no history kept"), "{table}");
+    let rows = table
+        .lines()
+        .filter(|line| line.contains("  sequential  ") || line.contains("  concurrent  "))
+        .count();
+    assert_eq!(rows, 4, "{table}");
+}
+
+/// One schedule only, with a flag: the same workload (same seed) in the other clock model.
+#[test]
+fn bench_runs_one_schedule_when_asked() {
+    let output = bench(&[
+        "--branches",
+        "2",
+        "--ops",
+        "3",
+        "--concurrent",
+        "--clocks",
+        "strict",
+        "--limit-time",
+        "0.05",
+        "--json",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let json: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    assert_eq!(json["clocks"], "strict");
+    let runs = json["runs"].as_array().expect("runs is an array");
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0]["schedule"], "concurrent");
+}
+
+/// A bad flag value is refused with exit status 2 and one line, before anything runs.
+#[test]
+fn bench_refuses_bad_flags_in_one_line() {
+    for (args, line) in [
+        (
+            &["--branches", "0"][..],
+            "command line: invalid value '0' for '--branches <LIST>...': 0 is not in 1..=100000\n",
+        ),
+        (
+            &["--ops", "0"][..],
+            "command line: invalid value '0' for '--ops <N>': must be a positive whole number\n",
+        ),
+        (
+            &["--limit-time", "0"][..],
+            "command line: invalid value '0' for '--limit-time <SECONDS>': must be a number of \
+             seconds above 0 and at most 3600\n",
+        ),
+    ] {
+        let output = bench(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert_eq!(String::from_utf8_lossy(&output.stderr), line);
+        assert!(output.stdout.is_empty());
+    }
+}
