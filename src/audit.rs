@@ -26,6 +26,7 @@ use serde_json::{Map, Value, json};
 use crate::causality::{self, Edge, MessageMap, format_vector, label};
 use crate::check::{self, Balances, Violation};
 use crate::history::{EventKind, History, TraceEvent, short_name};
+use crate::input::json_kind;
 use crate::model::{BranchId, ClockModel, EventId, Process, Step, SubEvent};
 use crate::trace::{BranchRecord, Trace};
 use crate::tracefile;
@@ -348,7 +349,7 @@ fn parse_output(text: &str) -> Result<(Trace, EventEntries), ReadError> {
     let Value::Array(items) = root else {
         let problem = format!(
             "expected a JSON array (a run's output) or a trace header line, got {}",
-            kind(&root)
+            json_kind(&root)
         );
         return Err(refuse("", problem));
     };
@@ -359,7 +360,7 @@ fn parse_output(text: &str) -> Result<(Trace, EventEntries), ReadError> {
         let object = item.as_object().ok_or_else(|| {
             refuse(
                 &place,
-                format!("expected a JSON object, got {}", kind(item)),
+                format!("expected a JSON object, got {}", json_kind(item)),
             )
         })?;
         let data = field(object, "data", &place)?
@@ -374,12 +375,7 @@ fn parse_output(text: &str) -> Result<(Trace, EventEntries), ReadError> {
             let mut records = Vec::with_capacity(data.len());
             for (at, item) in data.iter().enumerate() {
                 let place = format!("{place}: data at index {at}");
-                let object = item.as_object().ok_or_else(|| {
-                    refuse(
-                        &place,
-                        format!("expected a JSON object, got {}", kind(item)),
-                    )
-                })?;
+                let object = data_object(item, &place)?;
                 let event_id = positive(field(object, "id", &place)?, "id", u64::MAX, &place)?;
                 let (sub_event, clock) = sub_event_and_clock(object, &place)?;
                 records.push(BranchRecord {
@@ -398,12 +394,7 @@ fn parse_output(text: &str) -> Result<(Trace, EventEntries), ReadError> {
             let mut listed = Vec::with_capacity(data.len());
             for (at, item) in data.iter().enumerate() {
                 let place = format!("{place}: data at index {at}");
-                let object = item.as_object().ok_or_else(|| {
-                    refuse(
-                        &place,
-                        format!("expected a JSON object, got {}", kind(item)),
-                    )
-                })?;
+                let object = data_object(item, &place)?;
                 listed.push(sub_event_and_clock(object, &place)?);
             }
             entries.insert(id, listed);
@@ -482,16 +473,14 @@ fn positive(value: &Value, name: &str, max: u64, place: &str) -> Result<u64, Rea
         })
 }
 
-/// The kind of a JSON value, with its article, for messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+/// An entry of a `data` list, which must be an object.
+fn data_object<'a>(item: &'a Value, place: &str) -> Result<&'a Map<String, Value>, ReadError> {
+    item.as_object().ok_or_else(|| {
+        refuse(
+            place,
+            format!("expected a JSON object, got {}", json_kind(item)),
+        )
+    })
 }
 
 /// Per (clock, sub-event name): how often the branch entries list it, and the event entry.

@@ -180,7 +180,7 @@ pub fn parse(source: &str, text: &str) -> Result<Scenario, InputError> {
     };
     let root: Value = serde_json::from_str(text).map_err(|error| fail(json_error(&error)))?;
     let Value::Array(items) = &root else {
-        return Err(fail((String::new(), Problem::NotAnArray(kind(&root)))));
+        return Err(fail((String::new(), Problem::NotAnArray(json_kind(&root)))));
     };
     let entries = items
         .iter()
@@ -205,7 +205,7 @@ fn parse_process(index: usize, item: &Value) -> Located<Entry> {
     let at_index = |problem| (format!("process at index {index}"), problem);
     let object = item
         .as_object()
-        .ok_or_else(|| at_index(Problem::NotAnObject(kind(item))))?;
+        .ok_or_else(|| at_index(Problem::NotAnObject(json_kind(item))))?;
     let id = positive_id(object, "id", u64::from(u32::MAX)).map_err(at_index)?;
     let id = u32::try_from(id).map_err(|_| at_index(bad_id("id", &Value::from(id))))?;
     let kind_name = required(object, "type").map_err(at_index)?;
@@ -261,7 +261,7 @@ fn parse_event(
 ) -> Result<CustomerEvent, (Option<u64>, Problem)> {
     let object = event
         .as_object()
-        .ok_or((None, Problem::NotAnObject(kind(event))))?;
+        .ok_or((None, Problem::NotAnObject(json_kind(event))))?;
     let id = positive_id(object, id_field, u64::MAX).map_err(|problem| (None, problem))?;
     let located = |problem| (Some(id), problem);
     let interface = required(object, "interface").map_err(located)?;
@@ -405,7 +405,7 @@ fn json_error(error: &serde_json::Error) -> (String, Problem) {
 }
 
 /// The kind of a JSON value, with its article, for messages.
-fn kind(value: &Value) -> &'static str {
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
