@@ -206,6 +206,8 @@ impl BranchService {
                 to: Process::Branch(peer),
                 attempt,
             });
+            // Backoff between attempts, not a wait for a condition: there is nothing to wait on
+            // but time (in a simulation, simulated time).
             tokio::time::sleep(timeouts.backoff(attempt)).await;
         }
     }
