@@ -8,9 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tonic::service::InterceptorLayer;
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::transport::Channel;
 use tonic::transport::server::TcpIncoming;
 
@@ -114,8 +113,11 @@ pub struct Cluster {
     config: RunConfig,
     table: ProcessTable,
     branches: BTreeMap<BranchId, RunningBranch>,
-    stop: watch::Sender<bool>,
-    calls: Arc<AtomicU64>,
+    /// Cancelled to stop every branch: its links, then its server.
+    stop: CancellationToken,
+    /// Stops everything if the cluster is dropped without [`Cluster::shutdown`].
+    _stop_on_drop: DropGuard,
+    served: Arc<AtomicU64>,
 }
 
 /// Each customer's events, and how long each of its requests took (in order), as returned by
@@ -149,8 +151,8 @@ impl Cluster {
                 net::tcp_channel(*addr, Caller::Branch, &config.timeouts)?,
             );
         }
-        let (stop, stopped) = watch::channel(false);
-        let calls = Arc::new(AtomicU64::new(0));
+        let stop = CancellationToken::new();
+        let served = Arc::new(AtomicU64::new(0));
         let mut branches = BTreeMap::new();
         for branch in &scenario.branches {
             let Some((addr, incoming)) = listeners.remove(&branch.id) else {
@@ -159,33 +161,27 @@ impl Cluster {
             let recorder = recorder_for(&table, Process::Branch(branch.id), config.recording);
             let state = BranchState::new(branch.id, branch.balance, recorder);
             let state = Arc::new(Mutex::new(state));
-            let peers = Peers::new(
+            let branch_config = BranchConfig {
+                schedule: config.schedule,
+                timeouts: config.timeouts,
+                stop: stop.clone(),
+                served: served.clone(),
+                ..BranchConfig::default()
+            };
+            let peers = Peers::connect(
+                branch.id,
                 channels
                     .iter()
                     .filter(|(peer, _)| **peer != branch.id)
                     .map(|(peer, channel)| (*peer, channel.clone())),
+                &branch_config,
             );
-            let branch_config = BranchConfig {
-                schedule: config.schedule,
-                timeouts: config.timeouts,
-                ..BranchConfig::default()
-            };
             let service = BranchService::new(branch.id, state.clone(), peers, branch_config);
-            let mut stopped = stopped.clone();
-            let served = calls.clone();
-            let count = move |request| {
-                // Relaxed: a tally read after the calls it counts have been answered.
-                served.fetch_add(1, Ordering::Relaxed);
-                Ok(request)
-            };
+            let stopped = stop.clone();
             let server = tokio::spawn(async move {
                 net::server()
-                    .layer(InterceptorLayer::new(count))
                     .add_service(service.into_server())
-                    .serve_with_incoming_shutdown(incoming, async move {
-                        // An error means the cluster was dropped: stop too.
-                        let _ = stopped.wait_for(|stop| *stop).await;
-                    })
+                    .serve_with_incoming_shutdown(incoming, stopped.cancelled_owned())
                     .await
             });
             tracing::debug!(branch = branch.id.0, %addr, "branch listening");
@@ -202,8 +198,9 @@ impl Cluster {
             config,
             table,
             branches,
+            _stop_on_drop: stop.clone().drop_guard(),
             stop,
-            calls,
+            served,
         })
     }
 
@@ -221,9 +218,10 @@ impl Cluster {
         net::tcp_channel(branch.addr, Caller::Customer, &self.config.timeouts).ok()
     }
 
-    /// How many gRPC calls the branches have served so far (customers' and each other's).
-    pub fn calls_served(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+    /// How many request/reply exchanges the branches have served so far: one per unary call
+    /// (a customer's request, a ping) and one per propagation received on a stream.
+    pub fn exchanges_served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
     }
 
     /// How many events the branches have recorded so far (kept or not).
@@ -355,8 +353,7 @@ impl Cluster {
 
     /// Stops every server gracefully and waits for each to finish.
     pub async fn shutdown(self) -> Result<(), Error> {
-        // Sending fails only if every server has already stopped, which is what we want.
-        let _ = self.stop.send(true);
+        self.stop.cancel();
         for (id, branch) in self.branches {
             branch
                 .server

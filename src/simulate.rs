@@ -426,6 +426,7 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, Er
                 .faults
                 .duplicate
                 .then(|| Injector::duplicating(DUPLICATE_PER_MILLE, config.seed ^ u64::from(id.0))),
+            ..BranchConfig::default()
         };
         sim.host(host(Process::Branch(id)), move || {
             let state = state.clone();
@@ -444,7 +445,8 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> Result<SimReport, Er
                     )?;
                     channels.push((peer, channel));
                 }
-                let service = BranchService::new(id, state, Peers::new(channels), branch_config);
+                let peers = Peers::connect(id, channels, &branch_config);
+                let service = BranchService::new(id, state, peers, branch_config);
                 let incoming = simnet::incoming(BRANCH_PORT).await?;
                 crate::net::server()
                     .add_service(service.into_server())

@@ -307,7 +307,7 @@ async fn measure(
         ..RunConfig::default()
     };
     let cluster = Cluster::start(&scenario, run).await?;
-    let (calls, events) = (cluster.calls_served(), cluster.event_count());
+    let (calls, events) = (cluster.exchanges_served(), cluster.event_count());
     let cpu_before = cpu::used();
     let started = Instant::now();
     let records = cluster.run_customers_timed(&scenario.customers).await;
@@ -315,7 +315,7 @@ async fn measure(
     let cpu = cpu::used()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
-    let calls = cluster.calls_served() - calls;
+    let calls = cluster.exchanges_served() - calls;
     let events = cluster.event_count() - events + CUSTOMER_EVENTS_PER_OP * mix.total();
     let balances = cluster.balances();
     cluster.shutdown().await?;

@@ -1,42 +1,50 @@
-//! The clients a branch uses to reach the other branches: one per peer, created once and reused
-//! (a tonic `Channel` multiplexes calls and reconnects by itself).
+//! The other branches as a branch sees them: one [`Link`] per peer, started once and reused for
+//! every propagation.
+
+use std::sync::Arc;
 
 use tonic::transport::Channel;
 
+use crate::branch::link::Link;
+use crate::branch::service::BranchConfig;
 use crate::model::BranchId;
-use crate::wire::pb::branch_client::BranchClient;
 
-/// The other branches of the cluster, in ascending id.
+/// The other branches of the cluster, in ascending id, each with its link.
 #[derive(Debug, Clone, Default)]
 pub struct Peers {
-    clients: Vec<(BranchId, BranchClient<Channel>)>,
+    links: Arc<[(BranchId, Link)]>,
 }
 
 impl Peers {
-    /// Peers from `(id, channel)` pairs, sorted by id so that propagation order is deterministic.
-    pub fn new(channels: impl IntoIterator<Item = (BranchId, Channel)>) -> Self {
-        let mut clients: Vec<_> = channels
+    /// Starts a link from `origin` to every peer of `channels` (`(id, channel)` pairs), sorted
+    /// by id so that propagation order is deterministic. Must be called inside a tokio runtime.
+    pub fn connect(
+        origin: BranchId,
+        channels: impl IntoIterator<Item = (BranchId, Channel)>,
+        config: &BranchConfig,
+    ) -> Self {
+        let mut links: Vec<_> = channels
             .into_iter()
-            .map(|(id, channel)| (id, BranchClient::new(channel)))
+            .map(|(peer, channel)| (peer, Link::start(origin, peer, channel, config)))
             .collect();
-        clients.sort_by_key(|(id, _)| *id);
-        Self { clients }
+        links.sort_by_key(|(peer, _)| *peer);
+        Self {
+            links: links.into(),
+        }
     }
 
     /// How many peers there are.
     pub fn len(&self) -> usize {
-        self.clients.len()
+        self.links.len()
     }
 
     /// Whether the branch is alone.
     pub fn is_empty(&self) -> bool {
-        self.clients.is_empty()
+        self.links.is_empty()
     }
 
-    /// The peers in ascending id, each with a client to call it (cheap to clone).
-    pub fn iter(&self) -> impl Iterator<Item = (BranchId, BranchClient<Channel>)> + '_ {
-        self.clients
-            .iter()
-            .map(|(id, client)| (*id, client.clone()))
+    /// The peers in ascending id, each with its link.
+    pub fn iter(&self) -> impl Iterator<Item = (BranchId, &Link)> + '_ {
+        self.links.iter().map(|(peer, link)| (*peer, link))
     }
 }

@@ -1,19 +1,23 @@
 //! The gRPC handlers of a branch. Each handler locks the state, calls one synchronous method,
 //! unlocks, and only then talks to the peers: no lock is ever held across a network call.
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::future::join_all;
-use tonic::{Request, Response, Status};
+use futures_util::{Stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
 
+use crate::branch::link::Link;
 use crate::branch::peers::Peers;
 use crate::branch::state::{BranchState, Execution};
 use crate::error::Error;
 use crate::faults::{FaultLog, Injector};
-use crate::history::{Fault, MessageId};
+use crate::history::Fault;
 use crate::model::{BranchId, CustomerId, EventId, Op, Process, Schedule};
-use crate::net::{self, Timeouts};
-use crate::recorder::Stamp;
+use crate::net::Timeouts;
 use crate::wire::pb::{self, branch_server};
 use crate::wire::{operation_of, positive_money, stamp};
 
@@ -38,6 +42,12 @@ pub struct BranchConfig {
     pub faults: Option<FaultLog>,
     /// Faults the branch injects itself (simulations only).
     pub injector: Option<Injector>,
+    /// Cancelled when the branch is to stop: its links close their streams, so that the
+    /// servers at the other end can finish.
+    pub stop: CancellationToken,
+    /// How many request/reply exchanges the branch has served: one per unary call, and one per
+    /// propagation received on a stream. May be shared by several branches.
+    pub served: Arc<AtomicU64>,
 }
 
 /// A branch's gRPC service: its id, its state, its peers and how it propagates.
@@ -114,15 +124,15 @@ impl BranchService {
     async fn propagate(&self, op: Op, event: EventId, money: i64) -> Result<(), Error> {
         match self.config.schedule {
             Schedule::Sequential => {
-                for (peer, client) in self.peers.iter() {
-                    self.propagate_to(peer, client, op, event, money).await?;
+                for (peer, link) in self.peers.iter() {
+                    self.propagate_to(peer, link, op, event, money).await?;
                 }
             }
             Schedule::Concurrent => {
                 let calls = self
                     .peers
                     .iter()
-                    .map(|(peer, client)| self.propagate_to(peer, client, op, event, money));
+                    .map(|(peer, link)| self.propagate_to(peer, link, op, event, money));
                 join_all(calls)
                     .await
                     .into_iter()
@@ -135,7 +145,7 @@ impl BranchService {
     async fn propagate_to(
         &self,
         peer: BranchId,
-        mut client: pb::branch_client::BranchClient<tonic::transport::Channel>,
+        link: &Link,
         op: Op,
         event: EventId,
         money: i64,
@@ -151,65 +161,24 @@ impl BranchService {
             vector: sent.vector,
             message: message.number,
         };
-        let ack = self.deliver(peer, &mut client, &request).await?;
+        let duplicate = self
+            .config
+            .injector
+            .as_ref()
+            .is_some_and(Injector::duplicate_next)
+            .then(|| request.clone());
+        let ack = link.deliver(request).await?;
         self.state().acknowledge(op, event, &ack);
-        if let Some(injector) = &self.config.injector
-            && injector.duplicate_next()
-        {
+        if let Some(request) = duplicate {
             self.note(Fault::Duplicate {
                 message,
                 to: Process::Branch(peer),
             });
             // The peer must recognise the repeat; its answer repeats the first acknowledgement,
             // which this branch has already merged, so it is not received again.
-            self.deliver(peer, &mut client, &request).await?;
+            link.deliver(request).await?;
         }
         Ok(())
-    }
-
-    /// Sends `request` to `peer` until the peer has applied it: each attempt has a deadline,
-    /// and a lost or late attempt is retried after an exponential backoff. The retry is the
-    /// same message (same stamp and id), so the peer applies it at most once.
-    async fn deliver(
-        &self,
-        peer: BranchId,
-        client: &mut pb::branch_client::BranchClient<tonic::transport::Channel>,
-        request: &pb::PropagateRequest,
-    ) -> Result<Stamp, Error> {
-        let timeouts = &self.config.timeouts;
-        let mut attempt = 1;
-        loop {
-            let call = client.propagate(request.clone());
-            let status = match tokio::time::timeout(timeouts.propagation, call).await {
-                Ok(Ok(reply)) => {
-                    let reply = reply.into_inner();
-                    let from = Process::Branch(peer);
-                    return Ok(stamp(from, reply.clock, reply.vector, reply.message));
-                }
-                Ok(Err(status)) => status,
-                Err(_) => Status::deadline_exceeded("no acknowledgement before the deadline"),
-            };
-            if !net::is_transient(status.code()) {
-                return Err(Error::Rpc {
-                    from: Process::Branch(self.id),
-                    to: peer,
-                    status,
-                });
-            }
-            attempt += 1;
-            tracing::debug!(branch = self.id.0, peer = peer.0, attempt, %status, "retrying a propagation");
-            self.note(Fault::Retry {
-                message: MessageId {
-                    sender: Process::Branch(self.id),
-                    number: request.message,
-                },
-                to: Process::Branch(peer),
-                attempt,
-            });
-            // Backoff between attempts, not a wait for a condition: there is nothing to wait on
-            // but time (in a simulation, simulated time).
-            tokio::time::sleep(timeouts.backoff(attempt)).await;
-        }
     }
 
     fn note(&self, fault: Fault) {
@@ -217,7 +186,37 @@ impl BranchService {
             log.note(fault);
         }
     }
+
+    fn served(&self) {
+        // Relaxed: a tally read after the exchanges it counts have been answered.
+        self.config.served.fetch_add(1, Ordering::Relaxed);
+    }
 }
+
+/// Applies one propagation that arrived on a stream from its origin, and makes its
+/// acknowledgement.
+fn apply_propagation(
+    id: BranchId,
+    state: &SharedState,
+    request: pb::PropagateRequest,
+) -> Result<pb::PropagateReply, Error> {
+    let op = operation_of(&request)?;
+    let money = positive_money(request.money)?;
+    let origin = Process::Branch(BranchId(request.origin_id));
+    let received = stamp(origin, request.clock, request.vector, request.message);
+    let mut state = lock(state);
+    let ack = state.apply_propagation(op, EventId(request.event_id), money, &received)?;
+    Ok(pb::PropagateReply {
+        clock: ack.lamport,
+        balance: state.balance(),
+        branch_id: id.0,
+        vector: ack.vector,
+        message: ack.message.number,
+    })
+}
+
+/// The acknowledgements a branch sends back on one origin's propagation stream.
+pub type Acknowledgements = Pin<Box<dyn Stream<Item = Result<pb::PropagateReply, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl branch_server::Branch for BranchService {
@@ -225,6 +224,7 @@ impl branch_server::Branch for BranchService {
         &self,
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::QueryReply>, Status> {
+        self.served();
         let request = request.into_inner();
         let customer = self.authorize(request.customer_id)?;
         let received = stamp(customer, request.clock, request.vector, request.message);
@@ -244,6 +244,7 @@ impl branch_server::Branch for BranchService {
         &self,
         request: Request<pb::ChangeRequest>,
     ) -> Result<Response<pb::ChangeReply>, Status> {
+        self.served();
         Ok(Response::new(
             self.change(Op::Deposit, request.into_inner()).await?,
         ))
@@ -253,35 +254,34 @@ impl branch_server::Branch for BranchService {
         &self,
         request: Request<pb::ChangeRequest>,
     ) -> Result<Response<pb::ChangeReply>, Status> {
+        self.served();
         Ok(Response::new(
             self.change(Op::Withdraw, request.into_inner()).await?,
         ))
     }
 
+    type PropagateStream = Acknowledgements;
+
     async fn propagate(
         &self,
-        request: Request<pb::PropagateRequest>,
-    ) -> Result<Response<pb::PropagateReply>, Status> {
-        let request = request.into_inner();
-        let op = operation_of(&request)?;
-        let money = positive_money(request.money)?;
-        let origin = Process::Branch(BranchId(request.origin_id));
-        let received = stamp(origin, request.clock, request.vector, request.message);
-        let mut state = self.state();
-        let ack = state.apply_propagation(op, EventId(request.event_id), money, &received)?;
-        Ok(Response::new(pb::PropagateReply {
-            clock: ack.lamport,
-            balance: state.balance(),
-            branch_id: self.id.0,
-            vector: ack.vector,
-            message: ack.message.number,
-        }))
+        request: Request<Streaming<pb::PropagateRequest>>,
+    ) -> Result<Response<Acknowledgements>, Status> {
+        // Each message is applied as it arrives, in order, and acknowledged on the way back. A
+        // refused message ends the stream with its status; the origin then sends the rest again
+        // on a new stream.
+        let (id, state, served) = (self.id, self.state.clone(), self.config.served.clone());
+        let acknowledgements = request.into_inner().map(move |request| {
+            served.fetch_add(1, Ordering::Relaxed);
+            Ok(apply_propagation(id, &state, request?)?)
+        });
+        Ok(Response::new(Box::pin(acknowledgements)))
     }
 
     async fn ping(
         &self,
         _request: Request<pb::PingRequest>,
     ) -> Result<Response<pb::PingReply>, Status> {
+        self.served();
         // Deliberately nothing: the benchmark's limit is the cost of the call alone.
         Ok(Response::new(pb::PingReply {}))
     }
