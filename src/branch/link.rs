@@ -15,9 +15,10 @@
 use std::collections::VecDeque;
 use std::future::pending;
 
-use tokio::sync::{mpsc, oneshot};
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
-use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tonic::transport::Channel;
@@ -58,7 +59,9 @@ impl Link {
         channel: Channel,
         config: &BranchConfig,
     ) -> Self {
-        let (deliveries, queue) = mpsc::unbounded_channel();
+        // futures' unbounded channel rather than tokio's: tokio's allocates a block of 32 slots
+        // up front, which for the 16,256 links of 128 branches is tens of MiB of empty slots.
+        let (deliveries, queue) = mpsc::unbounded();
         let task = LinkTask {
             origin,
             peer,
@@ -78,28 +81,47 @@ impl Link {
         }
     }
 
-    /// Sends `request` to the peer and waits until the peer has applied it; returns the stamp of
-    /// its acknowledgement. Fails only if the peer refuses the message or the branch stops.
-    pub async fn deliver(&self, request: pb::PropagateRequest) -> Result<Stamp, Error> {
+    /// Queues `request` for the peer, at once and without waiting; await the returned
+    /// [`Posted`] for the peer's acknowledgement.
+    ///
+    /// The link must carry the origin's first sendings in the order of their message numbers:
+    /// that is what makes `acknowledged_through` true. The origin therefore numbers a message
+    /// and posts it under the same lock of its state.
+    pub fn post(&self, request: pb::PropagateRequest) -> Posted {
         let (acknowledged, acknowledgement) = oneshot::channel();
         let delivery = Delivery {
             request,
             acknowledged,
         };
-        if self.deliveries.send(delivery).is_err() {
-            return Err(self.stopped());
+        // If the task has stopped, the delivery is dropped with its sender: `Posted` says so.
+        let _ = self.deliveries.unbounded_send(delivery);
+        Posted {
+            origin: self.origin,
+            peer: self.peer,
+            acknowledgement,
         }
-        acknowledgement
-            .await
-            .unwrap_or_else(|_| Err(self.stopped()))
     }
+}
 
-    fn stopped(&self) -> Error {
-        Error::Rpc {
-            from: Process::Branch(self.origin),
-            to: self.peer,
-            status: Status::cancelled("the branch is shutting down"),
-        }
+/// A message posted on a [`Link`], waiting for the peer's acknowledgement.
+#[derive(Debug)]
+pub struct Posted {
+    origin: BranchId,
+    peer: BranchId,
+    acknowledgement: oneshot::Receiver<Result<Stamp, Error>>,
+}
+
+impl Posted {
+    /// Waits until the peer has applied the message; returns the stamp of its acknowledgement.
+    /// Fails only if the peer refuses the message or the branch stops.
+    pub async fn acknowledged(self) -> Result<Stamp, Error> {
+        self.acknowledgement.await.unwrap_or_else(|_| {
+            Err(Error::Rpc {
+                from: Process::Branch(self.origin),
+                to: self.peer,
+                status: Status::cancelled("the branch is shutting down"),
+            })
+        })
     }
 }
 
@@ -142,7 +164,7 @@ impl LinkTask {
                 // Nothing in flight: open no stream until there is something to send.
                 let delivery = tokio::select! {
                     () = self.stop.cancelled() => return,
-                    delivery = self.queue.recv() => delivery,
+                    delivery = self.queue.next() => delivery,
                 };
                 let Some(delivery) = delivery else { return };
                 self.unacknowledged.push_back(Unacknowledged {
@@ -203,16 +225,17 @@ impl LinkTask {
     /// Opens a stream, sends every unacknowledged message on it, then sends each new one as it
     /// comes and matches the acknowledgements, until the stream fails or the link stops.
     async fn stream(&mut self) -> Ended {
-        let (outbound, messages) = mpsc::unbounded_channel();
+        let (outbound, messages) = mpsc::unbounded();
         let deadline = Instant::now() + self.timeouts.propagation;
+        let through = self.acknowledged_through();
         for unacknowledged in &mut self.unacknowledged {
             unacknowledged.deadline = deadline;
+            let mut request = unacknowledged.delivery.request.clone();
+            request.acknowledged_through = through;
             // The receiving end is held just below, so sending cannot fail.
-            let _ = outbound.send(unacknowledged.delivery.request.clone());
+            let _ = outbound.unbounded_send(request);
         }
-        let call = self
-            .client
-            .propagate(UnboundedReceiverStream::new(messages));
+        let call = self.client.propagate(messages);
         let opened = tokio::select! {
             () = self.stop.cancelled() => return Ended::Stopped,
             opened = timeout(self.timeouts.propagation, call) => opened,
@@ -231,19 +254,33 @@ impl LinkTask {
                         return ended;
                     }
                 }
-                delivery = self.queue.recv() => {
+                delivery = self.queue.next() => {
                     let Some(delivery) = delivery else { return Ended::Stopped };
-                    // The stream's request half lives as long as `outbound`, held here.
-                    let _ = outbound.send(delivery.request.clone());
+                    let mut request = delivery.request.clone();
                     self.unacknowledged.push_back(Unacknowledged {
                         delivery,
                         attempt: 1,
                         deadline: Instant::now() + self.timeouts.propagation,
                     });
+                    request.acknowledged_through = self.acknowledged_through();
+                    // The stream's request half lives as long as `outbound`, held here.
+                    let _ = outbound.unbounded_send(request);
                 }
                 () = due(oldest) => return Ended::Failed(late()),
             }
         }
+    }
+
+    /// The number up to which every message of the origin to the peer has been acknowledged:
+    /// just below the oldest message in flight. The link carries first sendings in number
+    /// order (see [`Link::post`]) and acknowledgements come in sending order, so everything
+    /// numbered below the oldest message in flight was sent before it and has been
+    /// acknowledged. (A deliberate duplicate in flight has a lower number than the sendings
+    /// after it, which only makes this smaller: still true.)
+    fn acknowledged_through(&self) -> u64 {
+        self.unacknowledged.front().map_or(0, |oldest| {
+            oldest.delivery.request.message.saturating_sub(1)
+        })
     }
 
     /// Hands an acknowledgement to the oldest message in flight; says how the stream ended if

@@ -15,7 +15,7 @@ use crate::branch::peers::Peers;
 use crate::branch::state::{BranchState, Execution};
 use crate::error::Error;
 use crate::faults::{FaultLog, Injector};
-use crate::history::Fault;
+use crate::history::{Fault, MessageId};
 use crate::model::{BranchId, CustomerId, EventId, Op, Process, Schedule};
 use crate::net::Timeouts;
 use crate::wire::pb::{self, branch_server};
@@ -150,33 +150,42 @@ impl BranchService {
         event: EventId,
         money: i64,
     ) -> Result<(), Error> {
-        let sent = self.state().send_propagation();
-        let message = sent.message;
-        let request = pb::PropagateRequest {
-            origin_id: self.id.0,
-            event_id: event.0,
-            operation: pb::Operation::from(op).into(),
-            money,
-            clock: sent.lamport,
-            vector: sent.vector,
-            message: message.number,
-        };
         let duplicate = self
             .config
             .injector
             .as_ref()
-            .is_some_and(Injector::duplicate_next)
-            .then(|| request.clone());
-        let ack = link.deliver(request).await?;
+            .is_some_and(Injector::duplicate_next);
+        let (posted, request) = {
+            let mut state = self.state();
+            let sent = state.send_propagation();
+            let request = pb::PropagateRequest {
+                origin_id: self.id.0,
+                event_id: event.0,
+                operation: pb::Operation::from(op).into(),
+                money,
+                clock: sent.lamport,
+                vector: sent.vector,
+                message: sent.message.number,
+                acknowledged_through: 0,
+            };
+            let again = duplicate.then(|| request.clone());
+            // Numbered and posted under one lock: the link must carry this branch's messages
+            // in the order of their numbers (see `Link::post`).
+            (link.post(request), again)
+        };
+        let ack = posted.acknowledged().await?;
         self.state().acknowledge(op, event, &ack);
-        if let Some(request) = duplicate {
+        if let Some(request) = request {
             self.note(Fault::Duplicate {
-                message,
+                message: MessageId {
+                    sender: Process::Branch(self.id),
+                    number: request.message,
+                },
                 to: Process::Branch(peer),
             });
-            // The peer must recognise the repeat; its answer repeats the first acknowledgement,
-            // which this branch has already merged, so it is not received again.
-            link.deliver(request).await?;
+            // The peer must recognise the repeat; its answer is not received again (this branch
+            // has already merged the first acknowledgement).
+            link.post(request).acknowledged().await?;
         }
         Ok(())
     }
@@ -205,6 +214,7 @@ fn apply_propagation(
     let origin = Process::Branch(BranchId(request.origin_id));
     let received = stamp(origin, request.clock, request.vector, request.message);
     let mut state = lock(state);
+    state.forget_acknowledged(origin, request.acknowledged_through);
     let ack = state.apply_propagation(op, EventId(request.event_id), money, &received)?;
     Ok(pb::PropagateReply {
         clock: ack.lamport,

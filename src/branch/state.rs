@@ -2,12 +2,12 @@
 //! synchronous method per sub-event. No I/O: the gRPC handlers call these under a lock, so that
 //! reading or updating a clock and recording the event is one atomic step.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::error::Error;
 use crate::faults::Bug;
-use crate::history::{EventKind, TraceEvent};
-use crate::model::{BranchId, EventId, Op, Step, SubEvent};
+use crate::history::{EventKind, MessageId, TraceEvent};
+use crate::model::{BranchId, EventId, Op, Process, Step, SubEvent};
 use crate::recorder::{Recorder, Stamp};
 
 /// What the origin's execute step decided.
@@ -25,10 +25,23 @@ pub struct BranchState {
     id: BranchId,
     balance: i64,
     recorder: Recorder,
-    /// The acknowledgement sent for every propagation applied, so that a repeated one (a
-    /// retry whose first reply was lost, or a duplicate) is answered again, not applied again.
-    applied: HashMap<EventId, Stamp>,
+    /// For each origin, what this branch remembers of the propagations it applied, so that a
+    /// repeated one (a retry whose first reply was lost, or a duplicate) is answered again, not
+    /// applied again.
+    applied: HashMap<Process, Applied>,
     bug: Option<Bug>,
+}
+
+/// What a branch remembers of one origin's propagations: the acknowledgement of each one it
+/// applied, until the origin says it has had it.
+#[derive(Debug, Clone, Default)]
+struct Applied {
+    /// Every message of the origin numbered up to this one was applied here and its
+    /// acknowledgement received by the origin: forgotten, and known to be a repeat if it comes
+    /// again.
+    forgotten_through: u64,
+    /// The acknowledgement sent for each message applied and not forgotten, by message number.
+    acknowledgements: BTreeMap<u64, Stamp>,
 }
 
 fn step(op: Op, step: Step) -> EventKind {
@@ -108,9 +121,11 @@ impl BranchState {
     /// then ticks and applies the change. Returns the acknowledgement's stamp (the clock after
     /// the execute).
     ///
-    /// A propagation of an event already applied here is not an event at all: no clock moves,
-    /// nothing is recorded, and the reply repeats the first acknowledgement (same stamp, same
-    /// message id), so the origin sees one consistent reply however often it had to ask.
+    /// A repeat of a message already applied here is not an event at all: no clock moves and
+    /// nothing is recorded. Its reply repeats the first acknowledgement (same stamp, same message
+    /// id), so the origin sees one consistent reply however often it had to ask; or, if the
+    /// origin has said it has that acknowledgement ([`BranchState::forget_acknowledged`]), the
+    /// reply is [`BranchState::nothing_new`], which the origin does not read.
     pub fn apply_propagation(
         &mut self,
         op: Op,
@@ -118,10 +133,16 @@ impl BranchState {
         amount: i64,
         request: &Stamp,
     ) -> Result<Stamp, Error> {
-        if let Some(ack) = self.applied.get(&event)
-            && self.bug != Some(Bug::ApplyDuplicatesTwice)
+        let message = request.message;
+        if self.bug != Some(Bug::ApplyDuplicatesTwice)
+            && let Some(applied) = self.applied.get(&message.sender)
         {
-            return Ok(ack.clone());
+            if message.number <= applied.forgotten_through {
+                return Ok(self.nothing_new());
+            }
+            if let Some(ack) = applied.acknowledgements.get(&message.number) {
+                return Ok(ack.clone());
+            }
         }
         // Checked first, so that a refused propagation leaves the clocks and history untouched.
         let balance = op.apply(self.balance, amount).ok_or(Error::Overflow {
@@ -134,8 +155,41 @@ impl BranchState {
         self.balance = balance;
         self.recorder.note_balance(balance);
         let ack = self.recorder.send();
-        self.applied.insert(event, ack.clone());
+        self.applied
+            .entry(message.sender)
+            .or_default()
+            .acknowledgements
+            .insert(message.number, ack.clone());
         Ok(ack)
+    }
+
+    /// `origin` says it has the acknowledgement of every propagation it sent here numbered up
+    /// to `through`: they are forgotten, so that what a branch keeps does not grow with the
+    /// length of the run. A repeat of one of them is still recognised.
+    pub fn forget_acknowledged(&mut self, origin: Process, through: u64) {
+        let applied = self.applied.entry(origin).or_default();
+        if through <= applied.forgotten_through {
+            return;
+        }
+        applied.forgotten_through = through;
+        while let Some(oldest) = applied.acknowledgements.first_entry()
+            && *oldest.key() <= through
+        {
+            oldest.remove();
+        }
+    }
+
+    /// The reply to a repeat whose acknowledgement the origin already has: message number 0,
+    /// which is no message (numbers start at 1), and nothing to merge.
+    pub fn nothing_new(&self) -> Stamp {
+        Stamp {
+            lamport: self.clock(),
+            vector: Vec::new(),
+            message: MessageId {
+                sender: Process::Branch(self.id),
+                number: 0,
+            },
+        }
     }
 
     /// `X_propagate_response` on the origin: merges the stamp of a peer's acknowledgement.
@@ -155,8 +209,7 @@ impl BranchState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::MessageId;
-    use crate::model::{CustomerId, Process};
+    use crate::model::CustomerId;
     use crate::recorder::Recording;
 
     fn state(id: u32, balance: i64) -> BranchState {
@@ -260,6 +313,25 @@ mod tests {
         );
         assert_eq!(state.balance(), 570);
         assert_eq!(state.events().len(), 2, "the repeat is not an event");
+    }
+
+    #[test]
+    fn a_repeat_is_still_recognised_after_its_acknowledgement_is_forgotten() {
+        let mut state = state(1, 400);
+        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        let origin = Process::Customer(CustomerId(1));
+        state.forget_acknowledged(origin, 1);
+        assert!(state.applied[&origin].acknowledgements.is_empty());
+        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        assert_eq!(again.ok(), Some(state.nothing_new()));
+        assert_ne!(first.ok(), Some(state.nothing_new()));
+        assert_eq!(state.balance(), 570);
+        assert_eq!(state.events().len(), 2, "the repeat is not an event");
+        state.forget_acknowledged(origin, 0);
+        assert_eq!(
+            state.applied[&origin].forgotten_through, 1,
+            "never goes back"
+        );
     }
 
     #[test]

@@ -1,0 +1,111 @@
+//! The branch-to-branch stream, spoken directly: a branch applies each propagation once, answers
+//! a repeat with the first acknowledgement, and forgets acknowledgements the origin says it has
+//! while still knowing their repeats.
+
+mod common;
+
+use common::example;
+use lamport_bank::cluster::{Cluster, RunConfig};
+use lamport_bank::model::BranchId;
+use lamport_bank::wire::pb::{
+    Operation, PropagateReply, PropagateRequest, branch_client::BranchClient,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
+use tonic::Streaming;
+
+/// A deposit from branch 1, as its link would send it.
+fn deposit(event_id: u64, money: i64, message: u64, acknowledged_through: u64) -> PropagateRequest {
+    PropagateRequest {
+        origin_id: 1,
+        event_id,
+        operation: Operation::Deposit.into(),
+        money,
+        clock: message,
+        vector: Vec::new(),
+        message,
+        acknowledged_through,
+    }
+}
+
+/// Sends `request` and reads its acknowledgement.
+async fn exchange(
+    outbound: &mpsc::UnboundedSender<PropagateRequest>,
+    replies: &mut Streaming<PropagateReply>,
+    request: PropagateRequest,
+) -> PropagateReply {
+    outbound.send(request).expect("the stream is open");
+    replies
+        .message()
+        .await
+        .expect("no error")
+        .expect("an acknowledgement")
+}
+
+#[tokio::test]
+async fn repeats_are_answered_not_applied_even_after_they_are_forgotten() {
+    let cluster = Cluster::start(&example("sample"), RunConfig::default())
+        .await
+        .expect("the cluster starts");
+    let channel = cluster.channel(BranchId(2)).expect("branch 2 exists");
+    let (outbound, messages) = mpsc::unbounded_channel();
+    let mut replies = BranchClient::new(channel)
+        .propagate(UnboundedReceiverStream::new(messages))
+        .await
+        .expect("the stream opens")
+        .into_inner();
+
+    let first = exchange(&outbound, &mut replies, deposit(10, 5, 1, 0)).await;
+    assert_eq!((first.balance, first.branch_id), (405, 2));
+    assert!(first.message >= 1);
+    let again = exchange(&outbound, &mut replies, deposit(10, 5, 1, 0)).await;
+    assert_eq!(
+        again, first,
+        "a repeat gets the first acknowledgement again"
+    );
+
+    let second = exchange(&outbound, &mut replies, deposit(11, 7, 2, 1)).await;
+    assert_eq!(second.balance, 412);
+    let forgotten = exchange(&outbound, &mut replies, deposit(10, 5, 1, 1)).await;
+    assert_eq!(
+        (forgotten.message, forgotten.balance, forgotten.vector.len()),
+        (0, 412, 0),
+        "a repeat of an acknowledgement the origin has: nothing new, not applied"
+    );
+    let remembered = exchange(&outbound, &mut replies, deposit(11, 7, 2, 1)).await;
+    assert_eq!(remembered, second, "message 2 is not forgotten yet");
+
+    drop((outbound, replies));
+    assert_eq!(cluster.balances()[&BranchId(2)], 412);
+    let history = cluster
+        .history(Ok(Default::default()), None)
+        .expect("a history");
+    assert_eq!(
+        history.len(),
+        4,
+        "two receives and two executes on branch 2"
+    );
+    cluster.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn a_refused_propagation_ends_the_stream_with_its_status() {
+    let cluster = Cluster::start(&example("sample"), RunConfig::default())
+        .await
+        .expect("the cluster starts");
+    let channel = cluster.channel(BranchId(3)).expect("branch 3 exists");
+    let (outbound, messages) = mpsc::unbounded_channel();
+    let mut replies = BranchClient::new(channel)
+        .propagate(UnboundedReceiverStream::new(messages))
+        .await
+        .expect("the stream opens")
+        .into_inner();
+    outbound
+        .send(deposit(10, i64::MAX, 1, 0))
+        .expect("the stream is open");
+    let status = replies.message().await.expect_err("refused");
+    assert_eq!(status.code(), tonic::Code::OutOfRange);
+    assert_eq!(cluster.balances()[&BranchId(3)], 400, "nothing applied");
+    drop((outbound, replies));
+    cluster.shutdown().await.expect("clean shutdown");
+}
