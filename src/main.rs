@@ -46,7 +46,7 @@ enum Command {
     /// Draw the pictures of a run saved with `run --trace FILE`: the same pictures the run
     /// would have drawn.
     Render(RenderArgs),
-    /// Measure throughput, latency, calls, events and memory on seeded workloads, against the
+    /// Measure throughput, latency, exchanges, events and memory on seeded workloads, against the
     /// limit of plain gRPC calls on this machine (measured first, in the same process).
     Bench(BenchArgs),
 }

@@ -36,8 +36,8 @@ fn assert_ordered_latencies(latency: &Value) {
 }
 
 /// Two and three branches, five operations each, both schedules: every field is there; the
-/// calls and events are exactly what the workload implies (the initial balance covers every
-/// withdraw, so every change is accepted: a query costs 1 call, a change one per branch; a
+/// exchanges and events are exactly what the workload implies (the initial balance covers every
+/// withdraw, so every change is accepted: a query costs 1 exchange, a change one per branch; a
 /// query is 1 branch event, a change 3 on its origin and 3 per other branch, and every
 /// operation is 2 customer events); rates, ratios and memory are positive; latencies ordered.
 #[test]
@@ -95,10 +95,10 @@ fn bench_json_has_every_field_and_exact_counts() {
         let changes = deposits + withdraws;
         assert_eq!(count(run, "operations"), 5 * n);
         assert_eq!(changes + queries, 5 * n);
-        assert_eq!(count(run, "calls"), queries + changes * n, "{run}");
+        assert_eq!(count(run, "exchanges"), queries + changes * n, "{run}");
         assert_eq!(count(run, "events"), 3 * queries + (3 * n + 2) * changes);
-        let calls_per_op = (queries + changes * n) as f64 / (5 * n) as f64;
-        assert!((number(run, "calls_per_op") - calls_per_op).abs() < 0.01);
+        let exchanges_per_op = (queries + changes * n) as f64 / (5 * n) as f64;
+        assert!((number(run, "exchanges_per_op") - exchanges_per_op).abs() < 0.01);
         for field in ["seconds", "ops_per_s", "events_per_s", "ratio"] {
             assert!(number(run, field) > 0.0, "{field}: {run}");
         }
@@ -112,7 +112,7 @@ fn bench_json_has_every_field_and_exact_counts() {
         // the fields must be there, and hold numbers where the time was measurable.
         for field in [
             "cpu_seconds",
-            "cpu_us_per_call",
+            "cpu_us_per_exchange",
             "limit_cpu_us_per_call",
             "cpu_ratio",
         ] {

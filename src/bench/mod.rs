@@ -9,15 +9,19 @@
 //!   by the wall time from the first request to the last reply;
 //! - **latency** per operation as its customer saw it, from just before the rpc to its reply
 //!   (p50, p99, max);
-//! - **gRPC calls per operation**, counted on the servers: one per query or rejected withdraw,
-//!   `n` per accepted change with `n` branches (the customer's call and `n − 1` propagations);
+//! - **exchanges per operation**, counted by the branches: a request and its reply, whether a
+//!   unary call (a customer's) or one propagation and its acknowledgement on a branch-to-branch
+//!   stream. One per query or rejected withdraw, `n` per accepted change with `n` branches (the
+//!   customer's call and `n − 1` propagations);
 //! - **Lamport events per second**: the branches' events (counted by their recorders) and the
 //!   customers' (one send and one receive per operation);
 //! - **peak memory** of the whole process while that configuration ran (see [`memory`]);
-//! - **the ratio** `ops/s × k ÷ limit`, k being the calls per operation and the limit the
+//! - **the ratio** `ops/s × k ÷ limit`, k being the exchanges per operation and the limit the
 //!   sequential caller's calls/s for the sequential schedule (every call waits for the one
-//!   before) and the concurrent callers' for the concurrent schedule. 1.0 would mean the
-//!   simulator costs nothing beyond its gRPC calls. The limit is measured at the start, and
+//!   before) and the concurrent callers' for the concurrent schedule: the work done, counted as
+//!   if every exchange were a plain unary call. 1.0 would mean the simulator does its exchanges
+//!   as fast as plain unary calls go; propagations ride long-lived streams, which cost less than
+//!   a call each, so the ratio can pass 1. The limit is measured at the start, and
 //!   again just before each configuration, which is compared with that fresh measurement: on
 //!   a machine shared with other work, the limit moves by a factor of two or more within
 //!   minutes, and a ratio against a limit measured in other conditions means little.
@@ -162,8 +166,9 @@ pub struct Measurement {
     pub elapsed: Duration,
     /// Per-operation latency as the customers saw it.
     pub latency: Percentiles,
-    /// gRPC calls the branches served during the customer phase.
-    pub calls: u64,
+    /// Exchanges the branches served during the customer phase (unary calls, and propagations
+    /// received on streams).
+    pub exchanges: u64,
     /// Lamport events recorded during the customer phase, by branches and customers.
     pub events: u64,
     /// Peak resident memory of the process during this configuration, in KiB (`None` if the
@@ -189,9 +194,9 @@ impl Measurement {
         per_second(self.mix.total(), self.elapsed)
     }
 
-    /// gRPC calls per operation (k).
-    pub fn calls_per_op(&self) -> f64 {
-        self.calls as f64 / self.mix.total().max(1) as f64
+    /// Exchanges per operation (k).
+    pub fn exchanges_per_op(&self) -> f64 {
+        self.exchanges as f64 / self.mix.total().max(1) as f64
     }
 
     /// Lamport events per second of the customer phase.
@@ -202,21 +207,21 @@ impl Measurement {
     /// `ops/s × k ÷ limit`: the share of the limit this configuration reached.
     pub fn ratio(&self) -> f64 {
         if self.limit > 0.0 {
-            self.ops_per_s() * self.calls_per_op() / self.limit
+            self.ops_per_s() * self.exchanges_per_op() / self.limit
         } else {
             0.0
         }
     }
 
-    /// CPU time per gRPC call (both ends, and the customers' share).
-    pub fn cpu_per_call(&self) -> Option<Duration> {
-        limit::per_call(Some(Duration::ZERO), self.cpu, self.calls)
+    /// CPU time per exchange (both ends, and the customers' share).
+    pub fn cpu_per_exchange(&self) -> Option<Duration> {
+        limit::per_call(Some(Duration::ZERO), self.cpu, self.exchanges)
     }
 
     /// The limit's CPU time per call divided by this run's: the ratio, counted in CPU time
     /// rather than wall time, so that it hardly depends on what else the machine runs.
     pub fn cpu_ratio(&self) -> Option<f64> {
-        let run = self.cpu_per_call()?.as_secs_f64();
+        let run = self.cpu_per_exchange()?.as_secs_f64();
         let limit = self.limit_cpu?.as_secs_f64();
         (run > 0.0).then(|| limit / run)
     }
@@ -307,7 +312,7 @@ async fn measure(
         ..RunConfig::default()
     };
     let cluster = Cluster::start(&scenario, run).await?;
-    let (calls, events) = (cluster.exchanges_served(), cluster.event_count());
+    let (exchanges, events) = (cluster.exchanges_served(), cluster.event_count());
     let cpu_before = cpu::used();
     let started = Instant::now();
     let records = cluster.run_customers_timed(&scenario.customers).await;
@@ -315,7 +320,7 @@ async fn measure(
     let cpu = cpu::used()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
-    let calls = cluster.exchanges_served() - calls;
+    let exchanges = cluster.exchanges_served() - exchanges;
     let events = cluster.event_count() - events + CUSTOMER_EVENTS_PER_OP * mix.total();
     let balances = cluster.balances();
     cluster.shutdown().await?;
@@ -331,7 +336,7 @@ async fn measure(
         mix,
         elapsed,
         latency: Percentiles::of(&mut latencies),
-        calls,
+        exchanges,
         events,
         peak_kib: memory::peak_kib(),
         peak_reset,
@@ -417,13 +422,13 @@ impl BenchReport {
             "p50 µs",
             "p99 µs",
             "max µs",
-            "calls/op",
+            "exch/op",
             "events/s",
             "peak MiB",
             "MiB/branch",
             "ratio",
             "limit/s",
-            "CPU µs/call",
+            "CPU µs/exch",
             "CPU ratio"
         )?;
         for run in &self.runs {
@@ -437,7 +442,7 @@ impl BenchReport {
                 run.latency.p50.as_micros(),
                 run.latency.p99.as_micros(),
                 run.latency.max.as_micros(),
-                run.calls_per_op(),
+                run.exchanges_per_op(),
                 thousands(run.events_per_s()),
                 run.peak_kib
                     .map_or("-".to_string(), |kib| format!("{:.1}", kib as f64 / 1024.0)),
@@ -445,7 +450,7 @@ impl BenchReport {
                     .map_or("-".to_string(), |kib| format!("{:.2}", kib / 1024.0)),
                 run.ratio(),
                 thousands(run.limit),
-                cpu_micros(run.cpu_per_call()),
+                cpu_micros(run.cpu_per_exchange()),
                 run.cpu_ratio()
                     .map_or("-".to_string(), |ratio| format!("{ratio:.2}"))
             )?;
@@ -453,14 +458,15 @@ impl BenchReport {
         writeln!(out)?;
         writeln!(
             out,
-            "ratio = ops/s × calls/op ÷ limit/s (the limit measured just before the run: the \
+            "ratio = ops/s × exch/op ÷ limit/s (the limit measured just before the run: the \
              sequential caller's for the sequential schedule, the concurrent callers' for the \
-             concurrent one)"
+             concurrent one); an exchange is a request and its reply: a unary call, or a \
+             propagation and its acknowledgement on a branch-to-branch stream"
         )?;
         writeln!(
             out,
-            "CPU ratio = the limit's CPU time per call ÷ the run's (process CPU time, both ends \
-             of every call): the same comparison in CPU time, which depends much less on what else \
+            "CPU ratio = the limit's CPU time per call ÷ the run's per exchange (process CPU time, \
+             both ends of every exchange): the same comparison in CPU time, which depends much less on what else \
              the machine runs"
         )?;
         if self.runs.iter().any(|run| !run.peak_reset) {
@@ -493,8 +499,8 @@ fn run_json(run: &Measurement) -> Value {
         "seconds": run.elapsed.as_secs_f64(),
         "ops_per_s": round(run.ops_per_s()),
         "latency_us": latency_json(&run.latency),
-        "calls": run.calls,
-        "calls_per_op": round(run.calls_per_op()),
+        "exchanges": run.exchanges,
+        "exchanges_per_op": round(run.exchanges_per_op()),
         "events": run.events,
         "events_per_s": round(run.events_per_s()),
         "peak_memory_kib": run.peak_kib,
@@ -503,7 +509,7 @@ fn run_json(run: &Measurement) -> Value {
         "limit_calls_per_s": round(run.limit),
         "ratio": (run.ratio() * 1000.0).round() / 1000.0,
         "cpu_seconds": run.cpu.map(|cpu| cpu.as_secs_f64()),
-        "cpu_us_per_call": run.cpu_per_call().map(micros),
+        "cpu_us_per_exchange": run.cpu_per_exchange().map(micros),
         "limit_cpu_us_per_call": run.limit_cpu.map(micros),
         "cpu_ratio": run.cpu_ratio().map(|ratio| (ratio * 1000.0).round() / 1000.0),
         "replicas_agree": run.replicas_agree,
@@ -559,7 +565,7 @@ mod tests {
     }
 
     #[test]
-    fn the_ratio_compares_calls_per_second_with_the_limit() {
+    fn the_ratio_compares_exchanges_per_second_with_the_limit() {
         let run = Measurement {
             branches: 4,
             schedule: Schedule::Sequential,
@@ -570,7 +576,7 @@ mod tests {
             },
             elapsed: Duration::from_secs(2),
             latency: Percentiles::default(),
-            calls: 370,
+            exchanges: 370,
             events: 1000,
             peak_kib: Some(8192),
             peak_reset: true,
@@ -580,11 +586,11 @@ mod tests {
             replicas_agree: true,
         };
         assert_eq!(run.ops_per_s(), 50.0);
-        assert_eq!(run.calls_per_op(), 3.7);
+        assert_eq!(run.exchanges_per_op(), 3.7);
         assert_eq!(run.events_per_s(), 500.0);
         assert!((run.ratio() - 0.5).abs() < 1e-12);
         assert_eq!(run.peak_kib_per_branch(), Some(2048.0));
-        assert_eq!(run.cpu_per_call(), Some(Duration::from_micros(100)));
+        assert_eq!(run.cpu_per_exchange(), Some(Duration::from_micros(100)));
         assert_eq!(run.cpu_ratio(), Some(0.5));
     }
 }
