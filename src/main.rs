@@ -79,6 +79,11 @@ struct BenchArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = bench::DEFAULT_LIMIT_TIME.as_secs_f64(),
           value_parser = parse_seconds)]
     limit_time: f64,
+    /// How many callers the concurrent limit uses at once (each pinging in a loop over one
+    /// shared channel).
+    #[arg(long, value_name = "N", default_value_t = bench::CONCURRENT_CALLERS,
+          value_parser = parse_callers)]
+    callers: usize,
     /// Print the results as JSON on stdout (the table still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -88,6 +93,13 @@ fn parse_ops(text: &str) -> Result<usize, String> {
     match text.parse::<usize>() {
         Ok(ops) if ops > 0 => Ok(ops),
         _ => Err("must be a positive whole number".to_string()),
+    }
+}
+
+fn parse_callers(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(callers) if (1..=10_000).contains(&callers) => Ok(callers),
+        _ => Err("must be a whole number from 1 to 10000".to_string()),
     }
 }
 
@@ -525,6 +537,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         model: args.clocks.into(),
         seed: args.seed,
         limit_time: std::time::Duration::from_secs_f64(args.limit_time),
+        callers: args.callers,
     };
     let bar = if std::io::stderr().is_terminal() {
         indicatif::ProgressBar::new(config.run_count() as u64 + 1)

@@ -12,7 +12,8 @@ use crate::error::Error;
 /// How long calls may take and how dead connections are noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
-    /// The deadline of one propagation attempt; a late one is retried.
+    /// How long a propagation may go unacknowledged: then its stream is dropped and it is sent
+    /// again on a new one (see [`crate::branch::link`]).
     pub propagation: Duration,
     /// The deadline of a customer's request; a late one is recorded as indeterminate.
     pub customer: Duration,

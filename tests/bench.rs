@@ -139,7 +139,8 @@ fn bench_json_has_every_field_and_exact_counts() {
     assert_eq!(rows, 4, "{table}");
 }
 
-/// One schedule only, with a flag: the same workload (same seed) in the other clock model.
+/// One schedule only, with a flag: the same workload (same seed) in the other clock model, against
+/// a limit with the number of callers asked for.
 #[test]
 fn bench_runs_one_schedule_when_asked() {
     let output = bench(&[
@@ -152,11 +153,14 @@ fn bench_runs_one_schedule_when_asked() {
         "strict",
         "--limit-time",
         "0.05",
+        "--callers",
+        "3",
         "--json",
     ]);
     assert!(output.status.success(), "{output:?}");
     let json: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
     assert_eq!(json["clocks"], "strict");
+    assert_eq!(json["limit"]["concurrent_callers"], 3);
     let runs = json["runs"].as_array().expect("runs is an array");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["schedule"], "concurrent");
@@ -178,6 +182,11 @@ fn bench_refuses_bad_flags_in_one_line() {
             &["--limit-time", "0"][..],
             "command line: invalid value '0' for '--limit-time <SECONDS>': must be a number of \
              seconds above 0 and at most 3600\n",
+        ),
+        (
+            &["--callers", "0"][..],
+            "command line: invalid value '0' for '--callers <N>': must be a whole number from 1 \
+             to 10000\n",
         ),
     ] {
         let output = bench(args);

@@ -55,7 +55,8 @@ pub const DEFAULT_BRANCHES: [u32; 3] = [4, 16, 64];
 pub const DEFAULT_OPS: usize = 100;
 /// The workload seed unless told otherwise.
 pub const DEFAULT_SEED: u64 = 1;
-/// How many callers the concurrent limit uses (each a task; all share one channel).
+/// How many callers the concurrent limit uses unless told otherwise (each a task; all share one
+/// channel).
 pub const CONCURRENT_CALLERS: usize = 64;
 /// How long each of the two limit measurements runs unless told otherwise.
 pub const DEFAULT_LIMIT_TIME: Duration = Duration::from_secs(1);
@@ -82,6 +83,8 @@ pub struct BenchConfig {
     pub seed: u64,
     /// How long each limit measurement runs.
     pub limit_time: Duration,
+    /// How many callers the concurrent limit uses.
+    pub callers: usize,
 }
 
 impl Default for BenchConfig {
@@ -93,6 +96,7 @@ impl Default for BenchConfig {
             model: ClockModel::default(),
             seed: DEFAULT_SEED,
             limit_time: DEFAULT_LIMIT_TIME,
+            callers: CONCURRENT_CALLERS,
         }
     }
 }
@@ -263,7 +267,7 @@ pub async fn run(
     progress: &mut (dyn FnMut(Stage) + Send),
 ) -> Result<BenchReport, Error> {
     progress(Stage::Limit);
-    let start_limit = limit::measure(config.limit_time, CONCURRENT_CALLERS).await?;
+    let start_limit = limit::measure(config.limit_time, config.callers).await?;
     let total = config.run_count();
     let mut runs = Vec::with_capacity(total);
     for &branches in &config.branches {
@@ -274,7 +278,7 @@ pub async fn run(
                 branches,
                 schedule,
             });
-            let limit = limit::measure(config.limit_time, CONCURRENT_CALLERS).await?;
+            let limit = limit::measure(config.limit_time, config.callers).await?;
             let limit = match schedule {
                 Schedule::Sequential => (limit.sequential, limit.sequential_cpu),
                 Schedule::Concurrent => (limit.concurrent, limit.concurrent_cpu),
