@@ -11,6 +11,10 @@
 //! unacknowledged message is sent again: the same messages (same stamp and id), which the peer
 //! applies at most once. A refusal by the peer (not a network failure) fails only the message it
 //! refused: it would be refused again.
+//!
+//! Every `select!` here is `biased` (its branches polled in the order written): an unbiased one
+//! picks at random among ready branches, which would make simulations differ between runs of
+//! the same seed.
 
 use std::collections::VecDeque;
 use std::future::pending;
@@ -163,6 +167,7 @@ impl LinkTask {
             if self.unacknowledged.is_empty() {
                 // Nothing in flight: open no stream until there is something to send.
                 let delivery = tokio::select! {
+                    biased;
                     () = self.stop.cancelled() => return,
                     delivery = self.queue.next() => delivery,
                 };
@@ -216,6 +221,7 @@ impl LinkTask {
             // Backoff between attempts, not a wait for a condition: there is nothing to wait on
             // but time (in a simulation, simulated time).
             tokio::select! {
+                biased;
                 () = self.stop.cancelled() => return,
                 () = sleep(self.timeouts.backoff(self.failures + 1)) => {}
             }
@@ -237,6 +243,7 @@ impl LinkTask {
         }
         let call = self.client.propagate(messages);
         let opened = tokio::select! {
+            biased;
             () = self.stop.cancelled() => return Ended::Stopped,
             opened = timeout(self.timeouts.propagation, call) => opened,
         };
@@ -248,6 +255,7 @@ impl LinkTask {
         loop {
             let oldest = self.unacknowledged.front().map(|oldest| oldest.deadline);
             tokio::select! {
+                biased;
                 () = self.stop.cancelled() => return Ended::Stopped,
                 acknowledgement = acknowledgements.message() => {
                     if let Some(ended) = self.acknowledged(acknowledgement) {
