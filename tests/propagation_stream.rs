@@ -42,18 +42,30 @@ async fn exchange(
         .expect("an acknowledgement")
 }
 
-#[tokio::test]
-async fn repeats_are_answered_not_applied_even_after_they_are_forgotten() {
+/// The sample's cluster, and a propagation stream opened to `branch` (as if from branch 1).
+async fn sample_with_stream_to(
+    branch: BranchId,
+) -> (
+    Cluster,
+    mpsc::UnboundedSender<PropagateRequest>,
+    Streaming<PropagateReply>,
+) {
     let cluster = Cluster::start(&example("sample"), RunConfig::default())
         .await
         .expect("the cluster starts");
-    let channel = cluster.channel(BranchId(2)).expect("branch 2 exists");
+    let channel = cluster.channel(branch).expect("the branch exists");
     let (outbound, messages) = mpsc::unbounded_channel();
-    let mut replies = BranchClient::new(channel)
+    let replies = BranchClient::new(channel)
         .propagate(UnboundedReceiverStream::new(messages))
         .await
         .expect("the stream opens")
         .into_inner();
+    (cluster, outbound, replies)
+}
+
+#[tokio::test]
+async fn repeats_are_answered_not_applied_even_after_they_are_forgotten() {
+    let (cluster, outbound, mut replies) = sample_with_stream_to(BranchId(2)).await;
 
     let first = exchange(&outbound, &mut replies, deposit(10, 5, 1, 0)).await;
     assert_eq!((first.balance, first.branch_id), (405, 2));
@@ -90,16 +102,7 @@ async fn repeats_are_answered_not_applied_even_after_they_are_forgotten() {
 
 #[tokio::test]
 async fn a_refused_propagation_ends_the_stream_with_its_status() {
-    let cluster = Cluster::start(&example("sample"), RunConfig::default())
-        .await
-        .expect("the cluster starts");
-    let channel = cluster.channel(BranchId(3)).expect("branch 3 exists");
-    let (outbound, messages) = mpsc::unbounded_channel();
-    let mut replies = BranchClient::new(channel)
-        .propagate(UnboundedReceiverStream::new(messages))
-        .await
-        .expect("the stream opens")
-        .into_inner();
+    let (cluster, outbound, mut replies) = sample_with_stream_to(BranchId(3)).await;
     outbound
         .send(deposit(10, i64::MAX, 1, 0))
         .expect("the stream is open");
