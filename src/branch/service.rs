@@ -1,5 +1,6 @@
-//! The gRPC handlers of a branch. Each handler locks the state, calls one synchronous method,
-//! unlocks, and only then talks to the peers: no lock is ever held across a network call.
+//! The gRPC handlers of a branch. Each handler locks the state, calls one synchronous method
+//! (and, for a propagation, queues it on the peer's link), unlocks, and only then waits for the
+//! peers: no lock is ever held across a network call or an `.await`.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
