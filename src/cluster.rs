@@ -113,10 +113,12 @@ pub struct Cluster {
     config: RunConfig,
     table: ProcessTable,
     branches: BTreeMap<BranchId, RunningBranch>,
-    /// Cancelled to stop every branch: its links, then its server.
+    /// Cancelled to stop every branch: its links close their streams, and its server, which
+    /// waits for the streams to end, can then finish.
     stop: CancellationToken,
     /// Stops everything if the cluster is dropped without [`Cluster::shutdown`].
     _stop_on_drop: DropGuard,
+    /// The exchanges every branch has served (see [`Cluster::exchanges_served`]).
     served: Arc<AtomicU64>,
 }
 
