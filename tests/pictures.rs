@@ -564,4 +564,20 @@ fn a_simulated_partition_is_drawn_as_a_band_and_lost_messages_as_dashed_arrows()
         .find(|node| node.has_tag_name("title"))
         .and_then(|node| node.text());
     assert_eq!(title, Some("partition B2 ⇄ B3 (42–774 ms)"));
+    // The long subtitle of a picture with faults fits: the picture is made wide enough for it.
+    let root = document.root_element();
+    let width: i64 = root
+        .attribute("width")
+        .and_then(|width| width.parse().ok())
+        .expect("a width");
+    let subtitle = with_class(&document, "subtitle")[0]
+        .text()
+        .expect("a subtitle")
+        .chars()
+        .count() as i64;
+    use lamport_bank::picture::layout::{SUBTITLE_CHAR_WIDTH, TEXT_LEFT};
+    assert!(
+        width >= TEXT_LEFT + SUBTITLE_CHAR_WIDTH * subtitle,
+        "{width} px for {subtitle} characters"
+    );
 }

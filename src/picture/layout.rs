@@ -45,6 +45,11 @@ const RIGHT: i64 = 60;
 const BOTTOM: i64 = 40;
 /// The narrowest picture: wide enough for the title and the legend.
 const MIN_WIDTH: i64 = 1060;
+/// Where the title and the subtitle start.
+pub const TEXT_LEFT: i64 = 20;
+/// A generous width of one character of the subtitle (13 px sans-serif): a picture is made at
+/// least wide enough for its subtitle at this width.
+pub const SUBTITLE_CHAR_WIDTH: i64 = 7;
 
 /// The kinds of message, each drawn in its own style. Faults (a dropped message, say) would
 /// be new variants with a style of their own.
@@ -391,10 +396,6 @@ impl Layout {
                 label: seq.to_string(),
             })
             .collect();
-        let right_edge = |rightmost: i64| (rightmost + RIGHT).max(MIN_WIDTH);
-        let width = right_edge(dots.iter().map(|dot| dot.x).max().unwrap_or(LEFT));
-        let seq_width = right_edge(dots.iter().map(|dot| dot.x_seq).max().unwrap_or(LEFT));
-        let lanes_bottom = groups.last().map_or(TOP, |group| group.bottom);
         let mut subtitle = subtitle(history);
         if !faults.lost.is_empty() || !faults.bands.is_empty() {
             subtitle.push_str(&format!(
@@ -404,6 +405,13 @@ impl Layout {
                 faults.lost.len()
             ));
         }
+        let subtitle_end = TEXT_LEFT
+            + SUBTITLE_CHAR_WIDTH * i64::try_from(subtitle.chars().count()).unwrap_or(i64::MAX / 8)
+            + TEXT_LEFT;
+        let right_edge = |rightmost: i64| (rightmost + RIGHT).max(MIN_WIDTH).max(subtitle_end);
+        let width = right_edge(dots.iter().map(|dot| dot.x).max().unwrap_or(LEFT));
+        let seq_width = right_edge(dots.iter().map(|dot| dot.x_seq).max().unwrap_or(LEFT));
+        let lanes_bottom = groups.last().map_or(TOP, |group| group.bottom);
         Ok(Layout {
             title: history
                 .source

@@ -6,7 +6,7 @@
 
 use super::PictureError;
 use super::faults::{Band, LostMessage};
-use super::layout::{Arrow, DOT_RADIUS, LEFT, Layout, Mark, MessageKind, Tick};
+use super::layout::{Arrow, DOT_RADIUS, LEFT, Layout, Mark, MessageKind, TEXT_LEFT, Tick};
 use crate::history::History;
 
 /// Where the SVG goes.
@@ -89,11 +89,11 @@ pub fn draw(layout: &Layout, flavor: Flavor) -> String {
         "<rect class=\"background\" width=\"{full}\" height=\"{height}\" fill=\"#ffffff\"/>\n"
     ));
     out.push_str(&format!(
-        "<text class=\"title\" x=\"20\" y=\"32\">Space-time diagram of {}</text>\n",
+        "<text class=\"title\" x=\"{TEXT_LEFT}\" y=\"32\">Space-time diagram of {}</text>\n",
         escape(&layout.title)
     ));
     out.push_str(&format!(
-        "<text class=\"subtitle\" x=\"20\" y=\"54\">{}</text>\n",
+        "<text class=\"subtitle\" x=\"{TEXT_LEFT}\" y=\"54\">{}</text>\n",
         escape(&layout.subtitle)
     ));
     draw_legend(&mut out);
