@@ -33,16 +33,6 @@ impl Peers {
         }
     }
 
-    /// How many peers there are.
-    pub fn len(&self) -> usize {
-        self.links.len()
-    }
-
-    /// Whether the branch is alone.
-    pub fn is_empty(&self) -> bool {
-        self.links.is_empty()
-    }
-
     /// The peers in ascending id, each with its link.
     pub fn iter(&self) -> impl Iterator<Item = (BranchId, &Link)> + '_ {
         self.links.iter().map(|(peer, link)| (*peer, link))
