@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::future::join_all;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::transport::Channel;
 use tonic::transport::server::TcpIncoming;
@@ -125,6 +124,41 @@ pub struct Cluster {
 /// Each customer's events, and how long each of its requests took (in order), as returned by
 /// [`Cluster::run_customers_timed`].
 pub type TimedRecords = BTreeMap<CustomerId, (Vec<TraceEvent>, Vec<Duration>)>;
+
+/// One customer's run against its branch, owning all it needs (so that it can be a task).
+struct CustomerRun {
+    spec: CustomerSpec,
+    channel: Channel,
+    model: ClockModel,
+    recorder: Recorder,
+    deadline: Duration,
+}
+
+impl CustomerRun {
+    /// Runs every event of the customer; returns its events and, if `timed`, how long each
+    /// request took as the customer saw it.
+    async fn go(self, timed: bool) -> Result<(Vec<TraceEvent>, Vec<Duration>), Error> {
+        let Self {
+            spec,
+            channel,
+            model,
+            recorder,
+            deadline,
+        } = self;
+        if timed {
+            let mut latencies = Vec::with_capacity(spec.events.len());
+            let events =
+                customer::run_timed(&spec, channel, model, recorder, deadline, &mut latencies)
+                    .await?;
+            Ok((events, latencies))
+        } else {
+            Ok((
+                customer::run(&spec, channel, model, recorder, deadline).await?,
+                Vec::new(),
+            ))
+        }
+    }
+}
 
 impl Cluster {
     /// Binds a listener for every branch, connects every branch to its peers (lazily: a
@@ -264,24 +298,30 @@ impl Cluster {
         match self.config.schedule {
             Schedule::Sequential => {
                 for spec in customers {
-                    records.insert(spec.id, self.run_customer(spec, timed).await?);
+                    records.insert(spec.id, self.customer_run(spec)?.go(timed).await?);
                 }
             }
             Schedule::Concurrent => {
-                let runs = customers.iter().map(|spec| self.run_customer(spec, timed));
-                for (spec, result) in customers.iter().zip(join_all(runs).await) {
-                    records.insert(spec.id, result?);
+                // Each customer is a task of its own, so that customers run on the runtime's
+                // worker threads beside the branches rather than all on the caller's thread:
+                // a reply then wakes its customer on the same worker, not across threads.
+                // Dropping the set (on the first failure) stops the other customers.
+                let mut tasks = JoinSet::new();
+                for spec in customers {
+                    let (id, run) = (spec.id, self.customer_run(spec)?);
+                    tasks.spawn(async move { (id, run.go(timed).await) });
+                }
+                while let Some(done) = tasks.join_next().await {
+                    let (id, result) = done?;
+                    records.insert(id, result?);
                 }
             }
         }
         Ok(records)
     }
 
-    async fn run_customer(
-        &self,
-        spec: &CustomerSpec,
-        timed: bool,
-    ) -> Result<(Vec<TraceEvent>, Vec<Duration>), Error> {
+    /// Everything customer `spec` needs to run on its own.
+    fn customer_run(&self, spec: &CustomerSpec) -> Result<CustomerRun, Error> {
         let home = spec.id.home_branch();
         let channel = self
             .branches
@@ -292,25 +332,17 @@ impl Cluster {
                 "customer {} has no branch",
                 spec.id.0
             )))?;
-        let recorder = recorder_for(
-            &self.table,
-            Process::Customer(spec.id),
-            self.config.recording,
-        );
-        let model = self.config.model;
-        let deadline = self.config.timeouts.customer;
-        if timed {
-            let mut latencies = Vec::with_capacity(spec.events.len());
-            let events =
-                customer::run_timed(spec, channel, model, recorder, deadline, &mut latencies)
-                    .await?;
-            Ok((events, latencies))
-        } else {
-            Ok((
-                customer::run(spec, channel, model, recorder, deadline).await?,
-                Vec::new(),
-            ))
-        }
+        Ok(CustomerRun {
+            spec: spec.clone(),
+            channel,
+            model: self.config.model,
+            recorder: recorder_for(
+                &self.table,
+                Process::Customer(spec.id),
+                self.config.recording,
+            ),
+            deadline: self.config.timeouts.customer,
+        })
     }
 
     /// The history so far: every branch's events, and the customers' events as returned by
