@@ -102,6 +102,9 @@ pub async fn run(scenario: &Scenario, config: RunConfig) -> Result<Report, Error
 #[derive(Debug)]
 struct RunningBranch {
     addr: SocketAddr,
+    /// The channel its customer (the one with the branch's id) calls it over: made once, so
+    /// that a warm-up connects the very channel a later run uses.
+    customer: Channel,
     state: SharedState,
     server: JoinHandle<Result<(), tonic::transport::Error>>,
 }
@@ -225,6 +228,7 @@ impl Cluster {
                 branch.id,
                 RunningBranch {
                     addr,
+                    customer: net::tcp_channel(addr, Caller::Customer, &config.timeouts)?,
                     state,
                     server,
                 },
@@ -326,8 +330,7 @@ impl Cluster {
         let channel = self
             .branches
             .get(&home)
-            .map(|branch| net::tcp_channel(branch.addr, Caller::Customer, &self.config.timeouts))
-            .transpose()?
+            .map(|branch| branch.customer.clone())
             .ok_or(Error::Malformed(format!(
                 "customer {} has no branch",
                 spec.id.0

@@ -91,6 +91,32 @@ pub fn generate(seed: u64, spec: &WorkloadSpec) -> Scenario {
     }
 }
 
+/// A warm-up for `scenario`'s customers: each deposits 1 and then withdraws 1, so that every
+/// connection and stream the scenario's run will use is open before it is timed, and every
+/// balance ends as it began (a customer's withdraw follows its own deposit, which every replica
+/// has applied before it). Event ids come after the scenario's.
+pub fn warm_up(scenario: &Scenario) -> Vec<CustomerSpec> {
+    let last = scenario
+        .customers
+        .iter()
+        .flat_map(|customer| customer.events.iter().map(|event| event.id.0))
+        .max()
+        .unwrap_or(0);
+    let mut ids = (last + 1..).map(EventId);
+    scenario
+        .customers
+        .iter()
+        .map(|customer| CustomerSpec {
+            id: customer.id,
+            events: [Action::Deposit(1), Action::Withdraw(1)]
+                .into_iter()
+                .zip(&mut ids)
+                .map(|(action, id)| CustomerEvent { id, action })
+                .collect(),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +167,20 @@ mod tests {
         assert!(actions.iter().any(|a| matches!(a, Action::Query)));
         assert!(actions.iter().any(|a| matches!(a, Action::Deposit(_))));
         assert!(actions.iter().any(|a| matches!(a, Action::Withdraw(_))));
+    }
+
+    #[test]
+    fn a_warm_up_moves_nothing_and_reuses_no_event_id() {
+        let scenario = generate(3, &spec());
+        let warm_up = warm_up(&scenario);
+        let customers: Vec<CustomerId> = warm_up.iter().map(|customer| customer.id).collect();
+        assert_eq!(customers, [CustomerId(1), CustomerId(3), CustomerId(12)]);
+        let actions: Vec<Action> = warm_up[1].events.iter().map(|event| event.action).collect();
+        assert_eq!(actions, [Action::Deposit(1), Action::Withdraw(1)]);
+        let ids: Vec<u64> = warm_up
+            .iter()
+            .flat_map(|customer| customer.events.iter().map(|event| event.id.0))
+            .collect();
+        assert_eq!(ids, (121..=126).collect::<Vec<u64>>());
     }
 }

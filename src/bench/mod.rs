@@ -316,6 +316,8 @@ async fn measure(
         ..RunConfig::default()
     };
     let cluster = Cluster::start(&scenario, run).await?;
+    // Like the limit's warm-up calls: connections and streams are made before timing starts.
+    cluster.run_customers(&workload::warm_up(&scenario)).await?;
     let (exchanges, events) = (cluster.exchanges_served(), cluster.event_count());
     let cpu_before = cpu::used();
     let started = Instant::now();
