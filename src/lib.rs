@@ -5,7 +5,8 @@
 //!
 //! # Layout
 //!
-//! - [`bench`](mod@bench): the `bench` command: seeded workloads measured against the machine's gRPC limit.
+//! - [`bench`](mod@bench): the `bench` command: seeded workloads measured against the machine's
+//!   gRPC limit.
 //! - [`model`]: ids, operations, sub-event kinds and their output names, clock models, schedules.
 //! - [`clock`]: the Lamport clock (tick, merge) and the vector clock.
 //! - [`recorder`]: one process's clocks and history; stamps outgoing messages.

@@ -175,8 +175,10 @@ mod tests {
         let warm_up = warm_up(&scenario);
         let customers: Vec<CustomerId> = warm_up.iter().map(|customer| customer.id).collect();
         assert_eq!(customers, [CustomerId(1), CustomerId(3), CustomerId(12)]);
-        let actions: Vec<Action> = warm_up[1].events.iter().map(|event| event.action).collect();
-        assert_eq!(actions, [Action::Deposit(1), Action::Withdraw(1)]);
+        for customer in &warm_up {
+            let actions: Vec<Action> = customer.events.iter().map(|event| event.action).collect();
+            assert_eq!(actions, [Action::Deposit(1), Action::Withdraw(1)]);
+        }
         let ids: Vec<u64> = warm_up
             .iter()
             .flat_map(|customer| customer.events.iter().map(|event| event.id.0))

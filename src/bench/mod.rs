@@ -3,8 +3,8 @@
 //!
 //! For each number of branches and each schedule, a workload from [`workload::generate`] (one
 //! customer per branch, a seeded mix of deposits, withdraws and queries) runs on a fresh
-//! [`Cluster`]. What is measured, over the customer phase only (the cluster is already up, and warmed up by
-//! [`workload::warm_up`], so that its connections and streams are open):
+//! [`Cluster`]. What is measured, over the customer phase only (the cluster is already up, and
+//! warmed up by [`workload::warm_up`], so that its connections and streams are open):
 //!
 //! - **operations per second**: every customer request (deposits, withdraws and queries), divided
 //!   by the wall time from the first request to the last reply;
