@@ -1,29 +1,28 @@
-//! A running cluster: starts one gRPC server per branch, runs the customers against them,
-//! collects every branch's log and balance, and shuts every server down gracefully.
+//! A running cluster on this machine: one gRPC server per branch on its own loopback port, the
+//! customers run against them, every branch's log and balance collected, and every server shut
+//! down gracefully.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::transport::Channel;
-use tonic::transport::server::TcpIncoming;
+use tracing::Instrument;
 
-use crate::branch::peers::Peers;
-use crate::branch::service::{BranchConfig, BranchService, SharedState, lock};
 use crate::branch::state::BranchState;
-use crate::check::{self, Balances, Violation};
+use crate::branch::{self, BranchConfig, SharedState, lock};
 use crate::customer;
+pub use crate::customer::CustomerLog;
 use crate::error::Error;
-use crate::history::{History, ProcessTable, TraceEvent};
-use crate::input::{CustomerSpec, Scenario};
 use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
 use crate::net::{self, Caller, Timeouts};
-use crate::recorder::{Recorder, Recording};
-use crate::trace::Trace;
+use crate::report::Report;
+use crate::scenario::{CustomerSpec, Scenario};
+use crate::trace::{History, ProcessTable, Recorder, Recording};
 
 /// The address branches listen on unless told otherwise: loopback, each on a free port.
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -37,7 +36,7 @@ pub struct RunConfig {
     pub schedule: Schedule,
     /// The address every branch listens on (each on a free port).
     pub host: IpAddr,
-    /// What every process keeps of its history: everything, except in benchmarks.
+    /// What every process keeps of its history.
     pub recording: Recording,
     /// Deadlines, keepalive and backoff.
     pub timeouts: Timeouts,
@@ -55,47 +54,65 @@ impl Default for RunConfig {
     }
 }
 
-/// Everything a run produced.
-#[derive(Debug, Clone)]
-pub struct Report {
-    /// How the run was carried out.
-    pub config: RunConfig,
-    /// Where each branch listened.
-    pub addresses: BTreeMap<BranchId, SocketAddr>,
-    /// The initial balance and each branch's final balance.
-    pub balances: Balances,
-    /// Every event of every process, with its clocks and messages.
-    pub history: History,
-    /// The branch logs and customer records derived from the history.
-    pub trace: Trace,
-    /// The invariants of SPEC section 5 that the run broke; empty when all hold.
-    pub violations: Vec<Violation>,
+/// How far a run has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunProgress {
+    /// Customers that have made all their requests.
+    pub customers_done: usize,
+    /// Customers in all.
+    pub customers: usize,
+    /// Events the branches have recorded so far.
+    pub events: u64,
 }
 
-/// Starts the cluster for `scenario`, runs every customer, shuts the cluster down and checks the
-/// trace.
+/// How often [`run_watched`] tells how far the run has come.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Starts the cluster for `scenario`, runs every customer, shuts the cluster down and checks
+/// what it recorded.
 pub async fn run(scenario: &Scenario, config: RunConfig) -> Result<Report, Error> {
-    let cluster = Cluster::start(scenario, config).await?;
-    let customers = cluster.run_customers(&scenario.customers).await;
-    let finals = cluster.balances();
-    let addresses = cluster.addresses();
-    let history = cluster.history(customers, Some(scenario.initial_balance()));
-    cluster.shutdown().await?;
-    let history = history?;
-    let trace = history.to_trace();
-    let balances = Balances {
-        initial: scenario.initial_balance(),
-        finals,
-    };
-    let violations = check::check(&trace, Some(&balances));
-    Ok(Report {
-        config,
-        addresses,
-        balances,
-        history,
-        trace,
-        violations,
-    })
+    run_watched(scenario, config, |_| {}).await
+}
+
+/// [`run`], telling `watch` how far the run has come every [`PROGRESS_EVERY`] while the
+/// customers run.
+pub async fn run_watched(
+    scenario: &Scenario,
+    config: RunConfig,
+    mut watch: impl FnMut(RunProgress),
+) -> Result<Report, Error> {
+    let span = tracing::info_span!("run", branches = scenario.branches.len());
+    async {
+        let cluster = Cluster::start(scenario, config).await?;
+        let customers = {
+            let run = cluster.run_customers(&scenario.customers);
+            tokio::pin!(run);
+            let mut every = tokio::time::interval(PROGRESS_EVERY);
+            loop {
+                tokio::select! {
+                    biased;
+                    done = &mut run => break done,
+                    _ = every.tick() => watch(RunProgress {
+                        customers_done: cluster.customers_done.load(Ordering::Relaxed),
+                        customers: scenario.customers.len(),
+                        events: cluster.event_count(),
+                    }),
+                }
+            }
+        };
+        let finals = cluster.balances();
+        let addresses = cluster.addresses();
+        let history = customers.map(|customers| cluster.history(customers, scenario));
+        cluster.shutdown().await?;
+        Ok(Report::assemble(
+            history?,
+            scenario.initial_balance(),
+            finals,
+            addresses,
+        ))
+    }
+    .instrument(span)
+    .await
 }
 
 /// One branch's server, running.
@@ -106,7 +123,7 @@ struct RunningBranch {
     /// that a warm-up connects the very channel a later run uses.
     customer: Channel,
     state: SharedState,
-    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    server: JoinHandle<Result<(), Error>>,
 }
 
 /// The branches of a scenario, each serving on its own port.
@@ -115,73 +132,28 @@ pub struct Cluster {
     config: RunConfig,
     table: ProcessTable,
     branches: BTreeMap<BranchId, RunningBranch>,
-    /// Cancelled to stop every branch: its links close their streams, and its server, which
-    /// waits for the streams to end, can then finish.
+    /// Cancelled to stop every branch at once: each stops its links, whose streams the servers
+    /// at the other end wait for.
     stop: CancellationToken,
     /// Stops everything if the cluster is dropped without [`Cluster::shutdown`].
     _stop_on_drop: DropGuard,
     /// The exchanges every branch has served (see [`Cluster::exchanges_served`]).
     served: Arc<AtomicU64>,
+    /// How many customers have made all their requests.
+    customers_done: Arc<AtomicUsize>,
 }
 
-/// Each customer's events, and how long each of its requests took (in order), as returned by
-/// [`Cluster::run_customers_timed`].
-pub type TimedRecords = BTreeMap<CustomerId, (Vec<TraceEvent>, Vec<Duration>)>;
-
-/// One customer's run against its branch, owning all it needs (so that it can be a task).
-struct CustomerRun {
-    spec: CustomerSpec,
-    channel: Channel,
-    model: ClockModel,
-    recorder: Recorder,
-    deadline: Duration,
-}
-
-impl CustomerRun {
-    /// Runs every event of the customer; returns its events and, if `timed`, how long each
-    /// request took as the customer saw it.
-    async fn go(self, timed: bool) -> Result<(Vec<TraceEvent>, Vec<Duration>), Error> {
-        let Self {
-            spec,
-            channel,
-            model,
-            recorder,
-            deadline,
-        } = self;
-        if timed {
-            let mut latencies = Vec::with_capacity(spec.events.len());
-            let events =
-                customer::run_timed(&spec, channel, model, recorder, deadline, &mut latencies)
-                    .await?;
-            Ok((events, latencies))
-        } else {
-            Ok((
-                customer::run(&spec, channel, model, recorder, deadline).await?,
-                Vec::new(),
-            ))
-        }
-    }
-}
+/// Each customer's log, as returned by [`Cluster::run_customers`].
+pub type CustomerLogs = BTreeMap<CustomerId, CustomerLog>;
 
 impl Cluster {
     /// Binds a listener for every branch, connects every branch to its peers (lazily: a
     /// connection is made on first use and then reused) and starts every server.
     pub async fn start(scenario: &Scenario, config: RunConfig) -> Result<Self, Error> {
-        let table = process_table(scenario);
+        let table = scenario.process_table();
         let mut listeners = BTreeMap::new();
         for branch in &scenario.branches {
-            let addr = SocketAddr::new(config.host, 0);
-            let listen_error = |source: std::io::Error| Error::Listen {
-                addr,
-                source: source.into(),
-            };
-            // serve_with_incoming ignores Server::tcp_nodelay: without this, Nagle's algorithm
-            // stalls small replies by 40 ms.
-            let incoming = TcpIncoming::bind(addr)
-                .map_err(listen_error)?
-                .with_nodelay(Some(true));
-            let local = incoming.local_addr().map_err(listen_error)?;
-            listeners.insert(branch.id, (local, incoming));
+            listeners.insert(branch.id, net::bind(SocketAddr::new(config.host, 0))?);
         }
         let mut channels = BTreeMap::new();
         for (id, (addr, _)) in &listeners {
@@ -193,39 +165,31 @@ impl Cluster {
         let stop = CancellationToken::new();
         let served = Arc::new(AtomicU64::new(0));
         let mut branches = BTreeMap::new();
-        for branch in &scenario.branches {
-            let Some((addr, incoming)) = listeners.remove(&branch.id) else {
-                unreachable!("a listener was bound for every branch above");
-            };
-            let recorder = recorder_for(&table, Process::Branch(branch.id), config.recording);
-            let state = BranchState::new(branch.id, branch.balance, recorder);
-            let state = Arc::new(Mutex::new(state));
+        for (spec, (id, (addr, incoming))) in scenario.branches.iter().zip(listeners) {
+            let recorder = Recorder::in_table(&table, Process::Branch(id), config.recording);
+            let state = Arc::new(Mutex::new(BranchState::new(id, spec.balance, recorder)));
             let branch_config = BranchConfig {
                 schedule: config.schedule,
                 timeouts: config.timeouts,
-                stop: stop.clone(),
                 served: served.clone(),
                 ..BranchConfig::default()
             };
-            let peers = Peers::connect(
-                branch.id,
-                channels
-                    .iter()
-                    .filter(|(peer, _)| **peer != branch.id)
-                    .map(|(peer, channel)| (*peer, channel.clone())),
-                &branch_config,
-            );
-            let service = BranchService::new(branch.id, state.clone(), peers, branch_config);
-            let stopped = stop.clone();
-            let server = tokio::spawn(async move {
-                net::server()
-                    .add_service(service.into_server())
-                    .serve_with_incoming_shutdown(incoming, stopped.cancelled_owned())
-                    .await
-            });
-            tracing::debug!(branch = branch.id.0, %addr, "branch listening");
+            let peers: Vec<(BranchId, Channel)> = channels
+                .iter()
+                .filter(|(peer, _)| **peer != id)
+                .map(|(peer, channel)| (*peer, channel.clone()))
+                .collect();
+            let server = tokio::spawn(branch::serve(
+                id,
+                state.clone(),
+                peers,
+                branch_config,
+                incoming,
+                stop.clone().cancelled_owned(),
+            ));
+            tracing::debug!(branch = %id, %addr, "branch listening");
             branches.insert(
-                branch.id,
+                id,
                 RunningBranch {
                     addr,
                     customer: net::tcp_channel(addr, Caller::Customer, &config.timeouts)?,
@@ -241,6 +205,7 @@ impl Cluster {
             _stop_on_drop: stop.clone().drop_guard(),
             stop,
             served,
+            customers_done: Arc::default(),
         })
     }
 
@@ -252,10 +217,14 @@ impl Cluster {
             .collect()
     }
 
-    /// A new client channel to `branch`, or `None` if there is no such branch.
-    pub fn channel(&self, branch: BranchId) -> Option<Channel> {
-        let branch = self.branches.get(&branch)?;
-        net::tcp_channel(branch.addr, Caller::Customer, &self.config.timeouts).ok()
+    /// A new client channel to `branch` (a channel to nowhere, whose calls fail, if the cluster
+    /// has no such branch).
+    pub fn channel(&self, branch: BranchId) -> Result<Channel, Error> {
+        let addr = self
+            .branches
+            .get(&branch)
+            .map_or(SocketAddr::new(self.config.host, 0), |branch| branch.addr);
+        net::tcp_channel(addr, Caller::Customer, &self.config.timeouts)
     }
 
     /// How many request/reply exchanges the branches have served so far: one per unary call
@@ -273,36 +242,31 @@ impl Cluster {
     }
 
     /// Runs `customers` against their branches, one after another or all at once as the
-    /// schedule says, and returns each customer's events.
-    pub async fn run_customers(
-        &self,
-        customers: &[CustomerSpec],
-    ) -> Result<BTreeMap<CustomerId, Vec<TraceEvent>>, Error> {
-        let records = self.run_all(customers, false).await?;
-        Ok(records
-            .into_iter()
-            .map(|(id, (events, _))| (id, events))
-            .collect())
-    }
-
-    /// [`Cluster::run_customers`], also timing every request as its customer saw it.
-    pub async fn run_customers_timed(
-        &self,
-        customers: &[CustomerSpec],
-    ) -> Result<TimedRecords, Error> {
-        self.run_all(customers, true).await
-    }
-
-    async fn run_all(
-        &self,
-        customers: &[CustomerSpec],
-        timed: bool,
-    ) -> Result<TimedRecords, Error> {
-        let mut records = BTreeMap::new();
+    /// schedule says, and returns each customer's log. Every customer's branch is one of the
+    /// cluster's: a [`Scenario`] guarantees it, and a customer of no branch is skipped.
+    pub async fn run_customers(&self, customers: &[CustomerSpec]) -> Result<CustomerLogs, Error> {
+        let runs = customers.iter().filter_map(|spec| {
+            let branch = self.branches.get(&spec.id.home_branch())?;
+            let recorder = Recorder::in_table(
+                &self.table,
+                Process::Customer(spec.id),
+                self.config.recording,
+            );
+            let (model, deadline) = (self.config.model, self.config.timeouts.customer);
+            let (spec, channel) = (spec.clone(), branch.customer.clone());
+            let done = self.customers_done.clone();
+            Some(async move {
+                let log = customer::run(&spec, channel, model, recorder, deadline).await;
+                done.fetch_add(1, Ordering::Relaxed);
+                (spec.id, log)
+            })
+        });
+        let mut logs = BTreeMap::new();
         match self.config.schedule {
             Schedule::Sequential => {
-                for spec in customers {
-                    records.insert(spec.id, self.customer_run(spec)?.go(timed).await?);
+                for run in runs {
+                    let (id, log) = run.await;
+                    logs.insert(id, log?);
                 }
             }
             Schedule::Concurrent => {
@@ -311,51 +275,21 @@ impl Cluster {
                 // a reply then wakes its customer on the same worker, not across threads.
                 // Dropping the set (on the first failure) stops the other customers.
                 let mut tasks = JoinSet::new();
-                for spec in customers {
-                    let (id, run) = (spec.id, self.customer_run(spec)?);
-                    tasks.spawn(async move { (id, run.go(timed).await) });
+                for run in runs {
+                    tasks.spawn(run);
                 }
                 while let Some(done) = tasks.join_next().await {
-                    let (id, result) = done?;
-                    records.insert(id, result?);
+                    let (id, log) = done?;
+                    logs.insert(id, log?);
                 }
             }
         }
-        Ok(records)
+        Ok(logs)
     }
 
-    /// Everything customer `spec` needs to run on its own.
-    fn customer_run(&self, spec: &CustomerSpec) -> Result<CustomerRun, Error> {
-        let home = spec.id.home_branch();
-        let channel = self
-            .branches
-            .get(&home)
-            .map(|branch| branch.customer.clone())
-            .ok_or(Error::Malformed(format!(
-                "customer {} has no branch",
-                spec.id.0
-            )))?;
-        Ok(CustomerRun {
-            spec: spec.clone(),
-            channel,
-            model: self.config.model,
-            recorder: recorder_for(
-                &self.table,
-                Process::Customer(spec.id),
-                self.config.recording,
-            ),
-            deadline: self.config.timeouts.customer,
-        })
-    }
-
-    /// The history so far: every branch's events, and the customers' events as returned by
-    /// [`Cluster::run_customers`].
-    pub fn history(
-        &self,
-        customers: Result<BTreeMap<CustomerId, Vec<TraceEvent>>, Error>,
-        initial_balance: Option<i64>,
-    ) -> Result<History, Error> {
-        let mut customers = customers?;
+    /// The history so far of a run of `scenario`: every branch's events, and the customers'
+    /// events as their logs hold them.
+    pub fn history(&self, mut customers: CustomerLogs, scenario: &Scenario) -> History {
         let events = self
             .table
             .processes()
@@ -366,18 +300,21 @@ impl Cluster {
                     .get(id)
                     .map(|branch| lock(&branch.state).events().to_vec())
                     .unwrap_or_default(),
-                Process::Customer(id) => customers.remove(id).unwrap_or_default(),
+                Process::Customer(id) => customers
+                    .remove(id)
+                    .map(|log| log.events)
+                    .unwrap_or_default(),
             })
             .collect();
-        Ok(History {
+        History {
             model: self.config.model,
             schedule: self.config.schedule,
             table: self.table.clone(),
-            initial_balance,
+            initial_balance: Some(scenario.initial_balance()),
             events,
             faults: Vec::new(),
             source: None,
-        })
+        }
     }
 
     /// Every branch's balance now.
@@ -388,35 +325,12 @@ impl Cluster {
             .collect()
     }
 
-    /// Stops every server gracefully and waits for each to finish.
+    /// Stops every server gracefully and waits for each to finish, its links with it.
     pub async fn shutdown(self) -> Result<(), Error> {
         self.stop.cancel();
-        for (id, branch) in self.branches {
-            branch
-                .server
-                .await?
-                .map_err(|source| Error::Serve { branch: id, source })?;
+        for branch in self.branches.into_values() {
+            branch.server.await??;
         }
         Ok(())
     }
-}
-
-/// The processes of `scenario`: every branch and every customer.
-pub fn process_table(scenario: &Scenario) -> ProcessTable {
-    let branches = scenario
-        .branches
-        .iter()
-        .map(|branch| Process::Branch(branch.id));
-    let customers = scenario
-        .customers
-        .iter()
-        .map(|customer| Process::Customer(customer.id));
-    ProcessTable::new(branches.chain(customers))
-}
-
-/// A recorder for `process`, which `table` holds.
-pub fn recorder_for(table: &ProcessTable, process: Process, recording: Recording) -> Recorder {
-    // Every process of the run is in the table: it was built from the same scenario.
-    let index = table.index_of(process).unwrap_or_default();
-    Recorder::new(process, index, table.len(), recording)
 }

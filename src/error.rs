@@ -4,12 +4,13 @@
 use std::net::SocketAddr;
 
 use crate::model::{BranchId, CustomerId, EventId, Process};
+use crate::wire::WireError;
 
 /// Everything that can stop a run, each with the facts needed to explain it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A customer asked a branch that is not its own.
-    #[error("branch {} serves only customer {}, not customer {}", branch.0, branch.0, customer.0)]
+    #[error("{branch} serves only {}, not {customer}", CustomerId(branch.0))]
     PermissionDenied {
         /// The branch that refused.
         branch: BranchId,
@@ -17,7 +18,7 @@ pub enum Error {
         customer: CustomerId,
     },
     /// Applying a change would overflow a branch's 64-bit balance.
-    #[error("branch {}: event {event}: the balance would overflow", branch.0)]
+    #[error("{branch}: event {event}: the balance would overflow")]
     Overflow {
         /// The branch whose balance would overflow.
         branch: BranchId,
@@ -26,17 +27,25 @@ pub enum Error {
     },
     /// A message arrived with a field the receiver cannot use.
     #[error("malformed message: {0}")]
-    Malformed(String),
+    Wire(#[from] WireError),
     /// A branch could not listen on its address.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         /// The address asked for.
         addr: SocketAddr,
         /// Why the OS refused.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: std::io::Error,
+    },
+    /// A channel could not be made for an address.
+    #[error("cannot reach {uri}: {source}")]
+    Endpoint {
+        /// The address, as a URI.
+        uri: String,
+        /// What tonic reported.
+        source: tonic::transport::Error,
     },
     /// A branch's server stopped with an error.
-    #[error("branch {branch}: server failed: {source}")]
+    #[error("{branch}: server failed: {source}")]
     Serve {
         /// The branch whose server failed.
         branch: BranchId,
@@ -54,7 +63,7 @@ pub enum Error {
         status: tonic::Status,
     },
     /// A benchmark's ping failed.
-    #[error("ping to branch {}: {status}", branch.0)]
+    #[error("ping to {branch}: {status}")]
     Ping {
         /// The branch pinged.
         branch: BranchId,
@@ -72,11 +81,12 @@ impl From<Error> for tonic::Status {
         match error {
             Error::PermissionDenied { .. } => tonic::Status::permission_denied(message),
             Error::Overflow { .. } => tonic::Status::out_of_range(message),
-            Error::Malformed(_) => tonic::Status::invalid_argument(message),
+            Error::Wire(_) => tonic::Status::invalid_argument(message),
             Error::Rpc { status, .. } | Error::Ping { status, .. } => status,
-            Error::Listen { .. } | Error::Serve { .. } | Error::Task(_) => {
-                tonic::Status::internal(message)
-            }
+            Error::Listen { .. }
+            | Error::Endpoint { .. }
+            | Error::Serve { .. }
+            | Error::Task(_) => tonic::Status::internal(message),
         }
     }
 }

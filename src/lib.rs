@@ -5,31 +5,34 @@
 //!
 //! # Layout
 //!
-//! - [`bench`](mod@bench): the `bench` command: seeded workloads measured against the machine's
-//!   gRPC limit.
-//! - [`model`]: ids, operations, sub-event kinds and their output names, clock models, schedules.
+//! Pure code (no I/O, no async):
+//!
+//! - [`model`]: ids and process names (`B2`, `C3`), operations, sub-event kinds and their output
+//!   names, clock models, schedules.
 //! - [`clock`]: the Lamport clock (tick, merge) and the vector clock.
-//! - [`recorder`]: one process's clocks and history; stamps outgoing messages.
-//! - [`history`]: the full causal history of a run (every event, clocks, message links).
-//! - [`input`]: reads the input JSON and validates it into a [`input::Scenario`].
-//! - [`branch`]: a branch's replica and clock ([`branch::state`]), its gRPC handlers
-//!   ([`branch::service`]) and its clients to the other branches ([`branch::peers`]).
-//! - [`customer`]: runs one customer's events against its branch.
-//! - [`cluster`]: starts the branches, runs the customers, collects the trace, shuts down.
-//! - [`net`]: timeouts, keepalive, real TCP listeners and channels.
-//! - [`faults`]: the log of faults a run met, and the faults a branch can inject.
-//! - [`simnet`]: the seam to turmoil's simulated network; [`simulate`]: seeded, replayable
-//!   simulations with faults, and their checks.
-//! - [`trace`]: the branch logs and customer records, and the output format.
-//! - [`tracefile`]: the `--trace` file (the history as JSON Lines), written and read.
-//! - [`check`]: the invariants over a trace.
-//! - [`causality`]: happens-before counts and the clock condition over a history.
-//! - [`audit`]: the `check` command: verifies an output or a trace file.
-//! - [`report`]: what a run tells a person and the `--results` JSON.
-//! - [`picture`]: pictures of a history: the space-time diagram (SVG), an interactive HTML
-//!   page, and a ShiViz log.
-//! - [`workload`]: seeded generated scenarios.
-//! - [`wire`]: the generated gRPC code and its conversions; [`error`]: the error type.
+//! - [`rng`]: the seeded generator behind everything that must replay.
+//! - [`source`]: text from outside (a file or standard input), read with bounds.
+//! - [`scenario`]: what a run is given: the input file read and validated, the built-in sample,
+//!   seeded workloads.
+//! - [`trace`]: what a run records: each process's recorder, the history, the branch logs and
+//!   the output format, the faults log, the `--trace` file.
+//! - [`verify`]: the invariants, what clocks say about causality, and the `check` command's
+//!   reading of any output or trace file; every broken rule a [`verify::Finding`].
+//! - [`picture`]: the space-time diagram (SVG), the interactive HTML page, the ShiViz log.
+//!
+//! The system (gRPC over tokio and tonic):
+//!
+//! - [`wire`]: the generated gRPC code and every conversion to and from it.
+//! - `net`: timeouts, keepalive, real TCP listeners and channels.
+//! - `branch`: a branch's replica and clock, its handlers, and its links to the other branches,
+//!   served on any stream of connections by one function.
+//! - `customer`: runs one customer's events against its branch.
+//! - [`cluster`]: starts the branches on this machine, runs the customers, shuts down.
+//! - [`report`]: what a run produced, assembled and checked the same way for a real run and a
+//!   simulated one.
+//! - [`sim`]: the same code over turmoil's simulated network, with seeded faults and sweeps.
+//! - [`bench`](mod@bench): seeded workloads measured against the machine's gRPC limit.
+//! - [`app`]: the commands, as the binary calls them: what they read, write and print.
 //!
 //! # The life of a deposit
 //!
@@ -41,28 +44,28 @@
 //! has replied, `B2` ticks once more and answers the customer, who merges the reply's stamp.
 //! Every replica then holds the same balance.
 
-pub mod audit;
+pub mod app;
 pub mod bench;
-pub mod branch;
-pub mod causality;
-pub mod check;
+mod branch;
 pub mod clock;
 pub mod cluster;
-pub mod customer;
-pub mod error;
-pub mod faults;
-pub mod history;
-pub mod input;
+mod customer;
+mod error;
+pub mod limits;
 pub mod model;
-pub mod net;
+mod net;
 pub mod picture;
-pub mod recorder;
 pub mod report;
-pub mod simnet;
-pub mod simulate;
+pub mod rng;
+pub mod scenario;
+pub mod sim;
+pub mod source;
 pub mod trace;
-pub mod tracefile;
+pub mod verify;
 pub mod wire;
-pub mod workload;
 
+pub use branch::inject::Bug;
+pub use cluster::{Cluster, RunConfig};
 pub use error::Error;
+pub use net::Timeouts;
+pub use report::Report;

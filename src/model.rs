@@ -1,7 +1,9 @@
-//! Domain vocabulary shared by every module: process ids, operations, sub-event kinds and their
-//! output names (defined here and nowhere else), the two clock models and the two schedules.
+//! Domain vocabulary shared by every module: process ids and their names (`B2`, `C3`, defined
+//! here and nowhere else), message ids, operations, sub-event kinds and their output names, the
+//! two clock models and the two schedules.
 
 use std::fmt;
+use std::str::FromStr;
 
 /// The id of a branch process `Bn`: a positive whole number, not necessarily contiguous.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -23,12 +25,14 @@ impl CustomerId {
 }
 
 impl fmt::Display for BranchId {
+    /// `B2`: how a branch is named in every message, picture and trace.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "B{}", self.0)
     }
 }
 
 impl fmt::Display for CustomerId {
+    /// `C2`: how a customer is named in every message, picture and trace.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "C{}", self.0)
     }
@@ -50,11 +54,101 @@ pub enum Process {
 }
 
 impl fmt::Display for Process {
+    /// `B2` or `C2`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Process::Branch(id) => write!(f, "branch {}", id.0),
-            Process::Customer(id) => write!(f, "customer {}", id.0),
+            Process::Branch(id) => id.fmt(f),
+            Process::Customer(id) => id.fmt(f),
         }
+    }
+}
+
+/// A name that is not `B<id>` or `C<id>` with a whole number id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad process name {0:?} (expected like B2 or C3)")]
+pub struct BadProcessName(pub String);
+
+impl FromStr for Process {
+    type Err = BadProcessName;
+
+    /// Parses `B3` or `C3`.
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        let bad = || BadProcessName(name.to_string());
+        let (kind, id) = name.split_at_checked(1).ok_or_else(bad)?;
+        // `u32::from_str` takes a leading `+`, which no name has.
+        if id.starts_with('+') {
+            return Err(bad());
+        }
+        let id: u32 = id.parse().map_err(|_| bad())?;
+        match kind {
+            "B" => Ok(Process::Branch(BranchId(id))),
+            "C" => Ok(Process::Customer(CustomerId(id))),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl serde::Serialize for Process {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Process {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A message: its sender and the sender's running count of messages sent (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MessageId {
+    /// The process that sent it.
+    pub sender: Process,
+    /// Its number among the sender's messages.
+    pub number: u64,
+}
+
+/// A text that is not a message id like `B2:3`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("bad message id {0:?} (expected like B2:3)")]
+pub struct BadMessageId(pub String);
+
+impl FromStr for MessageId {
+    type Err = BadMessageId;
+
+    /// Parses `B2:3`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let bad = || BadMessageId(text.to_string());
+        let (sender, number) = text.split_once(':').ok_or_else(bad)?;
+        if number.starts_with('+') {
+            return Err(bad());
+        }
+        Ok(MessageId {
+            sender: sender.parse().map_err(|_| bad())?,
+            number: number.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl fmt::Display for MessageId {
+    /// `B2:3`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.sender, self.number)
+    }
+}
+
+impl serde::Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -251,6 +345,20 @@ mod tests {
         );
         assert_eq!(SubEvent::parse("query_request"), None);
         assert_eq!(SubEvent::parse("deposit_"), None);
+    }
+
+    #[test]
+    fn process_names_parse_back_and_refuse_what_is_not_a_name() {
+        let c7: Process = "C7".parse().expect("a customer name");
+        assert_eq!(c7, Process::Customer(CustomerId(7)));
+        assert_eq!(Process::Branch(BranchId(12)).to_string(), "B12");
+        for bad in ["", "B", "X3", "B-1", "B+1", "b3", "B4294967296", "B 1"] {
+            assert_eq!(bad.parse::<Process>(), Err(BadProcessName(bad.to_string())));
+        }
+        let message: MessageId = "B2:3".parse().expect("a message id");
+        assert_eq!(message.to_string(), "B2:3");
+        assert!("B2".parse::<MessageId>().is_err());
+        assert!("B2:+3".parse::<MessageId>().is_err());
     }
 
     #[test]

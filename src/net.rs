@@ -1,10 +1,11 @@
 //! How branches and customers reach each other: the timeouts every call obeys, the server and
 //! client settings that notice a dead connection, and real TCP listeners and channels. The
-//! simulated network ([`crate::simnet`]) plugs in here with its own listener and connector.
+//! simulated network ([`crate::sim::net`]) plugs in here with its own listener and connector.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 
 use crate::error::Error;
@@ -13,7 +14,7 @@ use crate::error::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
     /// How long a propagation may go unacknowledged: then its stream is dropped and it is sent
-    /// again on a new one (see [`crate::branch::link`]).
+    /// again on a new one (see `branch::link`).
     pub propagation: Duration,
     /// The deadline of a customer's request; a late one is recorded as indeterminate.
     pub customer: Duration,
@@ -71,8 +72,8 @@ pub enum Caller {
 
 /// An endpoint for `uri`, set up for `caller`.
 pub fn endpoint(uri: String, caller: Caller, timeouts: &Timeouts) -> Result<Endpoint, Error> {
-    let endpoint = Endpoint::from_shared(uri.clone())
-        .map_err(|error| Error::Malformed(format!("address {uri}: {error}")))?;
+    let endpoint =
+        Endpoint::from_shared(uri.clone()).map_err(|source| Error::Endpoint { uri, source })?;
     Ok(match caller {
         Caller::Branch => endpoint
             .connect_timeout(timeouts.propagation)
@@ -81,6 +82,18 @@ pub fn endpoint(uri: String, caller: Caller, timeouts: &Timeouts) -> Result<Endp
             .keep_alive_while_idle(true),
         Caller::Customer => endpoint,
     })
+}
+
+/// A listener on `addr` (port 0: a free port), with the address it got. Its connections do
+/// not wait to gather small writes: `serve_with_incoming` ignores `Server::tcp_nodelay`, and
+/// without this, Nagle's algorithm stalls small replies by 40 ms.
+pub fn bind(addr: SocketAddr) -> Result<(SocketAddr, TcpIncoming), Error> {
+    let listen_error = |source| Error::Listen { addr, source };
+    let incoming = TcpIncoming::bind(addr)
+        .map_err(listen_error)?
+        .with_nodelay(Some(true));
+    let local = incoming.local_addr().map_err(listen_error)?;
+    Ok((local, incoming))
 }
 
 /// A lazily connected channel to the real TCP server at `addr`.

@@ -1,14 +1,14 @@
-//! The generated gRPC code (from `proto/banking.proto`) and the conversions between its messages
-//! and the domain types. The only module that knows the wire's field names.
+//! The wire: the code generated from `proto/banking.proto`, its codec, and every conversion
+//! between its messages and the domain types (`From` to the wire, `TryFrom` from it). The only
+//! module that knows the wire's field names: a message from the wire is parsed here once, into a
+//! typed request or answer, and the rest of the code never sees a raw field.
 
 use std::marker::PhantomData;
 
 use tonic::codec::BufferSettings;
 
-use crate::error::Error;
-use crate::history::MessageId;
-use crate::model::{Op, Process};
-use crate::recorder::Stamp;
+use crate::model::{Action, BranchId, CustomerId, EventId, MessageId, Op, Process};
+use crate::trace::{Outcome, Stamp};
 
 /// The first buffer, in bytes, that each call reserves to encode or decode a message. Every
 /// message of this protocol fits in well under 100 bytes without vector clocks, and a buffer
@@ -49,8 +49,8 @@ where
 }
 
 fn buffers() -> BufferSettings {
-    // The yield threshold only matters to streams, which this protocol does not use: tonic's
-    // default (32 KiB).
+    // The yield threshold only matters to streams whose messages are large; ours are not:
+    // tonic's default (32 KiB).
     BufferSettings::new(CODEC_BUFFER, 32 * 1024)
 }
 
@@ -58,6 +58,112 @@ fn buffers() -> BufferSettings {
 pub mod pb {
     #![allow(missing_docs)]
     tonic::include_proto!("lamport_bank.v1");
+}
+
+/// Why a message from the wire cannot be used. Refused with `INVALID_ARGUMENT`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    /// A message came without its sender's stamp.
+    #[error("the message has no stamp")]
+    MissingStamp,
+    /// A deposit, withdraw or propagation of no money, or less.
+    #[error("money must be positive, got {0}")]
+    NonPositiveMoney(i64),
+    /// A propagation whose operation is neither deposit nor withdraw.
+    #[error("operation is unspecified")]
+    UnspecifiedOperation,
+    /// A propagation whose operation this build does not know.
+    #[error("unknown operation {0}")]
+    UnknownOperation(i32),
+    /// An answer to a deposit or withdraw that is neither success nor fail.
+    #[error("result {0} is neither success nor fail")]
+    UnknownResult(i32),
+}
+
+/// A customer's request to its branch, as the branch acts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerRequest {
+    /// Who asks.
+    pub customer: CustomerId,
+    /// The event id from the input.
+    pub event: EventId,
+    /// What is asked.
+    pub action: Action,
+    /// The customer's clocks at sending.
+    pub stamp: Stamp,
+}
+
+/// A branch's answer to a customer's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The branch that answered.
+    pub branch: BranchId,
+    /// What the customer gets: a query's balance, or what became of a change.
+    pub outcome: Outcome,
+    /// The branch's replica of the balance.
+    pub balance: i64,
+    /// The branch's clocks at sending.
+    pub stamp: Stamp,
+}
+
+/// An origin branch's request that a peer apply a change it has executed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Propagation {
+    /// The origin branch.
+    pub origin: BranchId,
+    /// The customer's deposit or withdraw.
+    pub event: EventId,
+    /// Deposit or withdraw.
+    pub op: Op,
+    /// How much, positive.
+    pub money: i64,
+    /// The origin's clocks at sending.
+    pub stamp: Stamp,
+    /// Every message of the origin to this peer numbered up to this one has been acknowledged
+    /// to the origin: the peer may forget those acknowledgements (see the proto).
+    pub acknowledged_through: u64,
+}
+
+/// A peer's acknowledgement that it applied a propagation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// The peer.
+    pub branch: BranchId,
+    /// The peer's replica after the change.
+    pub balance: i64,
+    /// The peer's clocks after it executed the change.
+    pub stamp: Stamp,
+}
+
+impl From<Stamp> for pb::Stamp {
+    fn from(stamp: Stamp) -> Self {
+        pb::Stamp {
+            clock: stamp.lamport,
+            vector: stamp.vector,
+            message: stamp.message.number,
+        }
+    }
+}
+
+/// The stamp a message of `sender` arrived with.
+fn received(sender: Process, stamp: Option<pb::Stamp>) -> Result<Stamp, WireError> {
+    let stamp = stamp.ok_or(WireError::MissingStamp)?;
+    Ok(Stamp {
+        lamport: stamp.clock,
+        vector: stamp.vector,
+        message: MessageId {
+            sender,
+            number: stamp.message,
+        },
+    })
+}
+
+fn positive(money: i64) -> Result<i64, WireError> {
+    if money > 0 {
+        Ok(money)
+    } else {
+        Err(WireError::NonPositiveMoney(money))
+    }
 }
 
 impl From<Op> for pb::Operation {
@@ -69,41 +175,303 @@ impl From<Op> for pb::Operation {
     }
 }
 
-impl TryFrom<pb::Operation> for Op {
-    type Error = Error;
+impl TryFrom<i32> for Op {
+    type Error = WireError;
 
-    fn try_from(operation: pb::Operation) -> Result<Self, Error> {
-        match operation {
-            pb::Operation::Deposit => Ok(Op::Deposit),
-            pb::Operation::Withdraw => Ok(Op::Withdraw),
-            pb::Operation::Unspecified => Err(Error::Malformed("operation is unspecified".into())),
+    /// An operation field as it came.
+    fn try_from(operation: i32) -> Result<Self, WireError> {
+        match pb::Operation::try_from(operation) {
+            Ok(pb::Operation::Deposit) => Ok(Op::Deposit),
+            Ok(pb::Operation::Withdraw) => Ok(Op::Withdraw),
+            Ok(pb::Operation::Unspecified) => Err(WireError::UnspecifiedOperation),
+            Err(_) => Err(WireError::UnknownOperation(operation)),
         }
     }
 }
 
-/// Reads the operation of a propagation, refusing unknown or unspecified values.
-pub fn operation_of(request: &pb::PropagateRequest) -> Result<Op, Error> {
-    let operation = pb::Operation::try_from(request.operation)
-        .map_err(|_| Error::Malformed(format!("unknown operation {}", request.operation)))?;
-    Op::try_from(operation)
-}
+impl TryFrom<pb::QueryRequest> for CustomerRequest {
+    type Error = WireError;
 
-/// Refuses a non-positive amount of money.
-pub fn positive_money(money: i64) -> Result<i64, Error> {
-    if money > 0 {
-        Ok(money)
-    } else {
-        Err(Error::Malformed(format!(
-            "money must be positive, got {money}"
-        )))
+    fn try_from(request: pb::QueryRequest) -> Result<Self, WireError> {
+        let customer = CustomerId(request.customer_id);
+        Ok(CustomerRequest {
+            customer,
+            event: EventId(request.event_id),
+            action: Action::Query,
+            stamp: received(Process::Customer(customer), request.stamp)?,
+        })
     }
 }
 
-/// The stamp a message arrived with, from its fields and its sender.
-pub fn stamp(sender: Process, clock: u64, vector: Vec<u64>, number: u64) -> Stamp {
-    Stamp {
-        lamport: clock,
-        vector,
-        message: MessageId { sender, number },
+impl TryFrom<(Op, pb::ChangeRequest)> for CustomerRequest {
+    type Error = WireError;
+
+    /// A deposit or withdraw: which one is given by the rpc it came on.
+    fn try_from((op, request): (Op, pb::ChangeRequest)) -> Result<Self, WireError> {
+        let customer = CustomerId(request.customer_id);
+        let money = positive(request.money)?;
+        Ok(CustomerRequest {
+            customer,
+            event: EventId(request.event_id),
+            action: match op {
+                Op::Deposit => Action::Deposit(money),
+                Op::Withdraw => Action::Withdraw(money),
+            },
+            stamp: received(Process::Customer(customer), request.stamp)?,
+        })
+    }
+}
+
+impl From<CustomerRequest> for pb::QueryRequest {
+    fn from(request: CustomerRequest) -> Self {
+        pb::QueryRequest {
+            customer_id: request.customer.0,
+            event_id: request.event.0,
+            stamp: Some(request.stamp.into()),
+        }
+    }
+}
+
+impl From<CustomerRequest> for pb::ChangeRequest {
+    /// The amount of a deposit or withdraw (a query has none: 0).
+    fn from(request: CustomerRequest) -> Self {
+        pb::ChangeRequest {
+            customer_id: request.customer.0,
+            event_id: request.event.0,
+            money: request.action.change().map_or(0, |(_, money)| money),
+            stamp: Some(request.stamp.into()),
+        }
+    }
+}
+
+impl From<Answer> for pb::QueryReply {
+    fn from(answer: Answer) -> Self {
+        pb::QueryReply {
+            balance: answer.balance,
+            branch_id: answer.branch.0,
+            stamp: Some(answer.stamp.into()),
+        }
+    }
+}
+
+impl TryFrom<pb::QueryReply> for Answer {
+    type Error = WireError;
+
+    fn try_from(reply: pb::QueryReply) -> Result<Self, WireError> {
+        let branch = BranchId(reply.branch_id);
+        Ok(Answer {
+            branch,
+            outcome: Outcome::Balance(reply.balance),
+            balance: reply.balance,
+            stamp: received(Process::Branch(branch), reply.stamp)?,
+        })
+    }
+}
+
+impl From<Answer> for pb::ChangeReply {
+    fn from(answer: Answer) -> Self {
+        let result = match answer.outcome {
+            Outcome::Success => pb::Result::Success,
+            Outcome::Fail => pb::Result::Fail,
+            Outcome::Balance(_) | Outcome::Indeterminate => pb::Result::Unspecified,
+        };
+        pb::ChangeReply {
+            result: result.into(),
+            balance: answer.balance,
+            branch_id: answer.branch.0,
+            stamp: Some(answer.stamp.into()),
+        }
+    }
+}
+
+impl TryFrom<pb::ChangeReply> for Answer {
+    type Error = WireError;
+
+    fn try_from(reply: pb::ChangeReply) -> Result<Self, WireError> {
+        let outcome = match pb::Result::try_from(reply.result) {
+            Ok(pb::Result::Success) => Outcome::Success,
+            Ok(pb::Result::Fail) => Outcome::Fail,
+            _ => return Err(WireError::UnknownResult(reply.result)),
+        };
+        let branch = BranchId(reply.branch_id);
+        Ok(Answer {
+            branch,
+            outcome,
+            balance: reply.balance,
+            stamp: received(Process::Branch(branch), reply.stamp)?,
+        })
+    }
+}
+
+impl From<Propagation> for pb::PropagateRequest {
+    fn from(propagation: Propagation) -> Self {
+        pb::PropagateRequest {
+            origin_id: propagation.origin.0,
+            event_id: propagation.event.0,
+            operation: pb::Operation::from(propagation.op).into(),
+            money: propagation.money,
+            stamp: Some(propagation.stamp.into()),
+            acknowledged_through: propagation.acknowledged_through,
+        }
+    }
+}
+
+impl TryFrom<pb::PropagateRequest> for Propagation {
+    type Error = WireError;
+
+    fn try_from(request: pb::PropagateRequest) -> Result<Self, WireError> {
+        let origin = BranchId(request.origin_id);
+        Ok(Propagation {
+            origin,
+            event: EventId(request.event_id),
+            op: Op::try_from(request.operation)?,
+            money: positive(request.money)?,
+            stamp: received(Process::Branch(origin), request.stamp)?,
+            acknowledged_through: request.acknowledged_through,
+        })
+    }
+}
+
+impl From<Acknowledgement> for pb::PropagateReply {
+    fn from(ack: Acknowledgement) -> Self {
+        pb::PropagateReply {
+            balance: ack.balance,
+            branch_id: ack.branch.0,
+            stamp: Some(ack.stamp.into()),
+        }
+    }
+}
+
+impl TryFrom<pb::PropagateReply> for Acknowledgement {
+    type Error = WireError;
+
+    fn try_from(reply: pb::PropagateReply) -> Result<Self, WireError> {
+        let branch = BranchId(reply.branch_id);
+        Ok(Acknowledgement {
+            branch,
+            balance: reply.balance,
+            stamp: received(Process::Branch(branch), reply.stamp)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(sender: Process, lamport: u64, number: u64) -> Stamp {
+        Stamp {
+            lamport,
+            vector: vec![lamport, 1],
+            message: MessageId { sender, number },
+        }
+    }
+
+    /// Every message goes to the wire and comes back as it was sent, its sender read from the
+    /// message's own id field.
+    #[test]
+    fn every_message_comes_back_from_the_wire_as_it_was_sent() {
+        let c2 = CustomerId(2);
+        let withdraw = CustomerRequest {
+            customer: c2,
+            event: EventId(9),
+            action: Action::Withdraw(70),
+            stamp: stamp(Process::Customer(c2), 4, 3),
+        };
+        let wire = pb::ChangeRequest::from(withdraw.clone());
+        assert_eq!(
+            CustomerRequest::try_from((Op::Withdraw, wire)),
+            Ok(withdraw)
+        );
+
+        let query = CustomerRequest {
+            action: Action::Query,
+            event: EventId(10),
+            customer: c2,
+            stamp: stamp(Process::Customer(c2), 5, 4),
+        };
+        let wire = pb::QueryRequest::from(query.clone());
+        assert_eq!(CustomerRequest::try_from(wire), Ok(query));
+
+        let b2 = BranchId(2);
+        let answer = Answer {
+            branch: b2,
+            outcome: Outcome::Fail,
+            balance: 30,
+            stamp: stamp(Process::Branch(b2), 8, 1),
+        };
+        assert_eq!(
+            Answer::try_from(pb::ChangeReply::from(answer.clone())),
+            Ok(answer)
+        );
+
+        let propagation = Propagation {
+            origin: b2,
+            event: EventId(9),
+            op: Op::Deposit,
+            money: 5,
+            stamp: stamp(Process::Branch(b2), 3, 7),
+            acknowledged_through: 6,
+        };
+        let wire = pb::PropagateRequest::from(propagation.clone());
+        assert_eq!(Propagation::try_from(wire), Ok(propagation));
+
+        let b3 = BranchId(3);
+        let ack = Acknowledgement {
+            branch: b3,
+            balance: 11,
+            stamp: stamp(Process::Branch(b3), 12, 2),
+        };
+        assert_eq!(
+            Acknowledgement::try_from(pb::PropagateReply::from(ack.clone())),
+            Ok(ack)
+        );
+    }
+
+    #[test]
+    fn unusable_fields_are_refused_by_name() {
+        let request = pb::PropagateRequest {
+            origin_id: 1,
+            event_id: 1,
+            operation: 7,
+            money: 5,
+            stamp: Some(pb::Stamp::default()),
+            acknowledged_through: 0,
+        };
+        assert_eq!(
+            Propagation::try_from(request.clone()),
+            Err(WireError::UnknownOperation(7))
+        );
+        let unspecified = pb::PropagateRequest {
+            operation: 0,
+            ..request.clone()
+        };
+        assert_eq!(
+            Propagation::try_from(unspecified),
+            Err(WireError::UnspecifiedOperation)
+        );
+        let no_money = pb::PropagateRequest {
+            operation: pb::Operation::Deposit.into(),
+            money: -5,
+            ..request.clone()
+        };
+        assert_eq!(
+            Propagation::try_from(no_money),
+            Err(WireError::NonPositiveMoney(-5))
+        );
+        let unstamped = pb::PropagateRequest {
+            operation: pb::Operation::Deposit.into(),
+            stamp: None,
+            ..request
+        };
+        assert_eq!(
+            Propagation::try_from(unstamped),
+            Err(WireError::MissingStamp)
+        );
+        let reply = pb::ChangeReply {
+            result: 0,
+            ..pb::ChangeReply::default()
+        };
+        assert_eq!(Answer::try_from(reply), Err(WireError::UnknownResult(0)));
     }
 }

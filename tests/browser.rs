@@ -13,7 +13,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::{example, run_cluster};
-use lamport_bank::history::short_name;
 use lamport_bank::model::{ClockModel, Schedule};
 use lamport_bank::picture::html;
 
@@ -152,9 +151,9 @@ async fn clicking_an_event_highlights_its_causal_past_in_a_browser() {
 
     let selected = history
         .iter()
-        .find(|event| short_name(event.process) == "B2" && event.seq == 5)
+        .find(|event| event.process.to_string() == "B2" && event.seq == 5)
         .expect("B2 has a fifth event");
-    let lane = |event: &lamport_bank::history::TraceEvent| {
+    let lane = |event: &lamport_bank::trace::TraceEvent| {
         history
             .table
             .index_of(event.process)
@@ -163,7 +162,7 @@ async fn clicking_an_event_highlights_its_causal_past_in_a_browser() {
     let (mut past, mut future, mut concurrent) =
         (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for event in history.iter().filter(|event| *event != selected) {
-        let label = format!("{}-{}", short_name(event.process), event.seq);
+        let label = format!("{}-{}", event.process, event.seq);
         if selected.vector[lane(event)] >= event.seq {
             past.insert(label);
         } else if event.vector[lane(selected)] >= selected.seq {

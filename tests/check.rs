@@ -9,14 +9,13 @@ use std::io::Write;
 use std::process::{Command, Output};
 
 use common::{EXAMPLES, example, examples_dir, run_cluster};
-use lamport_bank::audit::{self, Options};
-use lamport_bank::causality;
 use lamport_bank::clock::happened_before;
-use lamport_bank::history::{History, short_name};
 use lamport_bank::model::{ClockModel, Schedule};
-use lamport_bank::report;
-use lamport_bank::tracefile;
-use lamport_bank::workload::{self, WorkloadSpec};
+use lamport_bank::scenario::workload::{self, WorkloadSpec};
+use lamport_bank::trace::History;
+use lamport_bank::trace::file as tracefile;
+use lamport_bank::verify::audit::{self, Options};
+use lamport_bank::verify::causality;
 use serde_json::{Value, json};
 
 /// The trace file of `history`, as text.
@@ -214,7 +213,7 @@ async fn a_concurrent_run_shows_what_lamport_clocks_cannot_tell() {
         assert!(counts.concurrent >= counts.concurrent_apart);
         let example = counts.example.expect("an example pair");
         assert!(example.lower.lamport < example.higher.lamport);
-        let summary = report::summary("generated", &scenario, &report);
+        let summary = report.summary("generated", &scenario);
         let happens_before = format!(
             "Happens-before: {} event pairs ordered, {} concurrent; {} concurrent pairs still get \
              different Lamport clocks (e.g. ",
@@ -293,7 +292,7 @@ async fn the_samples_vector_clocks_are_exactly_these() {
         .map(|event| {
             format!(
                 "{} #{} {} L={} V={}",
-                short_name(event.process),
+                event.process,
                 event.seq,
                 event.kind.name(),
                 event.lamport,
@@ -350,11 +349,11 @@ async fn trace_clock_going_backwards() {
         &output,
         1,
         &[
-            "branch 1: #3 deposit_propagate_execute (event 2) has lamport 2, not after #2 \
+            "B1: #3 deposit_propagate_execute (event 2) has lamport 2, not after #2 \
              deposit_propagate_request (lamport 3)",
-            "branch 1: event 2 deposit_propagate_execute (clock 2) is not after the previous \
+            "B1: event 2 deposit_propagate_execute (clock 2) is not after the previous \
              record, event 2 deposit_propagate_request (clock 3)",
-            "branch 1: event 2 deposit_propagate_execute (clock 2) is not after \
+            "B1: event 2 deposit_propagate_execute (clock 2) is not after \
              deposit_propagate_request (clock 3)",
             "check: trace, 31 events of 6 processes, original clocks: 3 violations",
         ],
@@ -372,9 +371,9 @@ fn output_clock_going_backwards() {
         &checked,
         1,
         &[
-            "branch 1: event 4 withdraw_propagate_execute (clock 10) is not after the previous \
+            "B1: event 4 withdraw_propagate_execute (clock 10) is not after the previous \
              record, event 4 withdraw_propagate_request (clock 10)",
-            "branch 1: event 4 withdraw_propagate_execute (clock 10) is not after \
+            "B1: event 4 withdraw_propagate_execute (clock 10) is not after \
              withdraw_propagate_request (clock 10)",
             "check: output, 16 sub-events of 3 branches, original clocks: 2 violations",
         ],
@@ -417,10 +416,10 @@ async fn trace_missing_propagation() {
         &output,
         1,
         &[
-            "branch 3: #3 withdraw_request (event 4) comes first (expected #1)",
-            "branch 2: #4 deposit_propagate_response (event 2) receives B3:1, which no event sends",
-            "branch 2: #3 deposit_propagate_response (event 2) sends B2:2, which no event receives",
-            "branch 3: #3 withdraw_request (event 4): vector {B1:3,B2:3,B3:3,C2:1,C3:1} differs \
+            "B3: #3 withdraw_request (event 4) comes first (expected #1)",
+            "B2: #4 deposit_propagate_response (event 2) receives B3:1, which no event sends",
+            "B2: #3 deposit_propagate_response (event 2) sends B2:2, which no event receives",
+            "B3: #3 withdraw_request (event 4): vector {B1:3,B2:3,B3:3,C2:1,C3:1} differs \
              from the recomputed {B3:1,C3:1}",
             "event 2: expected 2 deposit_propagate_request (one on each other branch), found 1",
             "event 2: expected 2 deposit_propagate_execute (one on each other branch), found 1",
@@ -441,7 +440,7 @@ fn output_event_applied_twice() {
         &checked,
         1,
         &[
-            "branch 1: event 2 deposit_propagate_execute applied twice",
+            "B1: event 2 deposit_propagate_execute applied twice",
             "check: output, 17 sub-events of 3 branches, original clocks: 1 violation",
         ],
     );
@@ -524,9 +523,9 @@ async fn trace_receive_before_its_send() {
         &output,
         1,
         &[
-            "branch 2: #1 deposit_request (event 2) receives C2:1 before it is sent: its sender \
+            "B2: #1 deposit_request (event 2) receives C2:1 before it is sent: its sender \
              C2 #2 deposit_receive (event 2) depends on this receive",
-            "branch 2: #1 deposit_request (event 2) has lamport 1, not after the send of C2:1 by \
+            "B2: #1 deposit_request (event 2) has lamport 1, not after the send of C2:1 by \
              C2 #2 deposit_receive (event 2) (lamport 10)",
             "check: trace, 31 events of 6 processes, original clocks: 2 violations",
         ],
@@ -547,7 +546,7 @@ async fn trace_forged_vector_clock() {
         &output,
         1,
         &[
-            "branch 2: #5 deposit_response (event 2): vector {B1:3,B2:5,B3:3,C2:1} differs from \
+            "B2: #5 deposit_response (event 2): vector {B1:3,B2:5,B3:3,C2:1} differs from \
              the recomputed {B1:3,B2:5,B3:2,C2:1}",
             "check: trace, 31 events of 6 processes, original clocks: 1 violation",
         ],
@@ -567,7 +566,7 @@ async fn trace_replicas_that_disagree() {
         &output,
         1,
         &[
-            "branch 3: final balance 430 differs from the expected 500 (initial 400 + deposits \
+            "B3: final balance 430 differs from the expected 500 (initial 400 + deposits \
              170 - withdrawals 70)",
             "check: trace, 31 events of 6 processes, original clocks: 1 violation",
         ],
@@ -594,9 +593,9 @@ async fn trace_unlinked_message_and_strict_send_that_does_not_tick() {
         &output,
         1,
         &[
-            "customer 2: #1 deposit_send (event 2) has lamport 0, not after the start (lamport 0)",
-            "branch 1: #1 query_request (event 1) receives no message",
-            "customer 1: #1 query_send (event 1) sends C1:1, which no event receives",
+            "C2: #1 deposit_send (event 2) has lamport 0, not after the start (lamport 0)",
+            "B1: #1 query_request (event 1) receives no message",
+            "C1: #1 query_send (event 1) sends C1:1, which no event receives",
             "check: trace, 31 events of 6 processes, strict clocks: 3 violations",
         ],
     );

@@ -426,7 +426,7 @@ fn duplicate_event_id() {
     );
     refuse(
         &json,
-        "process 2 (customer): event 5: duplicate event id 5 (first used by customer 1)",
+        "process 2 (customer): event 5: duplicate event id 5 (first used by C1)",
     );
 }
 
@@ -444,7 +444,7 @@ fn customer_without_branch() {
 fn differing_balances() {
     refuse(
         &format!(r#"[{B1}, {{"id": 2, "type": "branch", "balance": 300}}]"#),
-        "process 2 (branch): initial balance 300 differs from branch 1's 400",
+        "process 2 (branch): initial balance 300 differs from B1's 400",
     );
 }
 

@@ -5,8 +5,8 @@ mod common;
 
 use common::run_cluster;
 use lamport_bank::model::{Action, ClockModel, Schedule};
+use lamport_bank::scenario::workload::{self, WorkloadSpec};
 use lamport_bank::trace::Outcome;
-use lamport_bank::workload::{self, WorkloadSpec};
 
 /// Eight branches with non-contiguous ids (some ≥ 10), 50 operations per customer, both models,
 /// several seeds: no violation, and every replica ends at initial + accepted deposits − accepted
@@ -23,10 +23,10 @@ async fn concurrent_runs_keep_every_invariant() {
         for model in [ClockModel::Original, ClockModel::Strict] {
             let report = run_cluster(&scenario, model, Schedule::Concurrent).await;
             assert!(
-                report.violations.is_empty(),
+                report.findings.is_empty(),
                 "seed {seed}, {}: {:#?}",
                 model.name(),
-                report.violations
+                report.findings
             );
             let mut expected = spec.initial_balance;
             let mut answered = 0;
@@ -78,7 +78,7 @@ async fn rejected_withdraws_under_concurrency_change_nothing() {
     };
     let scenario = workload::generate(99, &spec);
     let report = run_cluster(&scenario, ClockModel::Strict, Schedule::Concurrent).await;
-    assert!(report.violations.is_empty(), "{:#?}", report.violations);
+    assert!(report.findings.is_empty(), "{:#?}", report.findings);
     let rejected = report
         .trace
         .customers

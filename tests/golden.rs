@@ -21,7 +21,7 @@ async fn every_example_matches_its_expected_output_in_both_models() {
                 "{name} in the {} model",
                 model.name()
             );
-            assert!(report.violations.is_empty(), "{:?}", report.violations);
+            assert!(report.findings.is_empty(), "{:?}", report.findings);
         }
     }
 }

@@ -3,9 +3,9 @@
 mod common;
 
 use common::example;
-use lamport_bank::cluster::{Cluster, RunConfig};
 use lamport_bank::model::BranchId;
-use lamport_bank::wire::pb::{ChangeRequest, QueryRequest, branch_client::BranchClient};
+use lamport_bank::wire::pb::{ChangeRequest, QueryRequest, Stamp, branch_client::BranchClient};
+use lamport_bank::{Cluster, RunConfig};
 
 /// Customer 3 asking branch 2 gets `PERMISSION_DENIED`, for a query and for a deposit, and the
 /// branch's balance and log stay untouched.
@@ -20,31 +20,24 @@ async fn a_branch_refuses_another_branchs_customer() {
         .query(QueryRequest {
             customer_id: 3,
             event_id: 1,
-            clock: 0,
-            ..Default::default()
+            stamp: Some(Stamp::default()),
         })
         .await
         .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
-    assert_eq!(
-        status.message(),
-        "branch 2 serves only customer 2, not customer 3"
-    );
+    assert_eq!(status.message(), "B2 serves only C2, not C3");
     let status = client
         .deposit(ChangeRequest {
             customer_id: 3,
             event_id: 2,
             money: 10,
-            clock: 0,
-            ..Default::default()
+            stamp: Some(Stamp::default()),
         })
         .await
         .expect_err("refused");
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
     assert_eq!(cluster.balances()[&BranchId(2)], 400);
-    let history = cluster
-        .history(Ok(Default::default()), None)
-        .expect("a history");
+    let history = cluster.history(Default::default(), &example("sample"));
     assert_eq!(history.len(), 0, "nothing was recorded");
     cluster.shutdown().await.expect("clean shutdown");
 }

@@ -8,10 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::process::Command;
 
 use common::{EXAMPLES, example, examples_dir, run_cluster};
-use lamport_bank::history::{History, short_name};
-use lamport_bank::input;
 use lamport_bank::model::{ClockModel, Schedule};
 use lamport_bank::picture::{html, shiviz, svg};
+use lamport_bank::scenario::input;
+use lamport_bank::trace::History;
 
 /// The elements of `document` whose `class` attribute lists `class`.
 fn with_class<'a>(
@@ -345,7 +345,7 @@ async fn shiviz_logs_pass_shivizs_rules() {
             {"id": 1, "type": "customer", "events": [{"id": 1, "interface": "query"}]}]"#,
     )
     .expect("a valid input");
-    let mut scenarios: Vec<(String, input::Scenario)> = EXAMPLES
+    let mut scenarios: Vec<(String, lamport_bank::scenario::Scenario)> = EXAMPLES
         .iter()
         .map(|name| (name.to_string(), example(name)))
         .collect();
@@ -364,7 +364,7 @@ async fn shiviz_logs_pass_shivizs_rules() {
                     .table
                     .processes()
                     .iter()
-                    .map(|process| short_name(*process))
+                    .map(|process| process.to_string())
                     .collect();
                 let mut recorded: HashMap<(String, u64), BTreeMap<String, u64>> = HashMap::new();
                 for event in report.history.iter() {
@@ -374,7 +374,7 @@ async fn shiviz_logs_pass_shivizs_rules() {
                         .filter(|(_, entry)| **entry > 0)
                         .map(|(name, entry)| (name.clone(), *entry))
                         .collect();
-                    recorded.insert((short_name(event.process), event.seq), clock);
+                    recorded.insert((event.process.to_string(), event.seq), clock);
                 }
                 for line in &lines {
                     let own = line.clock[&line.host];
@@ -526,16 +526,17 @@ fn render_refuses_a_broken_trace_in_one_line() {
 /// up, and one dashed "lost" arrow per message that had to be sent again.
 #[test]
 fn a_simulated_partition_is_drawn_as_a_band_and_lost_messages_as_dashed_arrows() {
-    use lamport_bank::history::Fault;
     use lamport_bank::model::Schedule;
-    use lamport_bank::simulate::{self, FaultSet, SimConfig};
+    use lamport_bank::sim::plan::FaultSet;
+    use lamport_bank::sim::{self as simulate, SimConfig};
+    use lamport_bank::trace::Fault;
     let config = SimConfig {
         seed: 3,
         faults: FaultSet::ALL,
         schedule: Schedule::Concurrent,
         ..SimConfig::default()
     };
-    let report = simulate::simulate(&common::example("sample"), &config).expect("simulated");
+    let report = simulate::simulate(&common::example("sample"), &config);
     let svg = lamport_bank::picture::svg::render(&report.run.history).expect("drawn");
     let document = roxmltree::Document::parse(&svg).expect("the SVG is XML");
     let mut retried: Vec<String> = report
@@ -575,7 +576,7 @@ fn a_simulated_partition_is_drawn_as_a_band_and_lost_messages_as_dashed_arrows()
         .expect("a subtitle")
         .chars()
         .count() as i64;
-    use lamport_bank::picture::layout::{SUBTITLE_CHAR_WIDTH, TEXT_LEFT};
+    use lamport_bank::picture::geometry::{SUBTITLE_CHAR_WIDTH, TEXT_LEFT};
     assert!(
         width >= TEXT_LEFT + SUBTITLE_CHAR_WIDTH * subtitle,
         "{width} px for {subtitle} characters"

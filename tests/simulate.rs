@@ -3,10 +3,11 @@
 mod common;
 
 use common::example;
-use lamport_bank::faults::Bug;
+use lamport_bank::Bug;
 use lamport_bank::model::{ClockModel, Schedule};
-use lamport_bank::simulate::{self, FaultSet, SimConfig};
-use lamport_bank::tracefile;
+use lamport_bank::sim::plan::FaultSet;
+use lamport_bank::sim::{self as simulate, SimConfig};
+use lamport_bank::trace::file as tracefile;
 
 fn trace_bytes(report: &simulate::SimReport) -> Vec<u8> {
     let mut bytes = Vec::new();
@@ -23,7 +24,7 @@ fn a_fault_free_sequential_simulation_reproduces_the_expected_output() {
             model,
             ..SimConfig::default()
         };
-        let report = simulate::simulate(&example("wide"), &config).expect("simulated");
+        let report = simulate::simulate(&example("wide"), &config);
         assert!(report.passed(), "{:?}", report.problems());
         assert_eq!(report.run.trace.output(), common::expected("wide", model));
     }
@@ -38,9 +39,9 @@ fn the_same_seed_gives_the_same_trace_bytes() {
         schedule: Schedule::Concurrent,
         ..SimConfig::default()
     };
-    let scenario = simulate::sweep_workload(42);
-    let first = simulate::simulate(&scenario, &config).expect("simulated");
-    let second = simulate::simulate(&scenario, &config).expect("simulated");
+    let scenario = simulate::sweep::workload(42);
+    let first = simulate::simulate(&scenario, &config);
+    let second = simulate::simulate(&scenario, &config);
     assert!(first.passed(), "{:?}", first.problems());
     assert!(first.fault_count() > 0, "faults were injected");
     assert_eq!(trace_bytes(&first), trace_bytes(&second));
@@ -57,7 +58,7 @@ fn a_partition_that_heals_loses_nothing() {
             schedule: Schedule::Concurrent,
             ..SimConfig::default()
         };
-        let report = simulate::simulate(&example("requests"), &config).expect("simulated");
+        let report = simulate::simulate(&example("requests"), &config);
         assert!(report.passed(), "seed {seed}: {:?}", report.problems());
         let finals: Vec<i64> = report.run.balances.finals.values().copied().collect();
         assert!(
@@ -80,18 +81,18 @@ fn a_broken_rule_is_caught() {
             bug: Some(Bug::ApplyDuplicatesTwice),
             ..SimConfig::default()
         };
-        let report = simulate::simulate(&simulate::sweep_workload(seed), &config).expect("ran");
+        let report = simulate::simulate(&simulate::sweep::workload(seed), &config);
         if !report.passed() {
             caught += 1;
             // What a failing seed looks like (see the README's "Faults" section).
             println!(
                 "seed {seed} failed: {}\n    replay: {}",
                 report.problems().join("\n    "),
-                simulate::replay_command(None, &config)
+                simulate::sweep::replay_command(None, &config)
             );
             let lines: Vec<String> = report
                 .run
-                .violations
+                .findings
                 .iter()
                 .map(ToString::to_string)
                 .collect();
@@ -108,8 +109,8 @@ fn a_broken_rule_is_caught() {
 /// executes each change exactly once, and the money adds up.
 #[test]
 fn a_duplicated_propagation_is_applied_once() {
-    use lamport_bank::history::Fault;
     use lamport_bank::model::Step;
+    use lamport_bank::trace::Fault;
     let faults = FaultSet::parse("duplicate").expect("valid");
     let config = SimConfig {
         seed: 3,
@@ -117,7 +118,7 @@ fn a_duplicated_propagation_is_applied_once() {
         schedule: Schedule::Concurrent,
         ..SimConfig::default()
     };
-    let report = simulate::simulate(&example("requests"), &config).expect("simulated");
+    let report = simulate::simulate(&example("requests"), &config);
     let duplicates = report
         .run
         .history

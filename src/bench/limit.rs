@@ -16,9 +16,9 @@ use crate::bench::cpu;
 use crate::bench::latency::Percentiles;
 use crate::cluster::{Cluster, RunConfig};
 use crate::error::Error;
-use crate::input::{BranchSpec, Scenario};
 use crate::model::BranchId;
-use crate::recorder::Recording;
+use crate::scenario::{BranchSpec, Scenario};
+use crate::trace::Recording;
 use crate::wire::pb::{PingRequest, branch_client::BranchClient};
 
 /// Calls made before timing starts, so that the connection is up and warm.
@@ -70,9 +70,7 @@ pub async fn measure(duration: Duration, callers: usize) -> Result<Limit, Error>
 }
 
 async fn ping_all(cluster: &Cluster, duration: Duration, callers: usize) -> Result<Limit, Error> {
-    let channel = cluster.channel(PINGED).ok_or(Error::Malformed(
-        "the pinged branch has no address".to_string(),
-    ))?;
+    let channel = cluster.channel(PINGED)?;
     let mut client = BranchClient::new(channel.clone());
     for _ in 0..WARM_UP_CALLS {
         ping(&mut client).await?;

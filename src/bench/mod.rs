@@ -36,16 +36,17 @@ pub mod limit;
 pub mod memory;
 
 use std::fmt::Write as _;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, RunConfig};
 use crate::error::Error;
-use crate::input::Scenario;
 use crate::model::{Action, ClockModel, Schedule};
-use crate::recorder::Recording;
-use crate::workload::{self, DEFAULT_INITIAL_BALANCE, WorkloadSpec};
+use crate::scenario::Scenario;
+use crate::scenario::workload::{self, DEFAULT_INITIAL_BALANCE, WorkloadSpec};
+use crate::trace::Recording;
 
 use latency::Percentiles;
 use limit::Limit;
@@ -69,23 +70,43 @@ pub const RECORDING: Recording = Recording {
 /// Events a customer records per operation: its send and its receive.
 const CUSTOMER_EVENTS_PER_OP: u64 = 2;
 
-/// What to benchmark.
+/// What to benchmark; valid by construction ([`BenchConfig::new`] refuses the rest).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BenchConfig {
-    /// The numbers of branches, one configuration each (branches `1..=n`, one customer each).
-    pub branches: Vec<u32>,
-    /// Operations per customer.
-    pub ops_per_customer: usize,
-    /// The schedules, each run for every number of branches.
-    pub schedules: Vec<Schedule>,
-    /// The clock model.
-    pub model: ClockModel,
-    /// The workload seed: the same seed gives the same operations.
-    pub seed: u64,
-    /// How long each limit measurement runs.
-    pub limit_time: Duration,
-    /// How many callers the concurrent limit uses.
-    pub callers: usize,
+    branches: Vec<u32>,
+    ops_per_customer: usize,
+    schedules: Vec<Schedule>,
+    model: ClockModel,
+    seed: u64,
+    limit_time: Duration,
+    callers: usize,
+}
+
+/// The most branches one configuration may have.
+pub const MAX_BRANCHES: u32 = 100_000;
+/// The most concurrent callers the limit may use.
+pub const MAX_CALLERS: usize = 10_000;
+/// The longest a limit measurement may run.
+pub const MAX_LIMIT_TIME: Duration = Duration::from_secs(3600);
+
+/// A benchmark that cannot be run as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BadBenchConfig {
+    /// No number of branches, or one out of range.
+    #[error("--branches: every number must be from 1 to {MAX_BRANCHES}, and one at least given")]
+    Branches,
+    /// No operations.
+    #[error("--ops: must be a positive whole number")]
+    Ops,
+    /// No schedule.
+    #[error("no schedule to run")]
+    Schedules,
+    /// A limit measurement of no time, or too long.
+    #[error("--limit-time: must be above 0 and at most {} seconds", MAX_LIMIT_TIME.as_secs())]
+    LimitTime,
+    /// No callers, or too many.
+    #[error("--callers: must be from 1 to {MAX_CALLERS}")]
+    Callers,
 }
 
 impl Default for BenchConfig {
@@ -103,9 +124,88 @@ impl Default for BenchConfig {
 }
 
 impl BenchConfig {
+    /// A benchmark of each number of `branches` (one customer each, `ops_per_customer`
+    /// operations each) under each of `schedules` (each once, in the order given), against a
+    /// limit measured for `limit_time` with `callers` concurrent callers.
+    pub fn new(
+        branches: Vec<u32>,
+        ops_per_customer: usize,
+        schedules: Vec<Schedule>,
+        model: ClockModel,
+        seed: u64,
+        limit_time: Duration,
+        callers: usize,
+    ) -> Result<Self, BadBenchConfig> {
+        if branches.is_empty() || branches.iter().any(|&n| !(1..=MAX_BRANCHES).contains(&n)) {
+            return Err(BadBenchConfig::Branches);
+        }
+        if ops_per_customer == 0 {
+            return Err(BadBenchConfig::Ops);
+        }
+        let mut unique = Vec::new();
+        for schedule in schedules {
+            if !unique.contains(&schedule) {
+                unique.push(schedule);
+            }
+        }
+        if unique.is_empty() {
+            return Err(BadBenchConfig::Schedules);
+        }
+        if limit_time.is_zero() || limit_time > MAX_LIMIT_TIME {
+            return Err(BadBenchConfig::LimitTime);
+        }
+        if !(1..=MAX_CALLERS).contains(&callers) {
+            return Err(BadBenchConfig::Callers);
+        }
+        Ok(Self {
+            branches,
+            ops_per_customer,
+            schedules: unique,
+            model,
+            seed,
+            limit_time,
+            callers,
+        })
+    }
+
+    /// The numbers of branches, one configuration each.
+    pub fn branches(&self) -> &[u32] {
+        &self.branches
+    }
+
+    /// Operations per customer.
+    pub fn ops_per_customer(&self) -> usize {
+        self.ops_per_customer
+    }
+
+    /// The schedules, each run for every number of branches.
+    pub fn schedules(&self) -> &[Schedule] {
+        &self.schedules
+    }
+
+    /// The clock model.
+    pub fn model(&self) -> ClockModel {
+        self.model
+    }
+
+    /// The workload seed.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// How many workload runs the benchmark makes.
     pub fn run_count(&self) -> usize {
         self.branches.len() * self.schedules.len()
+    }
+
+    /// The workload of one configuration: one customer per branch, a seeded mix.
+    pub fn workload(&self, branches: u32) -> Scenario {
+        let spec = WorkloadSpec {
+            branches: (1..=branches).collect(),
+            ops_per_customer: self.ops_per_customer,
+            initial_balance: DEFAULT_INITIAL_BALANCE,
+        };
+        workload::generate(self.seed, &spec)
     }
 }
 
@@ -255,44 +355,89 @@ pub struct BenchReport {
     /// The machine's core count, as the OS reports it.
     pub cores: usize,
     /// The limit measured at the start (each configuration also has its own, measured just
-    /// before it).
-    pub limit: Limit,
+    /// before it); `None` if the benchmark was stopped before it was measured.
+    pub limit: Option<Limit>,
     /// One measurement per configuration, in the order run.
     pub runs: Vec<Measurement>,
+    /// Whether the benchmark was stopped before its last configuration.
+    pub stopped: bool,
+}
+
+impl BenchReport {
+    fn stopped(mut self) -> Self {
+        self.stopped = true;
+        self
+    }
+
+    /// Whether every configuration ended with every replica holding the same balance.
+    pub fn replicas_agree(&self) -> bool {
+        self.runs.iter().all(|run| run.replicas_agree)
+    }
+}
+
+/// What the benchmark tells its caller as it goes.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// It starts a stage.
+    Starting(Stage),
+    /// The limit at the start is measured.
+    Limit(&'a Limit),
+    /// One configuration is measured.
+    Measured(&'a Measurement),
 }
 
 /// Runs the benchmark: measures the limit, then every configuration in turn (for each number of
-/// branches, each schedule), telling `progress` what it starts.
+/// branches, each schedule), telling `events` what it starts and what it measured as it goes.
+/// Once `stop` resolves, the configuration in progress is abandoned and the report holds what
+/// was measured before it.
 pub async fn run(
     config: &BenchConfig,
-    progress: &mut (dyn FnMut(Stage) + Send),
+    events: &mut (dyn FnMut(Event<'_>) + Send),
+    stop: impl Future<Output = ()>,
 ) -> Result<BenchReport, Error> {
-    progress(Stage::Limit);
-    let start_limit = limit::measure(config.limit_time, config.callers).await?;
+    tokio::pin!(stop);
+    let mut report = BenchReport {
+        config: config.clone(),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        limit: None,
+        runs: Vec::with_capacity(config.run_count()),
+        stopped: false,
+    };
+    events(Event::Starting(Stage::Limit));
+    let limit = tokio::select! {
+        biased;
+        () = &mut stop => return Ok(report.stopped()),
+        limit = limit::measure(config.limit_time, config.callers) => limit?,
+    };
+    events(Event::Limit(&limit));
+    report.limit = Some(limit);
     let total = config.run_count();
-    let mut runs = Vec::with_capacity(total);
     for &branches in &config.branches {
         for &schedule in &config.schedules {
-            progress(Stage::Run {
-                index: runs.len(),
+            events(Event::Starting(Stage::Run {
+                index: report.runs.len(),
                 total,
                 branches,
                 schedule,
-            });
-            let limit = limit::measure(config.limit_time, config.callers).await?;
-            let limit = match schedule {
-                Schedule::Sequential => (limit.sequential, limit.sequential_cpu),
-                Schedule::Concurrent => (limit.concurrent, limit.concurrent_cpu),
+            }));
+            let measured = async {
+                let limit = limit::measure(config.limit_time, config.callers).await?;
+                let limit = match schedule {
+                    Schedule::Sequential => (limit.sequential, limit.sequential_cpu),
+                    Schedule::Concurrent => (limit.concurrent, limit.concurrent_cpu),
+                };
+                measure(config, branches, schedule, limit).await
             };
-            runs.push(measure(config, branches, schedule, limit).await?);
+            let measurement = tokio::select! {
+                biased;
+                () = &mut stop => return Ok(report.stopped()),
+                measurement = measured => measurement?,
+            };
+            events(Event::Measured(&measurement));
+            report.runs.push(measurement);
         }
     }
-    Ok(BenchReport {
-        config: config.clone(),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        limit: start_limit,
-        runs,
-    })
+    Ok(report)
 }
 
 /// Runs one configuration on a fresh cluster and measures it.
@@ -302,12 +447,7 @@ async fn measure(
     schedule: Schedule,
     (limit, limit_cpu): (f64, Option<Duration>),
 ) -> Result<Measurement, Error> {
-    let spec = WorkloadSpec {
-        branches: (1..=branches).collect(),
-        ops_per_customer: config.ops_per_customer,
-        initial_balance: DEFAULT_INITIAL_BALANCE,
-    };
-    let scenario = workload::generate(config.seed, &spec);
+    let scenario = config.workload(branches);
     let mix = Mix::of(&scenario);
     let peak_reset = memory::reset_peak();
     let run = RunConfig {
@@ -322,7 +462,7 @@ async fn measure(
     let (exchanges, events) = (cluster.exchanges_served(), cluster.event_count());
     let cpu_before = cpu::used();
     let started = Instant::now();
-    let records = cluster.run_customers_timed(&scenario.customers).await;
+    let logs = cluster.run_customers(&scenario.customers).await;
     let elapsed = started.elapsed();
     let cpu = cpu::used()
         .zip(cpu_before)
@@ -331,10 +471,7 @@ async fn measure(
     let events = cluster.event_count() - events + CUSTOMER_EVENTS_PER_OP * mix.total();
     let balances = cluster.balances();
     cluster.shutdown().await?;
-    let mut latencies: Vec<Duration> = records?
-        .into_values()
-        .flat_map(|(_, latencies)| latencies)
-        .collect();
+    let mut latencies: Vec<Duration> = logs?.into_values().flat_map(|log| log.latencies).collect();
     let mut finals = balances.values();
     let first = finals.next();
     Ok(Measurement {
@@ -366,30 +503,42 @@ impl BenchReport {
             "initial_balance": DEFAULT_INITIAL_BALANCE,
             "recording": { "vectors": RECORDING.vectors, "events": RECORDING.events },
             "cores": self.cores,
-            "limit": {
-                "sequential_calls_per_s": round(self.limit.sequential),
-                "sequential_latency_us": latency_json(&self.limit.sequential_latency),
-                "concurrent_calls_per_s": round(self.limit.concurrent),
-                "concurrent_callers": self.limit.callers,
-                "sequential_cpu_us_per_call": self.limit.sequential_cpu.map(micros),
-                "concurrent_cpu_us_per_call": self.limit.concurrent_cpu.map(micros),
-                "seconds_each": self.limit.duration.as_secs_f64(),
-            },
+            "limit": self.limit.as_ref().map(|limit| json!({
+                "sequential_calls_per_s": round(limit.sequential),
+                "sequential_latency_us": latency_json(&limit.sequential_latency),
+                "concurrent_calls_per_s": round(limit.concurrent),
+                "concurrent_callers": limit.callers,
+                "sequential_cpu_us_per_call": limit.sequential_cpu.map(micros),
+                "concurrent_cpu_us_per_call": limit.concurrent_cpu.map(micros),
+                "seconds_each": limit.duration.as_secs_f64(),
+            })),
             "runs": runs,
+            "stopped": self.stopped,
         })
     }
 
-    /// The person-facing table, with a header that says what was measured and how.
+    /// The person-facing table, with a header that says what was measured and how: the
+    /// [`BenchReport::head`], a [`row`] per configuration and the [`BenchReport::foot`].
     pub fn table(&self) -> String {
-        let mut text = String::new();
-        // Writing to a String cannot fail.
-        let _ = self.write_table(&mut text);
+        let mut text = self.head();
+        for run in &self.runs {
+            text.push_str(&row(run));
+        }
+        text.push_str(&self.foot());
         text
     }
 
-    fn write_table(&self, out: &mut String) -> std::fmt::Result {
+    /// What the table says before its rows: what was measured and how, the limit at the
+    /// start, and the column names.
+    pub fn head(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_head(&mut text);
+        text
+    }
+
+    fn write_head(&self, out: &mut String) -> std::fmt::Result {
         let config = &self.config;
-        let limit = &self.limit;
         writeln!(
             out,
             "Benchmark: seed {}, clocks {}, {} operations per customer (45 % deposits, 45 % \
@@ -404,20 +553,22 @@ impl BenchReport {
             "Recording: Lamport clocks only (no vector clocks, no history kept), so memory \
              measures the system, not a trace"
         )?;
-        writeln!(
-            out,
-            "Limit at the start (no-op Ping on this build, in this process, {:.1} s each; measured \
-             again before each configuration, which is compared with that): 1 sequential \
-             caller {} calls/s (p50 {} µs, CPU {} µs/call); {} concurrent callers {} calls/s \
-             (CPU {} µs/call)",
-            limit.duration.as_secs_f64(),
-            thousands(limit.sequential),
-            limit.sequential_latency.p50.as_micros(),
-            cpu_micros(limit.sequential_cpu),
-            limit.callers,
-            thousands(limit.concurrent),
-            cpu_micros(limit.concurrent_cpu)
-        )?;
+        if let Some(limit) = &self.limit {
+            writeln!(
+                out,
+                "Limit at the start (no-op Ping on this build, in this process, {:.1} s each; \
+                 measured again before each configuration, which is compared with that): 1 \
+                 sequential caller {} calls/s (p50 {} µs, CPU {} µs/call); {} concurrent \
+                 callers {} calls/s (CPU {} µs/call)",
+                limit.duration.as_secs_f64(),
+                thousands(limit.sequential),
+                limit.sequential_latency.p50.as_micros(),
+                cpu_micros(limit.sequential_cpu),
+                limit.callers,
+                thousands(limit.concurrent),
+                cpu_micros(limit.concurrent_cpu)
+            )?;
+        }
         writeln!(out)?;
         writeln!(
             out,
@@ -437,31 +588,19 @@ impl BenchReport {
             "limit/s",
             "CPU µs/exch",
             "CPU ratio"
-        )?;
-        for run in &self.runs {
-            writeln!(
-                out,
-                "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}",
-                run.branches,
-                run.schedule.name(),
-                run.mix.total(),
-                thousands(run.ops_per_s()),
-                run.latency.p50.as_micros(),
-                run.latency.p99.as_micros(),
-                run.latency.max.as_micros(),
-                run.exchanges_per_op(),
-                thousands(run.events_per_s()),
-                run.peak_kib
-                    .map_or("-".to_string(), |kib| format!("{:.1}", kib as f64 / 1024.0)),
-                run.peak_kib_per_branch()
-                    .map_or("-".to_string(), |kib| format!("{:.2}", kib / 1024.0)),
-                run.ratio(),
-                thousands(run.limit),
-                cpu_micros(run.cpu_per_exchange()),
-                run.cpu_ratio()
-                    .map_or("-".to_string(), |ratio| format!("{ratio:.2}"))
-            )?;
-        }
+        )
+    }
+
+    /// What the table says after its rows: how the ratios and the memory are reckoned, and
+    /// whether the benchmark was stopped or a run's replicas disagreed.
+    pub fn foot(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_foot(&mut text);
+        text
+    }
+
+    fn write_foot(&self, out: &mut String) -> std::fmt::Result {
         writeln!(out)?;
         writeln!(
             out,
@@ -488,11 +627,44 @@ impl BenchReport {
                 "peak memory: the whole process's VmHWM, reset before each configuration"
             )?;
         }
-        if self.runs.iter().any(|run| !run.replicas_agree) {
+        if !self.replicas_agree() {
             writeln!(out, "WARNING: some run ended with replicas that disagree")?;
+        }
+        if self.stopped {
+            writeln!(
+                out,
+                "stopped: {} of {} configurations measured",
+                self.runs.len(),
+                self.config.run_count()
+            )?;
         }
         Ok(())
     }
+}
+
+/// One configuration's line of the table.
+pub fn row(run: &Measurement) -> String {
+    format!(
+        "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}\n",
+        run.branches,
+        run.schedule.name(),
+        run.mix.total(),
+        thousands(run.ops_per_s()),
+        run.latency.p50.as_micros(),
+        run.latency.p99.as_micros(),
+        run.latency.max.as_micros(),
+        run.exchanges_per_op(),
+        thousands(run.events_per_s()),
+        run.peak_kib
+            .map_or("-".to_string(), |kib| format!("{:.1}", kib as f64 / 1024.0)),
+        run.peak_kib_per_branch()
+            .map_or("-".to_string(), |kib| format!("{:.2}", kib / 1024.0)),
+        run.ratio(),
+        thousands(run.limit),
+        cpu_micros(run.cpu_per_exchange()),
+        run.cpu_ratio()
+            .map_or("-".to_string(), |ratio| format!("{ratio:.2}"))
+    )
 }
 
 fn run_json(run: &Measurement) -> Value {

@@ -5,18 +5,16 @@
 //! headers, no task per call on the server), which is what lets propagation keep up with the
 //! customers (see the README's Performance section).
 //!
-//! The link is also where network faults are handled. Every message not yet acknowledged is
-//! kept, in order. When the oldest one goes unacknowledged past its deadline, or the stream
-//! breaks, the stream is dropped and, after an exponential backoff, a new one is opened and every
-//! unacknowledged message is sent again: the same messages (same stamp and id), which the peer
-//! applies at most once. A refusal by the peer (not a network failure) fails only the message it
-//! refused: it would be refused again.
+//! The link is also where network faults are handled, by the rules of its [`Outbox`]: when the
+//! oldest message goes unacknowledged past its deadline, or the stream breaks, the stream is
+//! dropped and, after an exponential backoff, a new one is opened and every unacknowledged
+//! message is sent again: the same messages (same stamp and id), which the peer applies at most
+//! once. A refusal by the peer (not a network failure) fails only the message it refused.
 //!
 //! Every `select!` here is `biased` (its branches polled in the order written): an unbiased one
 //! picks at random among ready branches, which would make simulations differ between runs of
 //! the same seed.
 
-use std::collections::VecDeque;
 use std::future::pending;
 
 use futures_channel::mpsc;
@@ -24,18 +22,30 @@ use futures_util::StreamExt;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::Status;
 use tonic::transport::Channel;
+use tracing::Instrument;
 
-use crate::branch::service::BranchConfig;
+use super::outbox::{Numbered, Outbox};
 use crate::error::Error;
-use crate::faults::FaultLog;
-use crate::history::{Fault, MessageId};
-use crate::model::{BranchId, Process};
+use crate::model::{BranchId, MessageId, Process};
 use crate::net::{self, Timeouts};
-use crate::recorder::Stamp;
+use crate::trace::{Fault, FaultLog, Stamp};
 use crate::wire::pb::{self, branch_client::BranchClient};
-use crate::wire::stamp;
+use crate::wire::{Acknowledgement, Propagation};
+
+/// What a link needs to know: its deadlines, where to note retries, and when to stop.
+#[derive(Debug, Clone, Default)]
+pub struct LinkConfig {
+    /// Deadlines and backoff of propagations.
+    pub timeouts: Timeouts,
+    /// Where retries are noted, if anywhere.
+    pub faults: Option<FaultLog>,
+    /// Cancelled when the link is to stop: it closes its stream, so that the server at the other
+    /// end can finish.
+    pub stop: CancellationToken,
+}
 
 /// The sending end of a link: cheap to clone, shared by every handler of the origin branch.
 #[derive(Debug, Clone)]
@@ -48,12 +58,18 @@ pub struct Link {
 /// A message to deliver, and where to say that the peer has applied it.
 #[derive(Debug)]
 struct Delivery {
-    request: pb::PropagateRequest,
+    propagation: Propagation,
     acknowledged: oneshot::Sender<Result<Stamp, Error>>,
 }
 
+impl Numbered for Delivery {
+    fn number(&self) -> u64 {
+        self.propagation.stamp.message.number
+    }
+}
+
 impl Link {
-    /// Starts the link from `origin` to `peer` over `channel`, as a task of its own that ends
+    /// Starts the link from `origin` to `peer` over `channel`, as a task of `tasks` that ends
     /// when `config.stop` is cancelled or every clone of the link is dropped. No stream is
     /// opened before the first message. Must be called inside a tokio runtime (inside a
     /// simulated host, in a simulation).
@@ -61,7 +77,8 @@ impl Link {
         origin: BranchId,
         peer: BranchId,
         channel: Channel,
-        config: &BranchConfig,
+        config: &LinkConfig,
+        tasks: &TaskTracker,
     ) -> Self {
         // futures' unbounded channel rather than tokio's: tokio's allocates a block of 32 slots
         // up front, which for the 16,256 links of 128 branches is tens of MiB of empty slots.
@@ -74,10 +91,10 @@ impl Link {
             faults: config.faults.clone(),
             stop: config.stop.clone(),
             queue,
-            unacknowledged: VecDeque::new(),
-            failures: 0,
+            outbox: Outbox::new(config.timeouts.propagation),
         };
-        tokio::spawn(task.run());
+        let span = tracing::debug_span!("link", branch = %origin, %peer);
+        tasks.spawn(task.run().instrument(span));
         Self {
             origin,
             peer,
@@ -85,16 +102,16 @@ impl Link {
         }
     }
 
-    /// Queues `request` for the peer, at once and without waiting; await the returned
+    /// Queues `propagation` for the peer, at once and without waiting; await the returned
     /// [`Posted`] for the peer's acknowledgement.
     ///
     /// The link must carry the origin's first sendings in the order of their message numbers:
     /// that is what makes `acknowledged_through` true. The origin therefore numbers a message
     /// and posts it under the same lock of its state.
-    pub fn post(&self, request: pb::PropagateRequest) -> Posted {
+    pub fn post(&self, propagation: Propagation) -> Posted {
         let (acknowledged, acknowledgement) = oneshot::channel();
         let delivery = Delivery {
-            request,
+            propagation,
             acknowledged,
         };
         // If the task has stopped, the delivery is dropped with its sender: `Posted` says so.
@@ -129,16 +146,6 @@ impl Posted {
     }
 }
 
-/// A message sent and not yet acknowledged.
-#[derive(Debug)]
-struct Unacknowledged {
-    delivery: Delivery,
-    /// Which attempt the last sending was (from 1).
-    attempt: u32,
-    /// When the acknowledgement of the last sending is due.
-    deadline: Instant,
-}
-
 /// How a stream ended.
 enum Ended {
     /// The link is to stop.
@@ -147,7 +154,7 @@ enum Ended {
     Failed(Status),
 }
 
-/// The task behind a [`Link`]: owns the stream and the messages in flight.
+/// The task behind a [`Link`]: owns the stream, and the outbox of messages in flight.
 struct LinkTask {
     origin: BranchId,
     peer: BranchId,
@@ -156,15 +163,13 @@ struct LinkTask {
     faults: Option<FaultLog>,
     stop: CancellationToken,
     queue: mpsc::UnboundedReceiver<Delivery>,
-    unacknowledged: VecDeque<Unacknowledged>,
-    /// Failed streams since the last acknowledgement: how long to back off.
-    failures: u32,
+    outbox: Outbox<Delivery>,
 }
 
 impl LinkTask {
     async fn run(mut self) {
         loop {
-            if self.unacknowledged.is_empty() {
+            if self.outbox.is_empty() {
                 // Nothing in flight: open no stream until there is something to send.
                 let delivery = tokio::select! {
                     biased;
@@ -172,11 +177,7 @@ impl LinkTask {
                     delivery = self.queue.next() => delivery,
                 };
                 let Some(delivery) = delivery else { return };
-                self.unacknowledged.push_back(Unacknowledged {
-                    delivery,
-                    attempt: 1,
-                    deadline: Instant::now(),
-                });
+                self.outbox.queue(delivery);
             }
             let status = match self.stream().await {
                 Ended::Stopped => return,
@@ -185,45 +186,41 @@ impl LinkTask {
             if !net::is_transient(status.code()) {
                 // The peer refused the oldest message; it would refuse it again. The others go
                 // on at once on a new stream.
-                if let Some(refused) = self.unacknowledged.pop_front() {
+                if let Some(refused) = self.outbox.refuse() {
                     let error = Error::Rpc {
                         from: Process::Branch(self.origin),
                         to: self.peer,
                         status,
                     };
                     // The handler waiting for it may be gone (its customer gave up): no matter.
-                    let _ = refused.delivery.acknowledged.send(Err(error));
+                    let _ = refused.acknowledged.send(Err(error));
                 }
                 continue;
             }
-            self.failures += 1;
-            tracing::debug!(
-                branch = self.origin.0,
-                peer = self.peer.0,
-                failures = self.failures,
-                in_flight = self.unacknowledged.len(),
-                %status,
-                "a propagation stream failed; retrying"
-            );
-            for unacknowledged in &mut self.unacknowledged {
-                unacknowledged.attempt += 1;
+            let (origin, peer) = (Process::Branch(self.origin), Process::Branch(self.peer));
+            for (delivery, attempt) in self.outbox.fail() {
                 if let Some(log) = &self.faults {
                     log.note(Fault::Retry {
                         message: MessageId {
-                            sender: Process::Branch(self.origin),
-                            number: unacknowledged.delivery.request.message,
+                            sender: origin,
+                            number: delivery.number(),
                         },
-                        to: Process::Branch(self.peer),
-                        attempt: unacknowledged.attempt,
+                        to: peer,
+                        attempt,
                     });
                 }
             }
+            tracing::debug!(
+                failures = self.outbox.failures(),
+                %status,
+                "a propagation stream failed; retrying"
+            );
             // Backoff between attempts, not a wait for a condition: there is nothing to wait on
             // but time (in a simulation, simulated time).
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => return,
-                () = sleep(self.timeouts.backoff(self.failures + 1)) => {}
+                () = sleep(self.timeouts.backoff(self.outbox.failures() + 1)) => {}
             }
         }
     }
@@ -232,14 +229,10 @@ impl LinkTask {
     /// comes and matches the acknowledgements, until the stream fails or the link stops.
     async fn stream(&mut self) -> Ended {
         let (outbound, messages) = mpsc::unbounded();
-        let deadline = Instant::now() + self.timeouts.propagation;
-        let through = self.acknowledged_through();
-        for unacknowledged in &mut self.unacknowledged {
-            unacknowledged.deadline = deadline;
-            let mut request = unacknowledged.delivery.request.clone();
-            request.acknowledged_through = through;
+        let (through, in_flight) = self.outbox.reopen(Instant::now());
+        for delivery in in_flight {
             // The receiving end is held just below, so sending cannot fail.
-            let _ = outbound.unbounded_send(request);
+            let _ = outbound.unbounded_send(request(delivery, through));
         }
         let call = self.client.propagate(messages);
         let opened = tokio::select! {
@@ -253,7 +246,7 @@ impl LinkTask {
             Err(_) => return Ended::Failed(late()),
         };
         loop {
-            let oldest = self.unacknowledged.front().map(|oldest| oldest.deadline);
+            let oldest = self.outbox.oldest_deadline();
             tokio::select! {
                 biased;
                 () = self.stop.cancelled() => return Ended::Stopped,
@@ -264,31 +257,14 @@ impl LinkTask {
                 }
                 delivery = self.queue.next() => {
                     let Some(delivery) = delivery else { return Ended::Stopped };
-                    let mut request = delivery.request.clone();
-                    self.unacknowledged.push_back(Unacknowledged {
-                        delivery,
-                        attempt: 1,
-                        deadline: Instant::now() + self.timeouts.propagation,
-                    });
-                    request.acknowledged_through = self.acknowledged_through();
+                    let mut message = request(&delivery, 0);
+                    message.acknowledged_through = self.outbox.post(delivery, Instant::now());
                     // The stream's request half lives as long as `outbound`, held here.
-                    let _ = outbound.unbounded_send(request);
+                    let _ = outbound.unbounded_send(message);
                 }
                 () = due(oldest) => return Ended::Failed(late()),
             }
         }
-    }
-
-    /// The number up to which every message of the origin to the peer has been acknowledged:
-    /// just below the oldest message in flight. The link carries first sendings in number
-    /// order (see [`Link::post`]) and acknowledgements come in sending order, so everything
-    /// numbered below the oldest message in flight was sent before it and has been
-    /// acknowledged. (A deliberate duplicate in flight has a lower number than the sendings
-    /// after it, which only makes this smaller: still true.)
-    fn acknowledged_through(&self) -> u64 {
-        self.unacknowledged.front().map_or(0, |oldest| {
-            oldest.delivery.request.message.saturating_sub(1)
-        })
     }
 
     /// Hands an acknowledgement to the oldest message in flight; says how the stream ended if
@@ -306,19 +282,27 @@ impl LinkTask {
             }
             Err(status) => return Some(Ended::Failed(status)),
         };
-        let Some(acknowledged) = self.unacknowledged.pop_front() else {
+        let ack = match Acknowledgement::try_from(reply) {
+            Ok(ack) => ack,
+            Err(error) => return Some(Ended::Failed(Status::aborted(error.to_string()))),
+        };
+        let Some(acknowledged) = self.outbox.acknowledge() else {
             // Cannot happen with a well-behaved peer; a new stream starts again from scratch.
             return Some(Ended::Failed(Status::aborted(
                 "an acknowledgement for no message in flight",
             )));
         };
-        self.failures = 0;
-        let from = Process::Branch(self.peer);
-        let ack = stamp(from, reply.clock, reply.vector, reply.message);
         // The handler waiting for it may be gone (its customer gave up): no matter.
-        let _ = acknowledged.delivery.acknowledged.send(Ok(ack));
+        let _ = acknowledged.acknowledged.send(Ok(ack.stamp));
         None
     }
+}
+
+/// The wire message of `delivery`, telling the peer it may forget up to `through`.
+fn request(delivery: &Delivery, through: u64) -> pb::PropagateRequest {
+    let mut request = pb::PropagateRequest::from(delivery.propagation.clone());
+    request.acknowledged_through = through;
+    request
 }
 
 /// The status of a stream whose oldest message was not acknowledged in time.
@@ -333,3 +317,7 @@ async fn due(deadline: Option<Instant>) {
         None => pending().await,
     }
 }
+
+#[cfg(test)]
+#[path = "link_tests.rs"]
+mod tests;

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
 
-use crate::branch::link::Link;
-use crate::branch::service::BranchConfig;
+use super::link::{Link, LinkConfig};
 use crate::model::BranchId;
 
 /// The other branches of the cluster, in ascending id, each with its link.
@@ -16,16 +16,18 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Starts a link from `origin` to every peer of `channels` (`(id, channel)` pairs), sorted
-    /// by id so that propagation order is deterministic. Must be called inside a tokio runtime.
+    /// Starts a link from `origin` to every peer of `channels` (`(id, channel)` pairs), each a
+    /// task of `tasks`, sorted by id so that propagation order is deterministic. Must be called
+    /// inside a tokio runtime.
     pub fn connect(
         origin: BranchId,
         channels: impl IntoIterator<Item = (BranchId, Channel)>,
-        config: &BranchConfig,
+        config: &LinkConfig,
+        tasks: &TaskTracker,
     ) -> Self {
         let mut links: Vec<_> = channels
             .into_iter()
-            .map(|(peer, channel)| (peer, Link::start(origin, peer, channel, config)))
+            .map(|(peer, channel)| (peer, Link::start(origin, peer, channel, config, tasks)))
             .collect();
         links.sort_by_key(|(peer, _)| *peer);
         Self {

@@ -1,55 +1,24 @@
-//! The gRPC handlers of a branch. Each handler locks the state, calls one synchronous method
-//! (and, for a propagation, queues it on the peer's link), unlocks, and only then waits for the
-//! peers: no lock is ever held across a network call or an `.await`.
+//! The gRPC handlers of a branch. Each handler parses its request once (see [`crate::wire`]),
+//! locks the state, calls one synchronous method (and, for a propagation, queues it on the
+//! peer's link), unlocks, and only then waits for the peers: no lock is ever held across a
+//! network call or an `.await`.
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::Ordering;
 
 use futures_util::future::join_all;
 use futures_util::{Stream, StreamExt};
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::branch::link::Link;
-use crate::branch::peers::Peers;
-use crate::branch::state::{BranchState, Execution};
+use super::link::Link;
+use super::peers::Peers;
+use super::state::Execution;
+use super::{BranchConfig, SharedState, lock};
 use crate::error::Error;
-use crate::faults::{FaultLog, Injector};
-use crate::history::{Fault, MessageId};
-use crate::model::{BranchId, CustomerId, EventId, Op, Process, Schedule};
-use crate::net::Timeouts;
+use crate::model::{BranchId, CustomerId, EventId, MessageId, Op, Process, Schedule};
+use crate::trace::{Fault, Outcome};
 use crate::wire::pb::{self, branch_server};
-use crate::wire::{operation_of, positive_money, stamp};
-
-/// The state of one branch, shared between its handlers. A `std::sync::Mutex` rather than a
-/// tokio one: it is held only for a synchronous method call, never across an `.await`.
-pub type SharedState = Arc<Mutex<BranchState>>;
-
-/// Locks a branch's state. Every `BranchState` method finishes its checks before it changes
-/// anything, so a lock poisoned by a panic elsewhere still guards a consistent state.
-pub fn lock(state: &SharedState) -> MutexGuard<'_, BranchState> {
-    state.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// How a branch propagates, and what it does about faults.
-#[derive(Debug, Clone, Default)]
-pub struct BranchConfig {
-    /// One peer at a time in ascending id, or all at once.
-    pub schedule: Schedule,
-    /// Deadlines and backoff of propagations.
-    pub timeouts: Timeouts,
-    /// Where retries and deliberate duplicates are noted, if anywhere.
-    pub faults: Option<FaultLog>,
-    /// Faults the branch injects itself (simulations only).
-    pub injector: Option<Injector>,
-    /// Cancelled when the branch is to stop: its links close their streams, so that the
-    /// servers at the other end can finish.
-    pub stop: CancellationToken,
-    /// How many request/reply exchanges the branch has served: one per unary call, and one per
-    /// propagation received on a stream. May be shared by several branches.
-    pub served: Arc<AtomicU64>,
-}
+use crate::wire::{Acknowledgement, Answer, CustomerRequest, Propagation};
 
 /// A branch's gRPC service: its id, its state, its peers and how it propagates.
 #[derive(Debug, Clone)]
@@ -76,14 +45,10 @@ impl BranchService {
         branch_server::BranchServer::new(self)
     }
 
-    fn state(&self) -> MutexGuard<'_, BranchState> {
-        lock(&self.state)
-    }
-
-    fn authorize(&self, customer: u32) -> Result<Process, Error> {
-        let customer = CustomerId(customer);
+    /// Refuses a customer that is not this branch's own.
+    fn authorize(&self, customer: CustomerId) -> Result<(), Error> {
         if customer.home_branch() == self.id {
-            Ok(Process::Customer(customer))
+            Ok(())
         } else {
             Err(Error::PermissionDenied {
                 branch: self.id,
@@ -92,31 +57,43 @@ impl BranchService {
         }
     }
 
+    /// A query: read the replica, answer at once.
+    fn query(&self, request: &CustomerRequest) -> Result<Answer, Error> {
+        self.authorize(request.customer)?;
+        let (balance, stamp) = lock(&self.state).serve_query(request.event, &request.stamp);
+        Ok(Answer {
+            branch: self.id,
+            outcome: Outcome::Balance(balance),
+            balance,
+            stamp,
+        })
+    }
+
     /// The life of a deposit or withdraw on its origin: execute, propagate, reply.
-    async fn change(&self, op: Op, request: pb::ChangeRequest) -> Result<pb::ChangeReply, Error> {
-        let customer = self.authorize(request.customer_id)?;
-        let money = positive_money(request.money)?;
-        let event = EventId(request.event_id);
-        let received = stamp(customer, request.clock, request.vector, request.message);
-        let execution = self.state().execute(op, event, money, &received);
+    async fn change(&self, request: CustomerRequest) -> Result<Answer, Error> {
+        self.authorize(request.customer)?;
+        let Some((op, money)) = request.action.change() else {
+            // The rpc a request came on says whether it is a change: a query never gets here.
+            return self.query(&request);
+        };
+        let event = request.event;
+        let execution = lock(&self.state).execute(op, event, money, &request.stamp);
         if execution == Execution::Applied {
             self.propagate(op, event, money).await?;
         }
-        let (reply, balance) = {
-            let mut state = self.state();
+        let (stamp, balance) = {
+            let mut state = lock(&self.state);
             (state.reply(op, event), state.balance())
         };
-        let result = match execution {
-            Execution::Applied => pb::Result::Success,
-            Execution::Rejected => pb::Result::Fail,
+        let outcome = match execution {
+            Execution::Applied => Outcome::Success,
+            Execution::Rejected => Outcome::Fail,
         };
-        Ok(pb::ChangeReply {
-            result: result.into(),
+        Ok(Answer {
+            branch: self.id,
+            outcome,
             balance,
-            clock: reply.lamport,
-            branch_id: self.id.0,
-            vector: reply.vector,
-            message: reply.message.number,
+            stamp,
         })
     }
 
@@ -155,38 +132,35 @@ impl BranchService {
             .config
             .injector
             .as_ref()
-            .is_some_and(Injector::duplicate_next);
-        let (posted, request) = {
-            let mut state = self.state();
-            let sent = state.send_propagation();
-            let request = pb::PropagateRequest {
-                origin_id: self.id.0,
-                event_id: event.0,
-                operation: pb::Operation::from(op).into(),
+            .is_some_and(|injector| injector.duplicate_next());
+        let (posted, again) = {
+            let mut state = lock(&self.state);
+            let propagation = Propagation {
+                origin: self.id,
+                event,
+                op,
                 money,
-                clock: sent.lamport,
-                vector: sent.vector,
-                message: sent.message.number,
+                stamp: state.send_propagation(),
                 acknowledged_through: 0,
             };
-            let again = duplicate.then(|| request.clone());
+            let again = duplicate.then(|| propagation.clone());
             // Numbered and posted under one lock: the link must carry this branch's messages
             // in the order of their numbers (see `Link::post`).
-            (link.post(request), again)
+            (link.post(propagation), again)
         };
         let ack = posted.acknowledged().await?;
-        self.state().acknowledge(op, event, &ack);
-        if let Some(request) = request {
+        lock(&self.state).acknowledge(op, event, &ack);
+        if let Some(propagation) = again {
             self.note(Fault::Duplicate {
                 message: MessageId {
                     sender: Process::Branch(self.id),
-                    number: request.message,
+                    number: propagation.stamp.message.number,
                 },
                 to: Process::Branch(peer),
             });
             // The peer must recognise the repeat; its answer is not received again (this branch
             // has already merged the first acknowledgement).
-            link.post(request).acknowledged().await?;
+            link.post(propagation).acknowledged().await?;
         }
         Ok(())
     }
@@ -210,20 +184,22 @@ fn apply_propagation(
     state: &SharedState,
     request: pb::PropagateRequest,
 ) -> Result<pb::PropagateReply, Error> {
-    let op = operation_of(&request)?;
-    let money = positive_money(request.money)?;
-    let origin = Process::Branch(BranchId(request.origin_id));
-    let received = stamp(origin, request.clock, request.vector, request.message);
+    let propagation = Propagation::try_from(request)?;
+    let origin = Process::Branch(propagation.origin);
     let mut state = lock(state);
-    state.forget_acknowledged(origin, request.acknowledged_through);
-    let ack = state.apply_propagation(op, EventId(request.event_id), money, &received)?;
-    Ok(pb::PropagateReply {
-        clock: ack.lamport,
+    state.forget_acknowledged(origin, propagation.acknowledged_through);
+    let stamp = state.apply_propagation(
+        propagation.op,
+        propagation.event,
+        propagation.money,
+        &propagation.stamp,
+    )?;
+    Ok(Acknowledgement {
+        branch: id,
         balance: state.balance(),
-        branch_id: id.0,
-        vector: ack.vector,
-        message: ack.message.number,
-    })
+        stamp,
+    }
+    .into())
 }
 
 /// The acknowledgements a branch sends back on one origin's propagation stream.
@@ -236,19 +212,8 @@ impl branch_server::Branch for BranchService {
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::QueryReply>, Status> {
         self.served();
-        let request = request.into_inner();
-        let customer = self.authorize(request.customer_id)?;
-        let received = stamp(customer, request.clock, request.vector, request.message);
-        let (balance, reply) = self
-            .state()
-            .serve_query(EventId(request.event_id), &received);
-        Ok(Response::new(pb::QueryReply {
-            balance,
-            clock: reply.lamport,
-            branch_id: self.id.0,
-            vector: reply.vector,
-            message: reply.message.number,
-        }))
+        let request = CustomerRequest::try_from(request.into_inner()).map_err(Error::from)?;
+        Ok(Response::new(self.query(&request)?.into()))
     }
 
     async fn deposit(
@@ -256,9 +221,9 @@ impl branch_server::Branch for BranchService {
         request: Request<pb::ChangeRequest>,
     ) -> Result<Response<pb::ChangeReply>, Status> {
         self.served();
-        Ok(Response::new(
-            self.change(Op::Deposit, request.into_inner()).await?,
-        ))
+        let request =
+            CustomerRequest::try_from((Op::Deposit, request.into_inner())).map_err(Error::from)?;
+        Ok(Response::new(self.change(request).await?.into()))
     }
 
     async fn withdraw(
@@ -266,9 +231,9 @@ impl branch_server::Branch for BranchService {
         request: Request<pb::ChangeRequest>,
     ) -> Result<Response<pb::ChangeReply>, Status> {
         self.served();
-        Ok(Response::new(
-            self.change(Op::Withdraw, request.into_inner()).await?,
-        ))
+        let request =
+            CustomerRequest::try_from((Op::Withdraw, request.into_inner())).map_err(Error::from)?;
+        Ok(Response::new(self.change(request).await?.into()))
     }
 
     type PropagateStream = Acknowledgements;

@@ -4,11 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::inject::Bug;
 use crate::error::Error;
-use crate::faults::Bug;
-use crate::history::{EventKind, MessageId, TraceEvent};
-use crate::model::{BranchId, EventId, Op, Process, Step, SubEvent};
-use crate::recorder::{Recorder, Stamp};
+use crate::model::{BranchId, EventId, MessageId, Op, Process, Step, SubEvent};
+use crate::trace::{EventKind, Recorder, Stamp, TraceEvent};
 
 /// What the origin's execute step decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -210,7 +209,7 @@ impl BranchState {
 mod tests {
     use super::*;
     use crate::model::CustomerId;
-    use crate::recorder::Recording;
+    use crate::trace::Recording;
 
     fn state(id: u32, balance: i64) -> BranchState {
         let process = Process::Branch(BranchId(id));
@@ -221,12 +220,38 @@ mod tests {
         )
     }
 
-    fn from_customer(lamport: u64) -> Stamp {
+    /// A stamp of customer `id`'s first message, sent at Lamport `lamport`: customer `id` is the
+    /// one that calls branch `id`.
+    fn from_customer(id: u32, lamport: u64) -> Stamp {
         Stamp {
             lamport,
             vector: vec![0, 1],
             message: MessageId {
-                sender: Process::Customer(CustomerId(1)),
+                sender: Process::Customer(CustomerId(id)),
+                number: 1,
+            },
+        }
+    }
+
+    /// A stamp of origin branch 3's message `number`, sent at Lamport `lamport`.
+    fn from_origin(lamport: u64, number: u64) -> Stamp {
+        Stamp {
+            lamport,
+            vector: vec![0, 0],
+            message: MessageId {
+                sender: Process::Branch(BranchId(3)),
+                number,
+            },
+        }
+    }
+
+    /// A stamp of peer branch 1's acknowledgement, sent at Lamport `lamport`.
+    fn from_peer(lamport: u64) -> Stamp {
+        Stamp {
+            lamport,
+            vector: vec![0, 0],
+            message: MessageId {
+                sender: Process::Branch(BranchId(1)),
                 number: 1,
             },
         }
@@ -243,7 +268,7 @@ mod tests {
     #[test]
     fn execute_merges_then_ticks_and_applies() {
         let mut state = state(2, 400);
-        let execution = state.execute(Op::Deposit, EventId(2), 170, &from_customer(0));
+        let execution = state.execute(Op::Deposit, EventId(2), 170, &from_customer(2, 0));
         assert_eq!(execution, Execution::Applied);
         assert_eq!(state.balance(), 570);
         assert_eq!(
@@ -256,7 +281,7 @@ mod tests {
     #[test]
     fn withdraw_over_the_balance_is_rejected_but_logged() {
         let mut state = state(5, 100);
-        let execution = state.execute(Op::Withdraw, EventId(51), 101, &from_customer(3));
+        let execution = state.execute(Op::Withdraw, EventId(51), 101, &from_customer(5, 3));
         assert_eq!(execution, Execution::Rejected);
         assert_eq!(state.balance(), 100);
         assert_eq!(
@@ -271,7 +296,7 @@ mod tests {
     #[test]
     fn withdraw_of_the_whole_balance_is_applied() {
         let mut state = state(5, 100);
-        let execution = state.execute(Op::Withdraw, EventId(51), 100, &from_customer(0));
+        let execution = state.execute(Op::Withdraw, EventId(51), 100, &from_customer(5, 0));
         assert_eq!(execution, Execution::Applied);
         assert_eq!(state.balance(), 0);
     }
@@ -279,7 +304,7 @@ mod tests {
     #[test]
     fn deposit_that_would_overflow_is_rejected() {
         let mut state = state(1, i64::MAX - 1);
-        let execution = state.execute(Op::Deposit, EventId(1), 2, &from_customer(0));
+        let execution = state.execute(Op::Deposit, EventId(1), 2, &from_customer(1, 0));
         assert_eq!(execution, Execution::Rejected);
         assert_eq!(state.balance(), i64::MAX - 1);
     }
@@ -287,7 +312,7 @@ mod tests {
     #[test]
     fn propagation_merges_the_origin_stamp_then_ticks() {
         let mut state = state(1, 400);
-        let reply = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        let reply = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
         assert_eq!(reply.map(|stamp| stamp.lamport).ok(), Some(4));
         assert_eq!(state.balance(), 570);
     }
@@ -295,7 +320,7 @@ mod tests {
     #[test]
     fn propagation_that_would_overflow_changes_nothing() {
         let mut state = state(1, i64::MAX);
-        let reply = state.apply_propagation(Op::Deposit, EventId(2), 1, &from_customer(2));
+        let reply = state.apply_propagation(Op::Deposit, EventId(2), 1, &from_origin(2, 1));
         assert!(matches!(reply, Err(Error::Overflow { .. })));
         assert_eq!(state.clock(), 0);
         assert!(state.events().is_empty());
@@ -304,8 +329,8 @@ mod tests {
     #[test]
     fn a_repeated_propagation_is_answered_again_not_applied_again() {
         let mut state = state(1, 400);
-        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
-        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
         assert_eq!(
             first.ok(),
             again.ok(),
@@ -318,11 +343,11 @@ mod tests {
     #[test]
     fn a_repeat_is_still_recognised_after_its_acknowledgement_is_forgotten() {
         let mut state = state(1, 400);
-        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
-        let origin = Process::Customer(CustomerId(1));
+        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        let origin = Process::Branch(BranchId(3));
         state.forget_acknowledged(origin, 1);
         assert!(state.applied[&origin].acknowledgements.is_empty());
-        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
         assert_eq!(again.ok(), Some(state.nothing_new()));
         assert_ne!(first.ok(), Some(state.nothing_new()));
         assert_eq!(state.balance(), 570);
@@ -337,15 +362,15 @@ mod tests {
     #[test]
     fn the_injected_bug_applies_a_repeat_twice() {
         let mut state = state(1, 400).with_bug(Some(Bug::ApplyDuplicatesTwice));
-        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
-        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_customer(2));
+        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
         assert_eq!(state.balance(), 740);
     }
 
     #[test]
     fn a_query_touches_no_lamport_clock() {
         let mut state = state(1, 400);
-        let (balance, stamp) = state.serve_query(EventId(1), &from_customer(7));
+        let (balance, stamp) = state.serve_query(EventId(1), &from_customer(1, 7));
         assert_eq!((balance, stamp.lamport, state.clock()), (400, 0, 0));
         assert_eq!(state.events()[0].vector, [1, 0]);
     }
@@ -353,9 +378,9 @@ mod tests {
     #[test]
     fn acknowledge_and_reply_follow_the_clock_rules() {
         let mut state = state(2, 400);
-        state.execute(Op::Deposit, EventId(2), 170, &from_customer(0));
-        state.acknowledge(Op::Deposit, EventId(2), &from_customer(4));
-        state.acknowledge(Op::Deposit, EventId(2), &from_customer(7));
+        state.execute(Op::Deposit, EventId(2), 170, &from_customer(2, 0));
+        state.acknowledge(Op::Deposit, EventId(2), &from_peer(4));
+        state.acknowledge(Op::Deposit, EventId(2), &from_peer(7));
         assert_eq!(state.reply(Op::Deposit, EventId(2)).lamport, 9);
         assert_eq!(
             names(&state)[2..],

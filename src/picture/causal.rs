@@ -11,7 +11,8 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
 use super::PictureError;
-use crate::history::{History, MessageId, TraceEvent, short_name};
+use crate::model::MessageId;
+use crate::trace::{History, TraceEvent};
 
 /// Where an event sits in a history: its lane (the process's index in the process table) and
 /// its position in that lane, from 0.
@@ -52,7 +53,7 @@ pub fn event_at(history: &History, place: Place) -> &TraceEvent {
 
 /// `B2-3`: how an event is named in pictures (its process and its number there).
 pub fn event_label(event: &TraceEvent) -> String {
-    format!("{}-{}", short_name(event.process), event.seq)
+    format!("{}-{}", event.process, event.seq)
 }
 
 impl Causality {
@@ -64,7 +65,7 @@ impl Causality {
                 let expected = index as u64 + 1;
                 if event.seq != expected {
                     return Err(PictureError::Sequence {
-                        process: short_name(event.process),
+                        process: event.process.to_string(),
                         expected,
                         found: event.seq,
                     });
@@ -219,8 +220,8 @@ fn topological_order(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{EventKind, ProcessTable};
     use crate::model::{Action, BranchId, CustomerId, EventId, Op, Process, Step, SubEvent};
+    use crate::trace::{EventKind, ProcessTable};
 
     fn event(process: Process, seq: u64, kind: EventKind, lamport: u64) -> TraceEvent {
         TraceEvent {

@@ -11,47 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use super::layout::{Dot, LAMPORT_STEP, Lane};
-use crate::history::{Fault, FaultRecord, MessageId, short_name};
-use crate::model::Process;
-
-/// A message whose delivery failed at least once before it went through (or never did).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LostMessage {
-    /// The message, e.g. `B2:1`.
-    pub message: String,
-    /// Where the dashed arrow starts: the sending event's position.
-    pub from: (i64, i64),
-    /// Where it stops, with its cross.
-    pub to: (i64, i64),
-    /// How many attempts were lost.
-    pub attempts: u32,
-}
-
-/// A stretch of the diagram during which some lanes were cut off from each other.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Band {
-    /// `partition`, `hold` or `pause`.
-    pub kind: &'static str,
-    /// What the band says, e.g. `partition B2 ⇄ B3 (42–774 ms)`.
-    pub label: String,
-    /// Its left and right edges.
-    pub x: (i64, i64),
-    /// Its top and bottom edges.
-    pub y: (i64, i64),
-}
-
-/// The faults of a run, placed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FaultOverlay {
-    /// Lost deliveries, one per retried message.
-    pub lost: Vec<LostMessage>,
-    /// Partitions, holds and pauses that held up messages.
-    pub bands: Vec<Band>,
-}
-
-/// Where a message was sent and received, by dot index.
-pub type Deliveries = BTreeMap<MessageId, (usize, Option<usize>)>;
+use super::geometry::{Band, Deliveries, Dot, FaultOverlay, LAMPORT_STEP, Lane, LostMessage};
+use crate::model::{MessageId, Process};
+use crate::trace::{Fault, FaultRecord};
 
 /// Places the faults of a run on a diagram whose dots and lanes are laid out already.
 pub fn overlay(
@@ -61,10 +23,9 @@ pub fn overlay(
     deliveries: &Deliveries,
 ) -> FaultOverlay {
     let lane_y = |process: Process| {
-        let name = short_name(process);
         lanes
             .iter()
-            .find(|lane| lane.name == name)
+            .find(|lane| lane.process == process)
             .map(|lane| lane.y)
     };
     // Every retried message: its destination, how many attempts were lost, and when.
@@ -146,7 +107,7 @@ pub fn overlay(
         let (Some(top), Some(bottom)) = (ys.iter().min(), ys.iter().max()) else {
             continue;
         };
-        let names: Vec<String> = cut.iter().map(|process| short_name(*process)).collect();
+        let names: Vec<String> = cut.iter().map(ToString::to_string).collect();
         let until = if end_ms == u64::MAX {
             "end".to_string()
         } else {

@@ -14,9 +14,10 @@
 use serde_json::json;
 
 use super::PictureError;
-use super::layout::{DOT_RADIUS, Layout, format_vector};
+use super::geometry::DOT_RADIUS;
+use super::layout::{Layout, format_vector};
 use super::svg::{self, Flavor, escape};
-use crate::history::History;
+use crate::trace::History;
 
 /// The interactive page of `history`.
 pub fn render(history: &History) -> Result<String, PictureError> {

@@ -16,248 +16,14 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::PictureError;
 use super::causal::{Causality, Place, event_at, event_label};
-use super::faults::{Deliveries, FaultOverlay, overlay};
-use crate::history::{EventKind, History, TraceEvent, short_name};
+use super::faults::overlay;
+use super::geometry::{
+    Arrow, BOTTOM, Deliveries, Dot, FaultOverlay, GROUP_GAP, Group, LAMPORT_STEP, LANE_GAP, LEFT,
+    Lane, MAX_WIDTH, MIN_WIDTH, Mark, MessageKind, Note, RIGHT, SEQ_STEP, SUB_STEP,
+    SUBTITLE_CHAR_WIDTH, TEXT_LEFT, TOP, Tick,
+};
 use crate::model::{Process, Step};
-use crate::trace::Outcome;
-
-/// Horizontal distance between two consecutive Lamport values.
-pub const LAMPORT_STEP: i64 = 48;
-/// Extra horizontal distance for each sub-step (an event that shares its Lamport value with an
-/// earlier one).
-pub const SUB_STEP: i64 = 26;
-/// Horizontal distance between consecutive events of a process when placed by order of
-/// recording.
-pub const SEQ_STEP: i64 = 48;
-/// Vertical distance between two lanes.
-pub const LANE_GAP: i64 = 52;
-/// The radius of an event's dot.
-pub const DOT_RADIUS: i64 = 7;
-/// Where Lamport value 0 (and the first event in order of recording) sits.
-pub const LEFT: i64 = 112;
-/// Where the first lane sits: below the title, the legend and the clock axis.
-const TOP: i64 = 206;
-/// Extra room between the customers' lanes and the branches' lanes.
-const GROUP_GAP: i64 = 22;
-/// Room to the right of the last event.
-const RIGHT: i64 = 60;
-/// Room below the last lane.
-const BOTTOM: i64 = 40;
-/// The narrowest picture: wide enough for the title and the legend.
-const MIN_WIDTH: i64 = 1060;
-/// Where the title and the subtitle start.
-pub const TEXT_LEFT: i64 = 20;
-/// A generous width of one character of the subtitle (13 px sans-serif): a picture is made at
-/// least wide enough for its subtitle at this width.
-pub const SUBTITLE_CHAR_WIDTH: i64 = 7;
-
-/// The kinds of message, each drawn in its own style. Faults (a dropped message, say) would
-/// be new variants with a style of their own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum MessageKind {
-    /// A customer's request to its branch.
-    Request,
-    /// An origin branch propagating a deposit or withdraw to another branch.
-    Propagation,
-    /// A branch acknowledging a propagation to the origin.
-    PropagationReply,
-    /// An origin branch answering its customer.
-    Reply,
-}
-
-impl MessageKind {
-    /// Every kind, in the order the legend lists them.
-    pub const ALL: [MessageKind; 4] = [
-        MessageKind::Request,
-        MessageKind::Propagation,
-        MessageKind::PropagationReply,
-        MessageKind::Reply,
-    ];
-
-    /// What a message is, from the event that received it.
-    pub fn of(receiver: EventKind) -> Self {
-        match receiver {
-            EventKind::Receive(_) => MessageKind::Reply,
-            EventKind::Branch(sub_event) => match sub_event.step {
-                Step::PropagateRequest => MessageKind::Propagation,
-                Step::PropagateResponse => MessageKind::PropagationReply,
-                _ => MessageKind::Request,
-            },
-            EventKind::Query | EventKind::Send(_) | EventKind::Timeout(_) => MessageKind::Request,
-        }
-    }
-
-    /// The CSS class (and marker id suffix) of this kind.
-    pub fn class(self) -> &'static str {
-        match self {
-            MessageKind::Request => "request",
-            MessageKind::Propagation => "propagation",
-            MessageKind::PropagationReply => "propagation-reply",
-            MessageKind::Reply => "reply",
-        }
-    }
-
-    /// How the legend names this kind.
-    pub fn label(self) -> &'static str {
-        match self {
-            MessageKind::Request => "request",
-            MessageKind::Propagation => "propagation",
-            MessageKind::PropagationReply => "propagation reply",
-            MessageKind::Reply => "reply to the customer",
-        }
-    }
-
-    /// The colour of this kind's arrows.
-    pub fn color(self) -> &'static str {
-        match self {
-            MessageKind::Request => "#2563eb",
-            MessageKind::Propagation => "#ea580c",
-            MessageKind::PropagationReply => "#059669",
-            MessageKind::Reply => "#9333ea",
-        }
-    }
-}
-
-/// How an event's dot is drawn: what it did with messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Mark {
-    /// Neither received nor sent (a square).
-    Local,
-    /// Sent at least one message (a filled circle).
-    Send,
-    /// Received a message (a hollow circle).
-    Receive,
-    /// Received a message and sent one (a circle, hollow on the left, filled on the right).
-    ReceiveSend,
-}
-
-impl Mark {
-    /// Every mark, in the order the legend lists them.
-    pub const ALL: [Mark; 4] = [Mark::Receive, Mark::Send, Mark::ReceiveSend, Mark::Local];
-
-    fn of(event: &TraceEvent) -> Self {
-        match (event.receives.is_some(), !event.sends.is_empty()) {
-            (false, false) => Mark::Local,
-            (false, true) => Mark::Send,
-            (true, false) => Mark::Receive,
-            (true, true) => Mark::ReceiveSend,
-        }
-    }
-
-    /// The CSS class of this mark.
-    pub fn class(self) -> &'static str {
-        match self {
-            Mark::Local => "local",
-            Mark::Send => "send",
-            Mark::Receive => "receive",
-            Mark::ReceiveSend => "receive-send",
-        }
-    }
-
-    /// How the legend names this mark.
-    pub fn label(self) -> &'static str {
-        match self {
-            Mark::Local => "local",
-            Mark::Send => "send",
-            Mark::Receive => "receive",
-            Mark::ReceiveSend => "receive, then send",
-        }
-    }
-}
-
-/// One process's lane.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lane {
-    /// The process.
-    pub process: Process,
-    /// Its short name, `B2` or `C2`.
-    pub name: String,
-    /// The lane's vertical position.
-    pub y: i64,
-}
-
-/// A band behind a group of lanes (the customers, the branches).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    /// `customers` or `branches`.
-    pub name: &'static str,
-    /// The band's top edge.
-    pub top: i64,
-    /// The band's bottom edge.
-    pub bottom: i64,
-}
-
-/// A short text under a dot: a balance, a customer's result, a rejection.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Note {
-    /// The text.
-    pub text: String,
-    /// Whether it reports a failure (drawn in red).
-    pub alert: bool,
-}
-
-/// One event's dot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dot {
-    /// `B2-3`: the process and the event's number there; unique.
-    pub label: String,
-    /// The lane (the process's index in the table).
-    pub lane: usize,
-    /// The process's short name.
-    pub process: String,
-    /// The event's number on its process, from 1.
-    pub seq: u64,
-    /// The event's name, e.g. `deposit_execute`.
-    pub name: String,
-    /// The customer event (query, deposit or withdraw) it belongs to.
-    pub event_id: u64,
-    /// Its Lamport clock.
-    pub lamport: u64,
-    /// Its vector clock, indexed by lane.
-    pub vector: Vec<u64>,
-    /// Its position by Lamport clock.
-    pub x: i64,
-    /// Its position by order of recording.
-    pub x_seq: i64,
-    /// Its lane's vertical position.
-    pub y: i64,
-    /// What it did with messages.
-    pub mark: Mark,
-    /// Whether it is the execute step of a rejected withdraw.
-    pub rejected: bool,
-    /// The message it received, e.g. `C2:1`.
-    pub received: Option<String>,
-    /// The messages it sent.
-    pub sent: Vec<String>,
-    /// The text under the dot, if any.
-    pub note: Option<Note>,
-    /// The hover text: name, ids, clocks, messages, balance or result.
-    pub title: String,
-}
-
-/// One message's arrow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Arrow {
-    /// The message id, e.g. `B2:1`.
-    pub message: String,
-    /// What the message is.
-    pub kind: MessageKind,
-    /// Whether the receive merged the message's clocks; a query's does not.
-    pub merges: bool,
-    /// The sending event (index into [`Layout::dots`]).
-    pub from: usize,
-    /// The receiving event (index into [`Layout::dots`]).
-    pub to: usize,
-}
-
-/// A label on a horizontal axis.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tick {
-    /// Where it sits.
-    pub x: i64,
-    /// What it says.
-    pub label: String,
-}
+use crate::trace::{EventKind, History, Outcome, TraceEvent};
 
 /// A whole diagram, positioned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -310,6 +76,16 @@ impl Layout {
             sub_keys.dedup();
             sub_keys
         };
+        let max_lamport = keys.iter().flatten().map(|key| key.0).max().unwrap_or(0);
+        let widest = i128::from(LEFT)
+            + i128::from(max_lamport) * i128::from(LAMPORT_STEP)
+            + sub_keys.len() as i128 * i128::from(SUB_STEP);
+        if widest > i128::from(MAX_WIDTH) {
+            return Err(PictureError::TooWide {
+                lamport: max_lamport,
+                width: widest,
+            });
+        }
         let x_of = |key: (u64, u64)| {
             let subs_before = sub_keys.partition_point(|sub_key| *sub_key <= key) as i64;
             LEFT + key.0 as i64 * LAMPORT_STEP + subs_before * SUB_STEP
@@ -382,7 +158,6 @@ impl Layout {
             }
         }
         let faults = overlay(&history.faults, &dots, &lanes, &deliveries);
-        let max_lamport = keys.iter().flatten().map(|key| key.0).max().unwrap_or(0);
         let lamport_ticks = (0..=max_lamport)
             .map(|lamport| Tick {
                 x: x_of((lamport, 0)),
@@ -445,7 +220,7 @@ fn lanes(history: &History) -> (Vec<Lane>, Vec<Group>) {
         .iter()
         .map(|process| Lane {
             process: *process,
-            name: short_name(*process),
+            name: process.to_string(),
             y: 0,
         })
         .collect();
@@ -547,9 +322,7 @@ fn title(event: &TraceEvent, vector: &str, rejected: bool) -> String {
         event.kind.name(),
         format!(
             "event id {}, process {}, seq {}",
-            event.event_id,
-            short_name(event.process),
-            event.seq
+            event.event_id, event.process, event.seq
         ),
         format!("Lamport clock {}", event.lamport),
         format!("vector clock {vector}"),

@@ -1,16 +1,18 @@
-//! Pictures of a run, drawn from its [`History`](crate::history::History): a space-time diagram
+//! Pictures of a run, drawn from its [`History`](crate::trace::History): a space-time diagram
 //! as SVG ([`svg`]), a self-contained interactive HTML page around it ([`html`]), and a log that
 //! the ShiViz vector-clock visualizer loads ([`shiviz`]). Pure: every function returns a
 //! `String`; the binary writes the files.
 //!
 //! - [`causal`]: the happens-before graph of a history (lane order plus message links), a
 //!   topological order of its events and their vector clocks, computed as the recorder does.
+//! - [`geometry`]: the diagram's measures and the positioned things it is made of.
 //! - [`layout`]: where every lane, event and arrow goes; one computation shared by SVG and HTML.
 //! - [`faults`]: where a simulated run's faults go (lost deliveries, partition bands).
 //! - [`svg`], [`html`], [`shiviz`]: the three outputs.
 
 pub mod causal;
 pub mod faults;
+pub mod geometry;
 pub mod html;
 pub mod layout;
 pub mod shiviz;
@@ -29,6 +31,18 @@ pub enum PictureError {
         expected: u64,
         /// The number it has.
         found: u64,
+    },
+    /// The Lamport clocks reach so far that the picture would be wider than it may be.
+    #[error(
+        "Lamport clocks up to {lamport} would make a picture {width} pixels wide; at most {} \
+         are drawn",
+        geometry::MAX_WIDTH
+    )]
+    TooWide {
+        /// The largest Lamport value.
+        lamport: u64,
+        /// The width it would take.
+        width: i128,
     },
     /// The message links and process orders form a cycle: an event would happen before itself.
     #[error("event {event}: the message links form a cycle (it would happen before itself)")]

@@ -18,7 +18,7 @@
 
 use super::PictureError;
 use super::causal::{Causality, event_at};
-use crate::history::History;
+use crate::trace::History;
 
 /// The first line of the log: how ShiViz reads each event line. Besides the required `host`,
 /// `clock` and `event` groups, it captures the event id, the Lamport clock and the details

@@ -5,9 +5,11 @@
 //! the history, so a saved trace draws byte for byte the picture of the run that wrote it.
 
 use super::PictureError;
-use super::faults::{Band, LostMessage};
-use super::layout::{Arrow, DOT_RADIUS, LEFT, Layout, Mark, MessageKind, TEXT_LEFT, Tick};
-use crate::history::History;
+use super::geometry::{
+    Arrow, Band, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind, TEXT_LEFT, Tick,
+};
+use super::layout::Layout;
+use crate::trace::History;
 
 /// Where the SVG goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use lamport_bank::cluster::{self, Report, RunConfig};
-use lamport_bank::input::{self, Scenario};
+use lamport_bank::cluster::{self, RunConfig};
 use lamport_bank::model::{ClockModel, Schedule};
+use lamport_bank::report::Report;
+use lamport_bank::scenario::{Scenario, input};
 
 /// The names of the example inputs under `examples/`.
 pub const EXAMPLES: [&str; 3] = ["sample", "wide", "requests"];

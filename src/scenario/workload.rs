@@ -1,8 +1,9 @@
 //! Seeded workloads: scenarios generated from a seed, so that any run can be replayed. Used by
 //! the tests, and by anything that needs many scenarios (benchmarks, sweeps).
 
-use crate::input::{BranchSpec, CustomerEvent, CustomerSpec, Scenario};
+use super::{BranchSpec, CustomerEvent, CustomerSpec, Scenario};
 use crate::model::{Action, BranchId, CustomerId, EventId};
+use crate::rng::SplitMix64;
 
 /// The initial balance of every branch in a generated workload.
 pub const DEFAULT_INITIAL_BALANCE: i64 = 100_000;
@@ -18,34 +19,6 @@ pub struct WorkloadSpec {
     pub ops_per_customer: usize,
     /// Every branch's initial balance.
     pub initial_balance: i64,
-}
-
-/// A small, fast, seedable generator (SplitMix64): the same seed gives the same numbers on every
-/// platform and build, which is all a replayable workload needs.
-#[derive(Debug, Clone)]
-pub struct SplitMix64 {
-    state: u64,
-}
-
-impl SplitMix64 {
-    /// A generator starting from `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..bound` (`bound` > 0); the tiny modulo bias does not matter here.
-    pub fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound.max(1)
-    }
 }
 
 /// Generates a scenario: one customer per branch, each with `ops_per_customer` events, about 45 %

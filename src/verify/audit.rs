@@ -23,13 +23,11 @@ use std::io::{BufRead, Read};
 
 use serde_json::{Map, Value, json};
 
-use crate::causality::{self, Edge, MessageMap, format_vector, label};
-use crate::check::{self, Balances, Violation};
-use crate::history::{EventKind, History, TraceEvent, short_name};
-use crate::input::json_kind;
-use crate::model::{BranchId, ClockModel, EventId, Process, Step, SubEvent};
-use crate::trace::{BranchRecord, Trace};
-use crate::tracefile;
+use super::causality::{self, Edge, MessageMap, format_vector, label};
+use super::{Balances, Finding, Rule, spec};
+use crate::model::{BranchId, ClockModel, EventId, Step, SubEvent};
+use crate::source::{self, SourceError, json_kind, split_json_error};
+use crate::trace::{BranchRecord, EventKind, History, Trace, TraceEvent, file as tracefile};
 
 /// Which kind of file was checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,87 +44,6 @@ impl Format {
         match self {
             Format::Output => "output",
             Format::Trace => "trace",
-        }
-    }
-}
-
-/// Which rule a finding breaks: the trace rules of this module, or one of SPEC section 5.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rule {
-    /// A process's events are numbered 1, 2, 3, ... in the order they happened.
-    Numbering,
-    /// A Lamport event is after its predecessor; any other event keeps its predecessor's clock.
-    Lamport,
-    /// Each vector clock is its predecessor's (merged with the sender's, on a merging receive)
-    /// plus one in the own entry.
-    Vector,
-    /// Every message is sent by one event and received by one event, after it is sent.
-    Messages,
-    /// A merging receive is after the send of its message in Lamport time.
-    ClockCondition,
-    /// The per-event entries of an output list exactly the branch entries' sub-events, by clock.
-    EventEntries,
-    /// An invariant of SPEC section 5.
-    Spec(check::Rule),
-}
-
-impl Rule {
-    /// A short name for people.
-    pub fn name(self) -> &'static str {
-        match self {
-            Rule::Numbering => "events are numbered in order",
-            Rule::Lamport => "Lamport clocks follow the rules",
-            Rule::Vector => "vector clocks follow the rules",
-            Rule::Messages => "one send, one receive, in that order",
-            Rule::ClockCondition => "the clock condition",
-            Rule::EventEntries => "event entries match the branch entries",
-            Rule::Spec(rule) => rule.name(),
-        }
-    }
-
-    /// A stable identifier for programs (the `--json` verdict).
-    pub fn id(self) -> &'static str {
-        match self {
-            Rule::Numbering => "numbering",
-            Rule::Lamport => "lamport",
-            Rule::Vector => "vector",
-            Rule::Messages => "messages",
-            Rule::ClockCondition => "clock_condition",
-            Rule::EventEntries => "event_entries",
-            Rule::Spec(check::Rule::ClockIncreases) => "clocks_increase",
-            Rule::Spec(check::Rule::EventCount) => "event_count",
-            Rule::Spec(check::Rule::Causality) => "causality",
-            Rule::Spec(check::Rule::Convergence) => "convergence",
-        }
-    }
-}
-
-/// One broken rule, on one process (if it concerns one), explained.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
-    /// The rule broken.
-    pub rule: Rule,
-    /// The process it is seen on.
-    pub process: Option<Process>,
-    /// What is wrong, naming the event(s) and clocks.
-    pub message: String,
-}
-
-impl fmt::Display for Finding {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.process {
-            Some(process) => write!(f, "{process}: {}", self.message),
-            None => f.write_str(&self.message),
-        }
-    }
-}
-
-impl From<Violation> for Finding {
-    fn from(violation: Violation) -> Self {
-        Self {
-            rule: Rule::Spec(violation.rule),
-            process: violation.process,
-            message: violation.message,
         }
     }
 }
@@ -208,7 +125,7 @@ impl Verdict {
             .map(|finding| {
                 json!({
                     "rule": finding.rule.id(),
-                    "process": finding.process.map(short_name),
+                    "process": finding.process.map(|process| process.to_string()),
                     "message": finding.message,
                 })
             })
@@ -271,10 +188,10 @@ fn refuse(place: impl Into<String>, problem: impl Into<String>) -> ReadError {
 /// Reads a file's content, tells an output from a trace by its first line, and checks it.
 pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, ReadError> {
     let mut first = String::new();
-    input
-        .read_line(&mut first)
-        .map_err(|error| refuse("", format!("cannot read: {error}")))?;
-    if tracefile::is_trace_header(first.trim_end()) {
+    let unreadable = |error: SourceError| refuse("", error.to_string());
+    source::read_line(&mut input, &mut first, 1).map_err(unreadable)?;
+    if tracefile::is_trace_header(&first) {
+        first.push('\n');
         let history = tracefile::read(first.as_bytes().chain(input)).map_err(|error| {
             let place = match error.line {
                 0 => String::new(),
@@ -284,10 +201,9 @@ pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, Read
         })?;
         return Ok(audit_history(&history));
     }
+    first.push('\n');
     let mut text = first;
-    input
-        .read_to_string(&mut text)
-        .map_err(|error| refuse("", format!("cannot read: {error}")))?;
+    source::read_rest(&mut input, &mut text, source::MAX_FILE_BYTES).map_err(unreadable)?;
     audit_output(&text, options)
 }
 
@@ -308,17 +224,10 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
             return Err(refuse("", problem));
         }
         // Branches with no events are absent from some outputs: they count as other branches
-        // all the same. Their ids are unknown; any unused id will do, as none is ever named.
-        let mut id = 0;
-        while trace.branches.len() < wanted {
-            id += 1;
-            trace.branches.entry(BranchId(id)).or_default();
-        }
+        // all the same, though nothing else is known of them.
+        trace.silent_branches = wanted - found;
     }
-    let mut findings: Vec<Finding> = check::check(&trace, None)
-        .into_iter()
-        .map(Finding::from)
-        .collect();
+    let mut findings = spec::check(&trace, None);
     check_event_entries(&trace, &entries, &mut findings);
     Ok(Verdict {
         format: Format::Output,
@@ -328,7 +237,7 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
             .values()
             .map(|records| records.len() as u64)
             .sum(),
-        processes: trace.branches.len(),
+        processes: trace.branch_count(),
         pairs: None,
         lamport_events: None,
         findings,
@@ -337,13 +246,7 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
 
 fn parse_output(text: &str) -> Result<(Trace, EventEntries), ReadError> {
     let root: Value = serde_json::from_str(text).map_err(|error| {
-        let full = error.to_string();
-        let suffix = format!(" at line {} column {}", error.line(), error.column());
-        let message = full.strip_suffix(&suffix).unwrap_or(&full);
-        let place = match error.line() {
-            0 => String::new(),
-            line => format!("line {line} column {}", error.column()),
-        };
+        let (place, message) = split_json_error(&error);
         refuse(place, format!("malformed JSON: {message}"))
     })?;
     let Value::Array(items) = root else {
@@ -353,6 +256,15 @@ fn parse_output(text: &str) -> Result<(Trace, EventEntries), ReadError> {
         );
         return Err(refuse("", problem));
     };
+    let is_process = |item: &Value| {
+        let kind = item.get("type").and_then(Value::as_str);
+        item.get("data").is_none() && matches!(kind, Some("customer" | "branch"))
+    };
+    if items.iter().any(is_process) {
+        let problem = "this is an input file (branch and customer processes), not a run's \
+                       output or trace: `lamport-bank run FILE` runs it";
+        return Err(refuse("", problem));
+    }
     let mut trace = Trace::default();
     let mut entries = EventEntries::new();
     for (index, item) in items.iter().enumerate() {
@@ -552,8 +464,36 @@ fn check_event_entries(trace: &Trace, entries: &EventEntries, out: &mut Vec<Find
 /// Where an event is: its process's index in the table, and its position in that process.
 type At = (usize, usize);
 
-/// Checks a history read from a trace file (or recorded by a run).
+/// Checks a history read from a trace file, with the final balances its events carry.
 pub fn audit_history(history: &History) -> Verdict {
+    let balances = history.initial_balance.zip(history.final_balances());
+    let balances = balances.map(|(initial, finals)| Balances { initial, finals });
+    let findings = history_findings(history, &history.to_trace(), balances.as_ref());
+    let pairs = causality::count_pairs(history).map(|counts| Pairs {
+        ordered: counts.ordered,
+        concurrent: counts.concurrent,
+        concurrent_apart: counts.concurrent_apart,
+    });
+    Verdict {
+        format: Format::Trace,
+        model: history.model,
+        events: history.len() as u64,
+        processes: history.table.len(),
+        pairs,
+        lamport_events: Some(causality::verify_clock_condition(history).lamport_events),
+        findings,
+    }
+}
+
+/// Every rule a trace file is checked against, over `history` (whose derived records are
+/// `trace`): numbering, Lamport and vector clocks, messages, the clock condition, then the
+/// invariants, with convergence to `balances` if given. What `check` applies to a trace file,
+/// and what a run applies to itself.
+pub fn history_findings(
+    history: &History,
+    trace: &Trace,
+    balances: Option<&Balances>,
+) -> Vec<Finding> {
     let mut findings = Vec::new();
     check_numbering(history, &mut findings);
     check_lamport(history, &mut findings);
@@ -578,27 +518,8 @@ pub fn audit_history(history: &History) -> Verdict {
             ),
         });
     }
-    let balances = history.initial_balance.zip(history.final_balances());
-    let balances = balances.map(|(initial, finals)| Balances { initial, finals });
-    findings.extend(
-        check::check(&history.to_trace(), balances.as_ref())
-            .into_iter()
-            .map(Finding::from),
-    );
-    let pairs = causality::count_pairs(history).map(|counts| Pairs {
-        ordered: counts.ordered,
-        concurrent: counts.concurrent,
-        concurrent_apart: counts.concurrent_apart,
-    });
-    Verdict {
-        format: Format::Trace,
-        model: history.model,
-        events: history.len() as u64,
-        processes: history.table.len(),
-        pairs,
-        lamport_events: Some(condition.lamport_events),
-        findings,
-    }
+    findings.extend(spec::check(trace, balances));
+    findings
 }
 
 /// An event on its own process: `#5 deposit_propagate_execute (event 2)`.
@@ -947,7 +868,7 @@ mod tests {
         let reply = REPLY.replace(r#""seq":2"#, r#""seq":3"#);
         assert_eq!(
             lines([SEND, SERVE, &reply])[0],
-            "customer 1: #3 query_receive (event 1) comes right after #1 (expected #2)"
+            "C1: #3 query_receive (event 1) comes right after #1 (expected #2)"
         );
     }
 
@@ -957,9 +878,9 @@ mod tests {
         assert_eq!(
             lines([&send, SERVE, REPLY])[..2],
             [
-                "customer 1: #1 query_send (event 1) has lamport 2, yet it does not tick in the \
+                "C1: #1 query_send (event 1) has lamport 2, yet it does not tick in the \
                  original model: it must keep the lamport 0 of the start",
-                "customer 1: #2 query_receive (event 1) has lamport 1, not after #1 query_send \
+                "C1: #2 query_receive (event 1) has lamport 1, not after #1 query_send \
                  (lamport 2)",
             ]
         );
@@ -972,13 +893,13 @@ mod tests {
         assert_eq!(
             lines([&send, SERVE, &reply]),
             [
-                "customer 1: #2 query_receive (event 1) sends B1:1, a message id of another process",
-                "customer 1: #2 query_receive (event 1) sends B1:1, already sent by B1 #1 \
+                "C1: #2 query_receive (event 1) sends B1:1, a message id of another process",
+                "C1: #2 query_receive (event 1) sends B1:1, already sent by B1 #1 \
                  query_request (event 1)",
                 // Naming a message does not make a send a receive: the reply still receives it.
-                "customer 1: #1 query_send (event 1) is not a receive, yet receives B1:1",
+                "C1: #1 query_send (event 1) is not a receive, yet receives B1:1",
                 // SPEC section 5 reads the reply's stamp from the message's last sender.
-                "customer 1: event 1 query received at clock 1 is not after the reply stamped 1",
+                "C1: event 1 query received at clock 1 is not after the reply stamped 1",
                 "check: trace, 3 events of 2 processes, original clocks: 4 violations",
             ]
         );
@@ -991,8 +912,8 @@ mod tests {
         assert_eq!(
             found[..2],
             [
-                "branch 1: #1 query_request (event 1) sends B1:1, which no event receives",
-                "customer 1: #2 query_receive (event 1) receives C1:2 before it is sent: its \
+                "B1: #1 query_request (event 1) sends B1:1, which no event receives",
+                "C1: #2 query_receive (event 1) receives C1:2 before it is sent: its \
                  sender C1 #2 query_receive (event 1) depends on this receive",
             ]
         );
@@ -1007,12 +928,5 @@ mod tests {
         assert_eq!(whole(&json!(-1.0)), None);
         assert_eq!(whole(&json!(1e300)), None);
         assert_eq!(whole(&json!("3")), None);
-    }
-
-    #[test]
-    fn rule_names_and_ids() {
-        assert_eq!(Rule::Vector.id(), "vector");
-        assert_eq!(Rule::Spec(check::Rule::Convergence).id(), "convergence");
-        assert_eq!(Rule::ClockCondition.name(), "the clock condition");
     }
 }

@@ -7,54 +7,12 @@
 //! branch, differing initial balances and a missing branch list.
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 
 use serde_json::{Map, Value};
 
+use super::{BranchSpec, CustomerEvent, CustomerSpec, Scenario};
 use crate::model::{Action, BranchId, CustomerId, EventId};
-
-/// A validated scenario.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Scenario {
-    /// The branches, sorted ascending by id; never empty.
-    pub branches: Vec<BranchSpec>,
-    /// The customers, in order of first appearance in the input, each with all of its events.
-    pub customers: Vec<CustomerSpec>,
-}
-
-impl Scenario {
-    /// The initial balance, which all branches share.
-    pub fn initial_balance(&self) -> i64 {
-        self.branches.first().map_or(0, |branch| branch.balance)
-    }
-}
-
-/// One branch process and its initial balance.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BranchSpec {
-    /// The branch's id.
-    pub id: BranchId,
-    /// The branch's initial balance (at least 0).
-    pub balance: i64,
-}
-
-/// One customer and its events, joined in input order over all of its entries.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerSpec {
-    /// The customer's id; a branch with the same id exists.
-    pub id: CustomerId,
-    /// The customer's events, in input order.
-    pub events: Vec<CustomerEvent>,
-}
-
-/// One customer event: a query, deposit or withdraw with an id unique in the input.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CustomerEvent {
-    /// The event's id.
-    pub id: EventId,
-    /// What the customer asks of its branch.
-    pub action: Action,
-}
+use crate::source::{self, json_kind, split_json_error};
 
 /// A refused input: where it came from, where in it the problem is, and what the problem is.
 ///
@@ -74,8 +32,8 @@ pub struct InputError {
 /// Why an input is refused; one variant per kind of refusal.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
-    /// The input could not be read (the I/O error's message).
-    #[error("cannot read: {0}")]
+    /// The input could not be read (why, e.g. `cannot read: No such file or directory`).
+    #[error("{0}")]
     Unreadable(String),
     /// The input is not valid JSON (serde_json's message; the place holds line and column).
     #[error("malformed JSON: {0}")]
@@ -129,7 +87,7 @@ pub enum Problem {
     #[error("duplicate branch id {0}")]
     DuplicateBranch(u32),
     /// Two events (of any customers) have the same id.
-    #[error("duplicate event id {event} (first used by customer {first_customer})")]
+    #[error("duplicate event id {event} (first used by C{first_customer})")]
     DuplicateEvent {
         /// The repeated event id.
         event: u64,
@@ -140,7 +98,7 @@ pub enum Problem {
     #[error("no branch with id {0}")]
     NoBranchForCustomer(u32),
     /// A branch's initial balance differs from the first branch's (in input order).
-    #[error("initial balance {balance} differs from branch {first_branch}'s {first_balance}")]
+    #[error("initial balance {balance} differs from B{first_branch}'s {first_balance}")]
     DifferingBalances {
         /// This branch's initial balance.
         balance: i64,
@@ -156,18 +114,13 @@ pub enum Problem {
 
 /// Reads and validates the scenario at `path`; `-` reads standard input (named `<stdin>`).
 pub fn load(path: &str) -> Result<Scenario, InputError> {
-    let (source, read) = if path == "-" {
-        let mut text = String::new();
-        let read = std::io::stdin().read_to_string(&mut text).map(|_| text);
-        ("<stdin>", read)
-    } else {
-        (path, std::fs::read_to_string(path))
-    };
-    let text = read.map_err(|error| InputError {
-        source_name: source.to_string(),
-        place: String::new(),
-        problem: Problem::Unreadable(error.to_string()),
-    })?;
+    let source = source::name_of(path);
+    let text =
+        source::read_to_string(path, source::MAX_INPUT_BYTES).map_err(|error| InputError {
+            source_name: source.to_string(),
+            place: String::new(),
+            problem: Problem::Unreadable(error.to_string()),
+        })?;
     parse(source, &text)
 }
 
@@ -178,7 +131,10 @@ pub fn parse(source: &str, text: &str) -> Result<Scenario, InputError> {
         place,
         problem,
     };
-    let root: Value = serde_json::from_str(text).map_err(|error| fail(json_error(&error)))?;
+    let root: Value = serde_json::from_str(text).map_err(|error| {
+        let (place, message) = split_json_error(&error);
+        fail((place, Problem::MalformedJson(message)))
+    })?;
     let Value::Array(items) = &root else {
         return Err(fail((String::new(), Problem::NotAnArray(json_kind(&root)))));
     };
@@ -391,31 +347,6 @@ fn assemble(entries: Vec<Entry>) -> Located<Scenario> {
     })
 }
 
-/// Splits a serde_json error into its place (`line L column C`) and its bare message.
-fn json_error(error: &serde_json::Error) -> (String, Problem) {
-    let full = error.to_string();
-    let suffix = format!(" at line {} column {}", error.line(), error.column());
-    let message = full.strip_suffix(&suffix).unwrap_or(&full).to_string();
-    let place = if error.line() == 0 {
-        String::new()
-    } else {
-        format!("line {} column {}", error.line(), error.column())
-    };
-    (place, Problem::MalformedJson(message))
-}
-
-/// The kind of a JSON value, with its article, for messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// A string written as a JSON string literal, quotes and escapes included.
 fn quoted(text: &str) -> String {
     Value::from(text).to_string()
@@ -602,7 +533,7 @@ mod tests {
             refusal(
                 r#"[{"id": 1, "type": "customer", "events": [{"id": 1, "interface": "query"}, {"id": 1, "interface": "query"}]}, {"id": 1, "type": "branch", "balance": 1}]"#
             ),
-            "in.json: process 1 (customer): event 1: duplicate event id 1 (first used by customer 1)"
+            "in.json: process 1 (customer): event 1: duplicate event id 1 (first used by C1)"
         );
     }
 }

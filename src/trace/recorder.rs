@@ -2,10 +2,10 @@
 //! Lamport and vector clocks and records the event in one step, and stamps outgoing messages.
 //! Pure; the branch keeps its recorder behind its lock, a customer owns its own.
 
+use super::history::{EventKind, ProcessTable, TraceEvent};
+use super::records::Outcome;
 use crate::clock::{LamportClock, VectorClock};
-use crate::history::{EventKind, MessageId, TraceEvent};
-use crate::model::{EventId, Process};
-use crate::trace::Outcome;
+use crate::model::{EventId, MessageId, Process};
 
 /// What travels with every message: the sender's clocks at sending, and the message's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,14 @@ impl Recorder {
             count: 0,
             sent: 0,
         }
+    }
+
+    /// A recorder for `process`, one of `table`'s, keeping what `recording` says.
+    pub fn in_table(table: &ProcessTable, process: Process, recording: Recording) -> Self {
+        // A process not in the table takes entry 0: every caller builds the table from the
+        // same scenario as its processes, so it does not happen.
+        let index = table.index_of(process).unwrap_or_default();
+        Self::new(process, index, table.len(), recording)
     }
 
     /// How many events happened so far (kept or not).

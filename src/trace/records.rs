@@ -1,5 +1,6 @@
-//! What a run recorded: every branch's sub-events and every customer's requests, each with its
-//! Lamport clock, in the order they happened; and the output format of SPEC section 4.
+//! What a run recorded, as the output and the checks see it: every branch's sub-events and every
+//! customer's requests, each with its Lamport clock, in the order they happened; and the output
+//! format (the README's "Output" section).
 
 use std::collections::BTreeMap;
 
@@ -88,9 +89,17 @@ pub struct Trace {
     /// Every customer's requests in the order they were made; empty when the source (an
     /// output file) does not record customers.
     pub customers: BTreeMap<CustomerId, Vec<CustomerRecord>>,
+    /// Branches of the run that recorded nothing and that the source leaves out (an output
+    /// file may, when told how many branches the run had): they count as peers all the same.
+    pub silent_branches: usize,
 }
 
 impl Trace {
+    /// How many branches the run had: those with records, and the silent ones.
+    pub fn branch_count(&self) -> usize {
+        self.branches.len().saturating_add(self.silent_branches)
+    }
+
     /// The branch records that the model shows in the output (the reply tick only in `strict`).
     pub fn shown(&self, records: &[BranchRecord]) -> Vec<BranchRecord> {
         records
@@ -104,7 +113,7 @@ impl Trace {
         record.sub_event.step != crate::model::Step::Response || self.model.logs_response()
     }
 
-    /// The output of SPEC section 4: one entry per branch in ascending id with its events in
+    /// The output (the README's "Output" section): one entry per branch in ascending id with its events in
     /// order, then one entry per deposit/withdraw event id in ascending id with its sub-events
     /// from all branches, sorted by clock (ties: branch log order, branches in ascending id).
     pub fn output(&self) -> Value {

@@ -3,12 +3,12 @@
 //! branch logs and customer records of [`Trace`] are derived from it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 
+use super::faults::FaultRecord;
+use super::records::{BranchRecord, CustomerRecord, Outcome, Trace};
 use crate::model::{
-    Action, BranchId, ClockModel, CustomerId, EventId, Process, Schedule, Step, SubEvent,
+    Action, BranchId, ClockModel, EventId, MessageId, Process, Schedule, Step, SubEvent,
 };
-use crate::trace::{BranchRecord, CustomerRecord, Outcome, Trace};
 
 /// The processes of a run in a fixed order (branches ascending, then customers ascending): the
 /// index of a process is its entry in every vector clock.
@@ -39,10 +39,7 @@ impl ProcessTable {
 
     /// The processes' short names (`B1`, `C2`), in table order.
     pub fn names(&self) -> Vec<String> {
-        self.processes
-            .iter()
-            .map(|process| short_name(*process))
-            .collect()
+        self.processes.iter().map(ToString::to_string).collect()
     }
 
     /// How many processes there are (the width of every vector clock).
@@ -58,80 +55,6 @@ impl ProcessTable {
     /// The index of `process`, if it is in the table.
     pub fn index_of(&self, process: Process) -> Option<usize> {
         self.index.get(&process).copied()
-    }
-}
-
-impl serde::Serialize for Process {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&short_name(*self))
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Process {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let name = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        parse_short_name(&name)
-            .ok_or_else(|| serde::de::Error::custom(format!("bad process name {name:?}")))
-    }
-}
-
-/// A message: its sender and the sender's running count of messages sent (from 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct MessageId {
-    /// The process that sent it.
-    pub sender: Process,
-    /// Its number among the sender's messages.
-    pub number: u64,
-}
-
-impl MessageId {
-    /// Parses `B2:3`.
-    pub fn parse(text: &str) -> Option<MessageId> {
-        let (sender, number) = text.split_once(':')?;
-        Some(MessageId {
-            sender: parse_short_name(sender)?,
-            number: number.parse().ok()?,
-        })
-    }
-}
-
-impl serde::Serialize for MessageId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for MessageId {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        MessageId::parse(&text).ok_or_else(|| {
-            serde::de::Error::custom(format!("bad message id {text:?} (expected like B2:3)"))
-        })
-    }
-}
-
-impl fmt::Display for MessageId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", short_name(self.sender), self.number)
-    }
-}
-
-/// `B3` or `C3`: how processes are named in traces and pictures.
-pub fn short_name(process: Process) -> String {
-    match process {
-        Process::Branch(id) => format!("B{}", id.0),
-        Process::Customer(id) => format!("C{}", id.0),
-    }
-}
-
-/// Parses `B3` or `C3`.
-pub fn parse_short_name(name: &str) -> Option<Process> {
-    let (kind, id) = name.split_at_checked(1)?;
-    let id: u32 = id.parse().ok()?;
-    match kind {
-        "B" => Some(Process::Branch(BranchId(id))),
-        "C" => Some(Process::Customer(CustomerId(id))),
-        _ => None,
     }
 }
 
@@ -201,104 +124,6 @@ pub struct TraceEvent {
     pub balance: Option<i64>,
     /// What the customer got back, on a customer's receive.
     pub outcome: Option<Outcome>,
-}
-
-/// Something the network or the fault injector did to a run, recorded for the trace and pictures.
-/// In a trace file it is one line, named by its `fault` field, e.g.
-/// `{"fault":"partition","from":"B1","to":"B3","both_ways":true,"at_ms":1200}`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "fault", rename_all = "snake_case")]
-pub enum Fault {
-    /// Messages from `from` to `to` (and back, if `both_ways`) are dropped from now on.
-    Partition {
-        /// One side.
-        from: Process,
-        /// The other side.
-        to: Process,
-        /// Whether both directions are cut.
-        both_ways: bool,
-    },
-    /// A partition between `from` and `to` heals.
-    Heal {
-        /// One side.
-        from: Process,
-        /// The other side.
-        to: Process,
-        /// Whether both directions heal.
-        both_ways: bool,
-    },
-    /// Messages between `from` and `to` are held (delayed, not dropped) from now on.
-    Hold {
-        /// One side.
-        from: Process,
-        /// The other side.
-        to: Process,
-    },
-    /// Held messages between `from` and `to` are released.
-    Release {
-        /// One side.
-        from: Process,
-        /// The other side.
-        to: Process,
-    },
-    /// A branch stops answering (all its links held).
-    Pause {
-        /// The paused branch.
-        #[serde(with = "branch_name")]
-        branch: BranchId,
-    },
-    /// A paused branch goes on.
-    Resume {
-        /// The resumed branch.
-        #[serde(with = "branch_name")]
-        branch: BranchId,
-    },
-    /// An attempt to deliver `message` to `to` failed (lost, or too late): it is sent again.
-    Retry {
-        /// The message sent again.
-        message: MessageId,
-        /// Where it goes.
-        to: Process,
-        /// The number of the new attempt (from 2).
-        attempt: u32,
-    },
-    /// `message` was deliberately delivered to `to` a second time.
-    Duplicate {
-        /// The message sent twice.
-        message: MessageId,
-        /// Where it went.
-        to: Process,
-    },
-}
-
-/// A branch id written as its process name, `B2`.
-mod branch_name {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    use crate::model::{BranchId, Process};
-
-    pub fn serialize<S: Serializer>(id: &BranchId, serializer: S) -> Result<S::Ok, S::Error> {
-        Process::Branch(*id).serialize(serializer)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<BranchId, D::Error> {
-        match Process::deserialize(deserializer)? {
-            Process::Branch(id) => Ok(id),
-            Process::Customer(id) => Err(serde::de::Error::custom(format!(
-                "C{} is not a branch",
-                id.0
-            ))),
-        }
-    }
-}
-
-/// A fault and when it happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FaultRecord {
-    /// Milliseconds since the run started (simulated time in a simulation).
-    pub at_ms: u64,
-    /// What happened.
-    pub fault: Fault,
 }
 
 /// The full history of a run.

@@ -19,12 +19,11 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::history::{
-    EventKind, FaultRecord, History, MessageId, ProcessTable, TraceEvent, parse_short_name,
-    short_name,
-};
-use crate::model::{Action, ClockModel, EventId, Schedule, SubEvent};
-use crate::trace::Outcome;
+use super::faults::FaultRecord;
+use super::history::{EventKind, History, ProcessTable, TraceEvent};
+use super::records::Outcome;
+use crate::model::{Action, ClockModel, EventId, MessageId, Process, Schedule, SubEvent};
+use crate::source::{self, SourceError};
 
 /// The version written in the first line's `lamport_bank_trace` field.
 pub const FORMAT_VERSION: u32 = 1;
@@ -183,7 +182,7 @@ fn to_line(event: &TraceEvent, names: &[String]) -> Line {
         _ => None,
     };
     Line {
-        process: short_name(event.process),
+        process: event.process.to_string(),
         seq: event.seq,
         event: event.kind.name(),
         id: event.event_id.0,
@@ -216,7 +215,7 @@ impl fmt::Display for ReadError {
     }
 }
 
-fn error(line: usize, problem: impl Into<String>) -> ReadError {
+fn error_at(line: usize, problem: impl Into<String>) -> ReadError {
     ReadError {
         line,
         problem: problem.into(),
@@ -231,62 +230,86 @@ pub fn is_trace_header(first_line: &str) -> bool {
         .is_some()
 }
 
+/// The most vector clock entries a trace read into memory may hold (2 GiB of them): every event
+/// with a vector takes one entry per process of the header, however few its line names, so a
+/// header of many processes and many short event lines could otherwise ask for far more memory
+/// than the file's size suggests.
+pub const MAX_VECTOR_ENTRIES: u64 = 1 << 28;
+
 /// Reads a trace file. Events may come in any order of processes, but each process's events
 /// must come in the order they happened (their `seq` is checked by the checker, not here).
-pub fn read(input: impl BufRead) -> Result<History, ReadError> {
-    let mut lines = input.lines().enumerate();
-    let header_text = match lines.next() {
-        Some((_, Ok(text))) => text,
-        Some((_, Err(io))) => return Err(error(1, format!("cannot read: {io}"))),
-        None => return Err(error(0, "the file is empty")),
+/// Lines are read with a bound on their length, and vectors with a bound on their total size
+/// ([`MAX_VECTOR_ENTRIES`]).
+pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
+    let mut text = String::new();
+    let unreadable = |error: SourceError| match error {
+        SourceError::LineTooLong { line } => error_at(line, error.to_string()),
+        _ => error_at(0, error.to_string()),
     };
-    let header: Header = serde_json::from_str(&header_text)
-        .map_err(|e| error(1, format!("not a trace header: {e}")))?;
+    if !source::read_line(&mut input, &mut text, 1).map_err(unreadable)? {
+        return Err(error_at(0, "the file is empty"));
+    }
+    let header: Header =
+        serde_json::from_str(&text).map_err(|e| error_at(1, format!("not a trace header: {e}")))?;
     if header.lamport_bank_trace != FORMAT_VERSION {
         let problem = format!(
             "trace format version {} is not supported (this build reads {FORMAT_VERSION})",
             header.lamport_bank_trace
         );
-        return Err(error(1, problem));
+        return Err(error_at(1, problem));
     }
     let model = match header.clocks.as_str() {
         "original" => ClockModel::Original,
         "strict" => ClockModel::Strict,
-        other => return Err(error(1, format!("unknown clocks {other:?}"))),
+        other => return Err(error_at(1, format!("unknown clocks {other:?}"))),
     };
     let schedule = match header.schedule.as_str() {
         "sequential" => Schedule::Sequential,
         "concurrent" => Schedule::Concurrent,
-        other => return Err(error(1, format!("unknown schedule {other:?}"))),
+        other => return Err(error_at(1, format!("unknown schedule {other:?}"))),
     };
     let mut processes = Vec::with_capacity(header.processes.len());
     for name in &header.processes {
-        let process =
-            parse_short_name(name).ok_or_else(|| error(1, format!("bad process name {name:?}")))?;
+        let process: Process = name.parse().map_err(|e| error_at(1, format!("{e}")))?;
         processes.push(process);
     }
     let table = ProcessTable::new(processes);
     if table.len() != header.processes.len() {
-        return Err(error(1, "a process is listed twice"));
+        return Err(error_at(1, "a process is listed twice"));
     }
     let mut events = vec![Vec::new(); table.len()];
     let mut faults = Vec::new();
-    for (index, text) in lines {
-        let number = index + 1;
-        let text = text.map_err(|io| error(number, format!("cannot read: {io}")))?;
+    let mut vector_entries: u64 = 0;
+    let mut number = 1;
+    loop {
+        number += 1;
+        if !source::read_line(&mut input, &mut text, number).map_err(unreadable)? {
+            break;
+        }
         if text.trim().is_empty() {
             continue;
         }
         // Event lines never hold a "fault" key; fault lines always start with it.
         if text.trim_start().starts_with("{\"fault\"") {
-            faults.push(read_fault_line(&text).map_err(|problem| error(number, problem))?);
+            faults.push(read_fault_line(&text).map_err(|problem| error_at(number, problem))?);
             continue;
         }
         let line: LineIn<'_> = serde_json::from_str(&text)
-            .map_err(|e| error(number, format!("malformed event: {e}")))?;
-        let event = from_line(&line, &table).map_err(|problem| error(number, problem))?;
+            .map_err(|e| error_at(number, format!("malformed event: {e}")))?;
+        if !line.vector.0.is_empty() {
+            vector_entries += table.len() as u64;
+            if vector_entries > MAX_VECTOR_ENTRIES {
+                let problem = format!(
+                    "the vector clocks of {} processes on every event need more memory than \
+                     the {MAX_VECTOR_ENTRIES} entries this build reads",
+                    table.len()
+                );
+                return Err(error_at(number, problem));
+            }
+        }
+        let event = from_line(&line, &table).map_err(|problem| error_at(number, problem))?;
         let slot = table.index_of(event.process).ok_or_else(|| {
-            error(
+            error_at(
                 number,
                 format!("process {} is not in the header", line.process),
             )
@@ -305,8 +328,7 @@ pub fn read(input: impl BufRead) -> Result<History, ReadError> {
 }
 
 fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, String> {
-    let process = parse_short_name(&line.process)
-        .ok_or_else(|| format!("bad process name {:?}", line.process))?;
+    let process: Process = line.process.parse().map_err(|e| format!("{e}"))?;
     let kind = parse_kind(&line.event, line.money)?;
     let mut vector = if line.vector.0.is_empty() {
         Vec::new()
@@ -314,17 +336,16 @@ fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, Stri
         vec![0; table.len()]
     };
     for (name, value) in &line.vector.0 {
-        let index = parse_short_name(name)
+        let index = name
+            .parse()
+            .ok()
             .and_then(|process| table.index_of(process))
             .ok_or_else(|| format!("vector entry {name:?} is not a process of the header"))?;
         vector[index] = value
             .as_u64()
             .ok_or_else(|| format!("vector entry {name:?} is not a whole number: {value}"))?;
     }
-    let message = |text: &Cow<'_, str>| {
-        MessageId::parse(text)
-            .ok_or_else(|| format!("bad message id {text:?} (expected like B2:3)"))
-    };
+    let message = |text: &Cow<'_, str>| text.parse::<MessageId>().map_err(|e| e.to_string());
     let outcome = match &line.result {
         None => None,
         Some(Value::String(text)) if text == "success" => Some(Outcome::Success),
@@ -378,8 +399,8 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::Fault;
     use crate::model::{BranchId, CustomerId, Op, Process, Step};
+    use crate::trace::faults::Fault;
 
     fn sample() -> History {
         let b1 = Process::Branch(BranchId(1));

@@ -14,8 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::clock::happened_before;
-use crate::history::{History, MessageId, ProcessTable, TraceEvent, short_name};
-use crate::model::ClockModel;
+use crate::model::{ClockModel, MessageId};
+use crate::trace::{History, ProcessTable, TraceEvent};
 
 /// How the pairs of a history's events relate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -368,7 +368,7 @@ pub fn format_vector(vector: &[u64], table: &ProcessTable) -> String {
         .iter()
         .zip(table.processes())
         .filter(|(entry, _)| **entry > 0)
-        .map(|(entry, process)| format!("{}:{entry}", short_name(*process)))
+        .map(|(entry, process)| format!("{process}:{entry}"))
         .collect();
     format!("{{{}}}", entries.join(","))
 }
@@ -377,7 +377,7 @@ pub fn format_vector(vector: &[u64], table: &ProcessTable) -> String {
 pub fn label(event: &TraceEvent) -> String {
     format!(
         "{} #{} {} (event {})",
-        short_name(event.process),
+        event.process,
         event.seq,
         event.kind.name(),
         event.event_id
@@ -405,8 +405,8 @@ pub fn silent_events(model: ClockModel) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{EventKind, ProcessTable};
     use crate::model::{Action, BranchId, CustomerId, EventId, Op, Process, Step, SubEvent};
+    use crate::trace::{EventKind, ProcessTable};
 
     const B1: Process = Process::Branch(BranchId(1));
     const B2: Process = Process::Branch(BranchId(2));

@@ -1,6 +1,6 @@
 //! The seam between tonic and turmoil's simulated network: the branch server accepts simulated
-//! connections, and channels connect through a simulated connector. Everything above this
-//! module (branches, customers, clocks) is the same code that runs over real TCP.
+//! connections, and channels connect through a simulated connector. Everything else (branches,
+//! customers, clocks) is the same code that runs over real TCP.
 
 use std::io;
 use std::pin::Pin;

@@ -1,0 +1,111 @@
+//! The commands, as the binary calls them: what each reads, runs, writes and prints, and how it
+//! ended ([`Ended`], or an [`AppError`]), from which the binary takes its exit status. Tests
+//! call these functions directly, with a [`Console`] that keeps what they print.
+//!
+//! Exit statuses (the README's "Exit statuses" section lists them too):
+//!
+//! | status | meaning |
+//! |---|---|
+//! | 0 | done, and every rule holds |
+//! | 1 | done, and a rule does not hold (an invariant, a trace rule, replicas that disagree) |
+//! | 2 | bad arguments or input: nothing was run |
+//! | 3 | the run was done, but an output could not be written (the report was still printed) |
+//! | 4 | the run could not be carried out (a server could not start, a task failed) |
+//! | 130 | stopped by Ctrl-C or SIGTERM, after printing what was finished |
+//! | 141 | standard output or error was closed (a broken pipe): ended quietly |
+
+pub mod bench;
+pub mod check;
+pub mod console;
+pub mod outputs;
+pub mod render;
+pub mod run;
+pub mod simulate;
+
+mod interrupt;
+mod pictures;
+mod progress;
+
+pub use console::Console;
+pub use outputs::{OutputPaths, PicturePaths};
+
+use crate::scenario::input::InputError;
+
+/// How a command that ran to its end ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Every rule holds.
+    Holds,
+    /// A rule does not hold; the command printed which.
+    Broken,
+    /// Stopped by a signal, after printing what was finished.
+    Interrupted,
+}
+
+impl Ended {
+    /// [`Ended::Holds`] if `holds`, else [`Ended::Broken`].
+    pub fn from_holds(holds: bool) -> Self {
+        if holds { Ended::Holds } else { Ended::Broken }
+    }
+
+    /// The exit status.
+    pub fn status(self) -> u8 {
+        match self {
+            Ended::Holds => 0,
+            Ended::Broken => 1,
+            Ended::Interrupted => 130,
+        }
+    }
+}
+
+/// Why a command stopped short. Each prints as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The input file was refused.
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// Some other argument or file was refused, already phrased `<what>: <problem>`.
+    #[error("{0}")]
+    BadInput(String),
+    /// The run was done, but these outputs could not be written (one line each).
+    #[error("{}", .0.join("\n"))]
+    Unwritable(Vec<String>),
+    /// The run could not be carried out.
+    #[error("{0}")]
+    RunFailed(String),
+    /// Standard output or error is closed.
+    #[error("standard output is closed")]
+    BrokenPipe,
+}
+
+impl AppError {
+    /// The exit status.
+    pub fn status(&self) -> u8 {
+        match self {
+            AppError::Input(_) | AppError::BadInput(_) => 2,
+            AppError::Unwritable(_) => 3,
+            AppError::RunFailed(_) => 4,
+            AppError::BrokenPipe => 141,
+        }
+    }
+}
+
+/// What a command returns.
+pub type Outcome = Result<Ended, AppError>;
+
+/// Starts the async runtime that a run needs.
+fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
+    tokio::runtime::Runtime::new()
+        .map_err(|error| AppError::RunFailed(format!("cannot start the async runtime: {error}")))
+}
+
+/// Loads the scenario at `input` (`-`: standard input), or the built-in sample without one;
+/// returns how it is named in messages, and the scenario.
+fn load(input: Option<&str>) -> Result<(String, crate::scenario::Scenario), AppError> {
+    use crate::scenario::{input as file, sample};
+    use crate::source;
+    match input {
+        Some(path) => Ok((source::name_of(path).to_string(), file::load(path)?)),
+        None => Ok((sample::NAME.to_string(), sample::scenario()?)),
+    }
+}

@@ -1,0 +1,275 @@
+//! The files a command writes, checked before anything runs and written so that a failure never
+//! leaves a half-written file under its final name: each is written to a temporary file in the
+//! same folder, then renamed over the final name (so a file that was there stays whole until
+//! the new one is complete, even if the program is killed while writing).
+//!
+//! Checked first, for every path: `-` (standard output) is for `--output` only; the folder
+//! exists and a file can be made in it; the path is not a folder; no two flags name the same
+//! file.
+
+use std::fs;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::AppError;
+
+/// The pictures a command was asked to draw.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PicturePaths {
+    /// `--svg`: the space-time diagram.
+    pub svg: Option<PathBuf>,
+    /// `--html`: the interactive page.
+    pub html: Option<PathBuf>,
+    /// `--shiviz`: the log for ShiViz.
+    pub shiviz: Option<PathBuf>,
+}
+
+impl PicturePaths {
+    /// Whether any picture was asked for.
+    pub fn any(&self) -> bool {
+        self.svg.is_some() || self.html.is_some() || self.shiviz.is_some()
+    }
+}
+
+/// The files a run was asked to write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputPaths {
+    /// `--output`: the JSON output (`-` or none: standard output).
+    pub output: Option<PathBuf>,
+    /// `--results`: the summary as JSON.
+    pub results: Option<PathBuf>,
+    /// `--trace`: the causal trace.
+    pub trace: Option<PathBuf>,
+    /// The pictures.
+    pub pictures: PicturePaths,
+}
+
+impl OutputPaths {
+    /// Each path asked for, with the flag that named it.
+    pub fn flags(&self) -> Vec<(Flag, &Path)> {
+        let named = [
+            (Flag::Output, &self.output),
+            (Flag::Results, &self.results),
+            (Flag::Trace, &self.trace),
+            (Flag::Svg, &self.pictures.svg),
+            (Flag::Html, &self.pictures.html),
+            (Flag::Shiviz, &self.pictures.shiviz),
+        ];
+        named
+            .into_iter()
+            .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+            .collect()
+    }
+
+    /// Whether the run keeps its output on standard output.
+    pub fn output_to_stdout(&self) -> bool {
+        self.output.as_deref().is_none_or(is_stdout)
+    }
+}
+
+/// The flag an output file was named by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// `--output`.
+    Output,
+    /// `--results`.
+    Results,
+    /// `--trace`.
+    Trace,
+    /// `--svg`.
+    Svg,
+    /// `--html`.
+    Html,
+    /// `--shiviz`.
+    Shiviz,
+}
+
+impl Flag {
+    /// The flag as typed, e.g. `--svg`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flag::Output => "--output",
+            Flag::Results => "--results",
+            Flag::Trace => "--trace",
+            Flag::Svg => "--svg",
+            Flag::Html => "--html",
+            Flag::Shiviz => "--shiviz",
+        }
+    }
+}
+
+fn is_stdout(path: &Path) -> bool {
+    path == Path::new("-")
+}
+
+/// Refuses, before anything runs, any path of `paths` that could not be written: see the module
+/// documentation.
+pub fn check(paths: &[(Flag, &Path)]) -> Result<(), AppError> {
+    let mut seen: Vec<(Flag, PathBuf)> = Vec::new();
+    for &(flag, path) in paths {
+        let refuse = |problem: String| {
+            AppError::BadInput(format!("{} {}: {problem}", flag.name(), path.display()))
+        };
+        if is_stdout(path) {
+            if flag == Flag::Output {
+                continue;
+            }
+            return Err(refuse(
+                "standard output (-) is only for --output; name a file".to_string(),
+            ));
+        }
+        if path.is_dir() {
+            return Err(refuse("is a folder; name a file in it".to_string()));
+        }
+        let folder = folder_of(path);
+        let canonical_folder = fs::canonicalize(folder)
+            .map_err(|error| refuse(format!("no folder {}: {error}", folder.display())))?;
+        // A file is made and removed at once: the one sure test that the folder takes files.
+        tempfile::Builder::new()
+            .prefix(".lamport-bank-check")
+            .tempfile_in(&canonical_folder)
+            .map_err(|error| refuse(format!("cannot write in {}: {error}", folder.display())))?;
+        let name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
+        let canonical = canonical_folder.join(name);
+        if let Some((first, _)) = seen.iter().find(|(_, other)| *other == canonical) {
+            return Err(AppError::BadInput(format!(
+                "{} and {} both name {}: give each its own file",
+                first.name(),
+                flag.name(),
+                path.display()
+            )));
+        }
+        seen.push((flag, canonical));
+    }
+    Ok(())
+}
+
+/// The folder a file is written in: its parent, or the current folder for a bare name.
+fn folder_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes a file through `fill`, all or nothing: into a temporary file in the same folder,
+/// then renamed over `path`. A file already at `path` keeps its permissions; a new one is
+/// readable by everyone, as files a program writes usually are.
+pub fn write_atomically(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let name = path.file_name().map_or_else(
+        || "output".into(),
+        |name| name.to_string_lossy().into_owned(),
+    );
+    let temporary = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".partial")
+        .tempfile_in(folder_of(path))?;
+    let mut out = BufWriter::new(temporary);
+    fill(&mut out)?;
+    let temporary = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    temporary.as_file().sync_all()?;
+    let permissions = match fs::metadata(path) {
+        Ok(existing) => Some(existing.permissions()),
+        Err(_) => new_file_permissions(),
+    };
+    if let Some(permissions) = permissions {
+        fs::set_permissions(temporary.path(), permissions)?;
+    }
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
+/// `rw-r--r--`: a temporary file is made readable by its owner only.
+#[cfg(unix)]
+fn new_file_permissions() -> Option<fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(fs::Permissions::from_mode(0o644))
+}
+
+/// Outside Unix a temporary file's permissions are already a plain file's.
+#[cfg(not(unix))]
+fn new_file_permissions() -> Option<fs::Permissions> {
+    None
+}
+
+/// Writes `text` to `path` (see [`write_atomically`]); the error is one line naming the flag.
+pub fn write_text(flag: Flag, path: &Path, text: &str) -> Result<(), String> {
+    write_atomically(path, |out| out.write_all(text.as_bytes()))
+        .map_err(|error| format!("{} {}: cannot write: {error}", flag.name(), path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(list: &[(Flag, &str)]) -> Vec<(Flag, PathBuf)> {
+        list.iter()
+            .map(|(flag, path)| (*flag, PathBuf::from(path)))
+            .collect()
+    }
+
+    fn checked(list: &[(Flag, PathBuf)]) -> Result<(), String> {
+        let borrowed: Vec<(Flag, &Path)> = list.iter().map(|(f, p)| (*f, p.as_path())).collect();
+        check(&borrowed).map_err(|error| error.to_string())
+    }
+
+    #[test]
+    fn paths_are_refused_before_anything_runs() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let folder = dir.path().display().to_string();
+        let file = |name: &str| format!("{folder}/{name}");
+        assert_eq!(checked(&paths(&[(Flag::Output, "-")])), Ok(()));
+        assert_eq!(
+            checked(&paths(&[(Flag::Trace, "-")])),
+            Err("--trace -: standard output (-) is only for --output; name a file".to_string())
+        );
+        assert_eq!(
+            checked(&paths(&[(Flag::Svg, &folder)])),
+            Err(format!("--svg {folder}: is a folder; name a file in it"))
+        );
+        assert_eq!(
+            checked(&paths(&[(Flag::Html, &file("missing/x.html"))])),
+            Err(format!(
+                "--html {folder}/missing/x.html: no folder {folder}/missing: No such file or \
+                 directory (os error 2)"
+            ))
+        );
+        let same = [
+            (Flag::Svg, file("a.svg")),
+            (Flag::Html, format!("{folder}/./a.svg")),
+        ];
+        assert_eq!(
+            checked(&paths(&[(same[0].0, &same[0].1), (same[1].0, &same[1].1)])),
+            Err(format!(
+                "--svg and --html both name {folder}/./a.svg: give each its own file"
+            ))
+        );
+        assert_eq!(checked(&paths(&[(Flag::Svg, &file("a.svg"))])), Ok(()));
+        let left: Vec<_> = fs::read_dir(dir.path()).expect("listed").collect();
+        assert!(left.is_empty(), "checking leaves no file behind: {left:?}");
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_previous_file_whole() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("out.json");
+        fs::write(&path, "old").expect("written");
+        let failed = write_atomically(&path, |out| {
+            out.write_all(b"half")?;
+            Err(io::Error::other("the disk is full"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(fs::read_to_string(&path).expect("read"), "old");
+        write_atomically(&path, |out| out.write_all(b"new")).expect("written");
+        assert_eq!(fs::read_to_string(&path).expect("read"), "new");
+        let names: Vec<String> = fs::read_dir(dir.path())
+            .expect("listed")
+            .filter_map(|entry| entry.ok())
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["out.json"], "no temporary file is left");
+    }
+}

@@ -1,0 +1,43 @@
+//! `lamport-bank render TRACE`: draws the pictures of a run saved with `--trace` (by `run` or
+//! `simulate`; `-`: standard input), the same pictures the run would have drawn.
+
+use super::outputs::{self, OutputPaths, PicturePaths};
+use super::{AppError, Console, Ended, Outcome, pictures};
+use crate::source;
+use crate::trace::file as trace_file;
+
+/// Which trace, and which pictures.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// The trace file (`-`: standard input).
+    pub trace: String,
+    /// The pictures to draw; one at least.
+    pub pictures: PicturePaths,
+}
+
+/// Draws the pictures `options` asks for.
+pub fn run(options: &RenderOptions, console: &mut Console) -> Outcome {
+    let asked = OutputPaths {
+        pictures: options.pictures.clone(),
+        ..OutputPaths::default()
+    };
+    outputs::check(&asked.flags())?;
+    let name = source::name_of(&options.trace);
+    let refused = |problem: String| AppError::BadInput(format!("{name}: {problem}"));
+    let input = source::open(&options.trace).map_err(|error| refused(error.to_string()))?;
+    let history = trace_file::read(input).map_err(|error| refused(error.to_string()))?;
+    let drawn =
+        pictures::draw(&history, &options.pictures).map_err(|error| refused(error.to_string()))?;
+    let mut failures = Vec::new();
+    for picture in &drawn {
+        if let Some(warning) = pictures::warning(picture, history.len()) {
+            console.line(&warning)?;
+        }
+        failures.extend(outputs::write_text(picture.flag, &picture.path, &picture.text).err());
+    }
+    if failures.is_empty() {
+        Ok(Ended::Holds)
+    } else {
+        Err(AppError::Unwritable(failures))
+    }
+}

@@ -1,0 +1,121 @@
+//! `lamport-bank run [INPUT]` (and the program with no command): runs a scenario on a real
+//! cluster on this machine, prints its output as JSON, the account of the run for a person, and
+//! writes every file it was asked for.
+
+use super::outputs::{self, Flag, OutputPaths};
+use super::{AppError, Console, Ended, Outcome, pictures, progress};
+use crate::cluster::{self, RunConfig, RunProgress};
+use crate::limits;
+use crate::model::{ClockModel, Schedule};
+use crate::report::Report;
+use crate::scenario::Scenario;
+use crate::trace::{Recording, file as trace_file};
+
+/// What to run, under which rules, and what to write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// The input file (`-`: standard input); the built-in sample without one.
+    pub input: Option<String>,
+    /// The clock rules.
+    pub model: ClockModel,
+    /// Customers one after another, or all at once.
+    pub schedule: Schedule,
+    /// The files to write.
+    pub outputs: OutputPaths,
+}
+
+/// Runs the scenario `options` names and writes everything it asks for.
+pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
+    outputs::check(&options.outputs.flags())?;
+    let (source, scenario) = super::load(options.input.as_deref())?;
+    limits::raise_open_files();
+    let recording = recording_for(&scenario, &options.outputs);
+    limits::check(&scenario, recording, limits::room())
+        .map_err(|error| AppError::BadInput(format!("{source}: {error}")))?;
+    let config = RunConfig {
+        model: options.model,
+        schedule: options.schedule,
+        recording,
+        ..RunConfig::default()
+    };
+    let runtime = super::runtime()?;
+    let bar = progress::bar(
+        scenario.customers.len() as u64,
+        "{elapsed:>4} [{bar:30}] {pos}/{len} customers done, {msg}",
+    );
+    let watch = |progress: RunProgress| {
+        bar.set_position(progress.customers_done as u64);
+        bar.set_message(format!("{} events", progress.events));
+    };
+    let report = runtime
+        .block_on(cluster::run_watched(&scenario, config, watch))
+        .map_err(|error| AppError::RunFailed(format!("the run failed: {error}")));
+    bar.finish_and_clear();
+    let mut report = report?;
+    report.history.source = Some(source.clone());
+    deliver(&report, &source, &scenario, &options.outputs, console)
+}
+
+/// What the run keeps: vector clocks when a trace or a picture asks for them, or for the
+/// happens-before count of the report as long as they fit in memory; the events always (the
+/// output is made of them).
+pub fn recording_for(scenario: &Scenario, outputs: &OutputPaths) -> Recording {
+    let asked = outputs.trace.is_some() || outputs.pictures.any();
+    let fits = limits::check(scenario, Recording::FULL, limits::room()).is_ok();
+    Recording {
+        vectors: asked || fits,
+        events: true,
+    }
+}
+
+/// Writes and prints what a finished run produced: the output (standard output, or
+/// `--output`), the results, the trace and the pictures, then the account for a person. A file
+/// that cannot be written costs only itself: everything else is still written and printed, and
+/// the failures come last, one line each.
+pub fn deliver(
+    report: &Report,
+    source: &str,
+    scenario: &Scenario,
+    outputs: &OutputPaths,
+    console: &mut Console,
+) -> Outcome {
+    let mut failures = Vec::new();
+    let output = report.trace.output_text();
+    match outputs.output.as_deref() {
+        Some(path) if !outputs.output_to_stdout() => {
+            failures.extend(outputs::write_text(Flag::Output, path, &output).err());
+        }
+        _ => console.out(&output)?,
+    }
+    if let Some(path) = &outputs.results {
+        let text = format!("{:#}\n", report.results());
+        failures.extend(outputs::write_text(Flag::Results, path, &text).err());
+    }
+    if let Some(path) = &outputs.trace {
+        let written =
+            outputs::write_atomically(path, |mut out| trace_file::write(&report.history, &mut out));
+        failures.extend(
+            written
+                .err()
+                .map(|error| format!("--trace {}: cannot write: {error}", path.display())),
+        );
+    }
+    match pictures::draw(&report.history, &outputs.pictures) {
+        Ok(drawn) => {
+            for picture in &drawn {
+                if let Some(warning) = pictures::warning(picture, report.history.len()) {
+                    console.line(&warning)?;
+                }
+                failures
+                    .extend(outputs::write_text(picture.flag, &picture.path, &picture.text).err());
+            }
+        }
+        Err(error) => failures.push(format!("cannot draw the run's pictures: {error}")),
+    }
+    console.err(&report.summary(source, scenario))?;
+    if failures.is_empty() {
+        Ok(Ended::from_holds(report.holds()))
+    } else {
+        Err(AppError::Unwritable(failures))
+    }
+}

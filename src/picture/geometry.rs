@@ -1,0 +1,288 @@
+//! The geometry of a space-time diagram: its measures, and the positioned things it is made of
+//! (lanes, dots, arrows, ticks, and the marks of faults). Computed by [`super::layout`] and
+//! [`super::faults`], drawn by [`super::svg`] and [`super::html`].
+
+use std::collections::BTreeMap;
+
+use crate::model::{MessageId, Process, Step};
+use crate::trace::{EventKind, TraceEvent};
+
+/// Horizontal distance between two consecutive Lamport values.
+pub const LAMPORT_STEP: i64 = 48;
+/// Extra horizontal distance for each sub-step (an event that shares its Lamport value with an
+/// earlier one).
+pub const SUB_STEP: i64 = 26;
+/// Horizontal distance between consecutive events of a process when placed by order of
+/// recording.
+pub const SEQ_STEP: i64 = 48;
+/// Vertical distance between two lanes.
+pub const LANE_GAP: i64 = 52;
+/// The radius of an event's dot.
+pub const DOT_RADIUS: i64 = 7;
+/// Where Lamport value 0 (and the first event in order of recording) sits.
+pub const LEFT: i64 = 112;
+/// Where the first lane sits: below the title, the legend and the clock axis.
+pub const TOP: i64 = 206;
+/// Extra room between the customers' lanes and the branches' lanes.
+pub const GROUP_GAP: i64 = 22;
+/// Room to the right of the last event.
+pub const RIGHT: i64 = 60;
+/// Room below the last lane.
+pub const BOTTOM: i64 = 40;
+/// The narrowest picture: wide enough for the title and the legend.
+pub const MIN_WIDTH: i64 = 1060;
+/// The widest picture drawn, in pixels: a run whose Lamport clocks reach far enough to need
+/// more is refused rather than drawn (a trace edited by hand can claim any clock).
+pub const MAX_WIDTH: i64 = 50_000_000;
+/// Where the title and the subtitle start.
+pub const TEXT_LEFT: i64 = 20;
+/// A generous width of one character of the subtitle (13 px sans-serif): a picture is made at
+/// least wide enough for its subtitle at this width.
+pub const SUBTITLE_CHAR_WIDTH: i64 = 7;
+
+/// The kinds of message, each drawn in its own style. Faults (a dropped message, say) would
+/// be new variants with a style of their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    /// A customer's request to its branch.
+    Request,
+    /// An origin branch propagating a deposit or withdraw to another branch.
+    Propagation,
+    /// A branch acknowledging a propagation to the origin.
+    PropagationReply,
+    /// An origin branch answering its customer.
+    Reply,
+}
+
+impl MessageKind {
+    /// Every kind, in the order the legend lists them.
+    pub const ALL: [MessageKind; 4] = [
+        MessageKind::Request,
+        MessageKind::Propagation,
+        MessageKind::PropagationReply,
+        MessageKind::Reply,
+    ];
+
+    /// What a message is, from the event that received it.
+    pub fn of(receiver: EventKind) -> Self {
+        match receiver {
+            EventKind::Receive(_) => MessageKind::Reply,
+            EventKind::Branch(sub_event) => match sub_event.step {
+                Step::PropagateRequest => MessageKind::Propagation,
+                Step::PropagateResponse => MessageKind::PropagationReply,
+                _ => MessageKind::Request,
+            },
+            EventKind::Query | EventKind::Send(_) | EventKind::Timeout(_) => MessageKind::Request,
+        }
+    }
+
+    /// The CSS class (and marker id suffix) of this kind.
+    pub fn class(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::Propagation => "propagation",
+            MessageKind::PropagationReply => "propagation-reply",
+            MessageKind::Reply => "reply",
+        }
+    }
+
+    /// How the legend names this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            MessageKind::Request => "request",
+            MessageKind::Propagation => "propagation",
+            MessageKind::PropagationReply => "propagation reply",
+            MessageKind::Reply => "reply to the customer",
+        }
+    }
+
+    /// The colour of this kind's arrows.
+    pub fn color(self) -> &'static str {
+        match self {
+            MessageKind::Request => "#2563eb",
+            MessageKind::Propagation => "#ea580c",
+            MessageKind::PropagationReply => "#059669",
+            MessageKind::Reply => "#9333ea",
+        }
+    }
+}
+
+/// How an event's dot is drawn: what it did with messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Mark {
+    /// Neither received nor sent (a square).
+    Local,
+    /// Sent at least one message (a filled circle).
+    Send,
+    /// Received a message (a hollow circle).
+    Receive,
+    /// Received a message and sent one (a circle, hollow on the left, filled on the right).
+    ReceiveSend,
+}
+
+impl Mark {
+    /// Every mark, in the order the legend lists them.
+    pub const ALL: [Mark; 4] = [Mark::Receive, Mark::Send, Mark::ReceiveSend, Mark::Local];
+
+    /// How the dot of `event` is drawn.
+    pub fn of(event: &TraceEvent) -> Self {
+        match (event.receives.is_some(), !event.sends.is_empty()) {
+            (false, false) => Mark::Local,
+            (false, true) => Mark::Send,
+            (true, false) => Mark::Receive,
+            (true, true) => Mark::ReceiveSend,
+        }
+    }
+
+    /// The CSS class of this mark.
+    pub fn class(self) -> &'static str {
+        match self {
+            Mark::Local => "local",
+            Mark::Send => "send",
+            Mark::Receive => "receive",
+            Mark::ReceiveSend => "receive-send",
+        }
+    }
+
+    /// How the legend names this mark.
+    pub fn label(self) -> &'static str {
+        match self {
+            Mark::Local => "local",
+            Mark::Send => "send",
+            Mark::Receive => "receive",
+            Mark::ReceiveSend => "receive, then send",
+        }
+    }
+}
+
+/// One process's lane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lane {
+    /// The process.
+    pub process: Process,
+    /// Its short name, `B2` or `C2`.
+    pub name: String,
+    /// The lane's vertical position.
+    pub y: i64,
+}
+
+/// A band behind a group of lanes (the customers, the branches).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// `customers` or `branches`.
+    pub name: &'static str,
+    /// The band's top edge.
+    pub top: i64,
+    /// The band's bottom edge.
+    pub bottom: i64,
+}
+
+/// A short text under a dot: a balance, a customer's result, a rejection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The text.
+    pub text: String,
+    /// Whether it reports a failure (drawn in red).
+    pub alert: bool,
+}
+
+/// One event's dot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dot {
+    /// `B2-3`: the process and the event's number there; unique.
+    pub label: String,
+    /// The lane (the process's index in the table).
+    pub lane: usize,
+    /// The process's short name.
+    pub process: String,
+    /// The event's number on its process, from 1.
+    pub seq: u64,
+    /// The event's name, e.g. `deposit_execute`.
+    pub name: String,
+    /// The customer event (query, deposit or withdraw) it belongs to.
+    pub event_id: u64,
+    /// Its Lamport clock.
+    pub lamport: u64,
+    /// Its vector clock, indexed by lane.
+    pub vector: Vec<u64>,
+    /// Its position by Lamport clock.
+    pub x: i64,
+    /// Its position by order of recording.
+    pub x_seq: i64,
+    /// Its lane's vertical position.
+    pub y: i64,
+    /// What it did with messages.
+    pub mark: Mark,
+    /// Whether it is the execute step of a rejected withdraw.
+    pub rejected: bool,
+    /// The message it received, e.g. `C2:1`.
+    pub received: Option<String>,
+    /// The messages it sent.
+    pub sent: Vec<String>,
+    /// The text under the dot, if any.
+    pub note: Option<Note>,
+    /// The hover text: name, ids, clocks, messages, balance or result.
+    pub title: String,
+}
+
+/// One message's arrow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Arrow {
+    /// The message id, e.g. `B2:1`.
+    pub message: String,
+    /// What the message is.
+    pub kind: MessageKind,
+    /// Whether the receive merged the message's clocks; a query's does not.
+    pub merges: bool,
+    /// The sending event (index into [`Layout::dots`]).
+    pub from: usize,
+    /// The receiving event (index into [`Layout::dots`]).
+    pub to: usize,
+}
+
+/// A label on a horizontal axis.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tick {
+    /// Where it sits.
+    pub x: i64,
+    /// What it says.
+    pub label: String,
+}
+
+/// A message whose delivery failed at least once before it went through (or never did).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LostMessage {
+    /// The message, e.g. `B2:1`.
+    pub message: String,
+    /// Where the dashed arrow starts: the sending event's position.
+    pub from: (i64, i64),
+    /// Where it stops, with its cross.
+    pub to: (i64, i64),
+    /// How many attempts were lost.
+    pub attempts: u32,
+}
+
+/// A stretch of the diagram during which some lanes were cut off from each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Band {
+    /// `partition`, `hold` or `pause`.
+    pub kind: &'static str,
+    /// What the band says, e.g. `partition B2 ⇄ B3 (42–774 ms)`.
+    pub label: String,
+    /// Its left and right edges.
+    pub x: (i64, i64),
+    /// Its top and bottom edges.
+    pub y: (i64, i64),
+}
+
+/// The faults of a run, placed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultOverlay {
+    /// Lost deliveries, one per retried message.
+    pub lost: Vec<LostMessage>,
+    /// Partitions, holds and pauses that held up messages.
+    pub bands: Vec<Band>,
+}
+
+/// Where a message was sent and received, by dot index.
+pub type Deliveries = BTreeMap<MessageId, (usize, Option<usize>)>;

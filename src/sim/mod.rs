@@ -1,0 +1,282 @@
+//! Deterministic simulation: the same branch and customer code as a real run, over turmoil's
+//! simulated network and clock ([`net`]), with faults planned from a seed ([`plan`]), one seed
+//! or a [`sweep`] of many. The same input, seed and build give the same history, byte for
+//! byte, so any run can be replayed.
+
+pub mod net;
+pub mod plan;
+pub mod sweep;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::branch::inject::{Bug, Injector};
+use crate::branch::state::BranchState;
+use crate::branch::{self, BranchConfig, SharedState, lock};
+use crate::customer::{self, CustomerLog};
+use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
+use crate::net::{Caller, Timeouts};
+use crate::report::Report;
+use crate::scenario::Scenario;
+use crate::trace::{FaultLog, History, Outcome, Recorder, Recording};
+use net::BRANCH_PORT;
+use plan::{FaultSet, host};
+
+/// Timeouts scaled to the simulated network: short, so that faults are noticed and healed
+/// within a few simulated seconds.
+pub const SIM_TIMEOUTS: Timeouts = Timeouts {
+    propagation: Duration::from_millis(500),
+    customer: Duration::from_secs(120),
+    keepalive: Duration::from_millis(300),
+    first_backoff: Duration::from_millis(20),
+    max_backoff: Duration::from_secs(1),
+};
+
+/// How long a simulation may run (simulated time) before it counts as stuck.
+pub const SIM_LIMIT: Duration = Duration::from_secs(600);
+
+/// How often, per thousand propagations, a branch delivers one twice when duplicates are on.
+pub const DUPLICATE_PER_MILLE: u64 = 250;
+
+/// How one simulation runs. Every combination of fields is a valid simulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SimConfig {
+    /// The seed of everything random: the network, the fault plan, the duplicates.
+    pub seed: u64,
+    /// Which faults to inject.
+    pub faults: FaultSet,
+    /// The clock model.
+    pub model: ClockModel,
+    /// Customers one after another, or all at once.
+    pub schedule: Schedule,
+    /// A deliberately broken rule (tests of the sweep only).
+    pub bug: Option<Bug>,
+}
+
+/// What a simulation produced and whether it kept its promises.
+#[derive(Debug, Clone)]
+pub struct SimReport {
+    /// The run's report, assembled and checked as a real run's is (no addresses: hosts are
+    /// simulated); its findings are the safety verdict.
+    pub run: Report,
+    /// Liveness: what kept a customer from finishing, if anything.
+    pub stuck: Vec<String>,
+    /// Simulated time the run took, in milliseconds.
+    pub simulated_ms: u64,
+}
+
+impl SimReport {
+    /// Whether the run kept every promise: safe and live.
+    pub fn passed(&self) -> bool {
+        self.run.holds() && self.stuck.is_empty()
+    }
+
+    /// How many faults were injected or met (partitions, holds, retries, duplicates...).
+    pub fn fault_count(&self) -> usize {
+        self.run.history.faults.len()
+    }
+
+    /// Every reason the run failed, safety first: empty when it passed.
+    pub fn problems(&self) -> Vec<String> {
+        let safety = self.run.findings.iter().map(ToString::to_string);
+        safety.chain(self.stuck.iter().cloned()).collect()
+    }
+}
+
+/// What each simulated customer finished with, shared between the customer hosts and the
+/// driver (all on the simulation's one thread).
+type Finished = Rc<RefCell<BTreeMap<CustomerId, Result<CustomerLog, String>>>>;
+
+/// Runs `scenario` over the simulated network as `config` says, and checks the result.
+pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
+    let table = scenario.process_table();
+    let log = FaultLog::new();
+    let mut builder = turmoil::Builder::new();
+    builder
+        .rng_seed(config.seed)
+        .simulation_duration(SIM_LIMIT)
+        .tick_duration(Duration::from_millis(1))
+        .min_message_latency(Duration::from_millis(1))
+        .max_message_latency(Duration::from_millis(if config.faults.latency {
+            40
+        } else {
+            1
+        }));
+    if config.faults.reorder {
+        builder.enable_random_order();
+    }
+    let mut sim = builder.build();
+
+    let mut states: BTreeMap<BranchId, SharedState> = BTreeMap::new();
+    for spec in &scenario.branches {
+        let recorder = Recorder::in_table(&table, Process::Branch(spec.id), Recording::FULL);
+        let state = BranchState::new(spec.id, spec.balance, recorder).with_bug(config.bug);
+        states.insert(spec.id, Arc::new(Mutex::new(state)));
+    }
+    let branch_ids: Vec<BranchId> = states.keys().copied().collect();
+    for (&id, state) in &states {
+        let state = state.clone();
+        let peers = branch_ids.clone();
+        let branch_config = BranchConfig {
+            schedule: config.schedule,
+            timeouts: SIM_TIMEOUTS,
+            faults: Some(log.clone()),
+            injector: config
+                .faults
+                .duplicate
+                .then(|| Injector::duplicating(DUPLICATE_PER_MILLE, config.seed ^ u64::from(id.0))),
+            ..BranchConfig::default()
+        };
+        sim.host(host(Process::Branch(id)), move || {
+            let state = state.clone();
+            let peers = peers.clone();
+            let branch_config = branch_config.clone();
+            async move {
+                // Channels are made inside the host: tonic spawns their workers here.
+                let mut channels = Vec::new();
+                for peer in peers.into_iter().filter(|peer| *peer != id) {
+                    let name = host(Process::Branch(peer));
+                    let channel =
+                        net::channel(&name, BRANCH_PORT, Caller::Branch, &branch_config.timeouts)?;
+                    channels.push((peer, channel));
+                }
+                let incoming = net::incoming(BRANCH_PORT).await?;
+                // A simulated branch serves until the simulation ends with its customers.
+                let forever = std::future::pending();
+                branch::serve(id, state, channels, branch_config, incoming, forever).await?;
+                Ok(())
+            }
+        });
+    }
+
+    let finished: Finished = Rc::default();
+    let mut previous: Option<tokio::sync::oneshot::Receiver<()>> = None;
+    for spec in &scenario.customers {
+        let spec = spec.clone();
+        let recorder = Recorder::in_table(&table, Process::Customer(spec.id), Recording::FULL);
+        let finished = finished.clone();
+        let model = config.model;
+        let (done, next) = tokio::sync::oneshot::channel();
+        // Sequential: each customer waits for the one before it.
+        let wait_for = match config.schedule {
+            Schedule::Sequential => previous.replace(next),
+            Schedule::Concurrent => None,
+        };
+        sim.client(host(Process::Customer(spec.id)), async move {
+            if let Some(before) = wait_for {
+                // An error means the previous customer's host is gone: go on regardless.
+                let _ = before.await;
+            }
+            let branch = host(Process::Branch(spec.id.home_branch()));
+            let outcome = match net::channel(&branch, BRANCH_PORT, Caller::Customer, &SIM_TIMEOUTS)
+            {
+                Ok(channel) => {
+                    customer::run(&spec, channel, model, recorder, SIM_TIMEOUTS.customer)
+                        .await
+                        .map_err(|error| error.to_string())
+                }
+                Err(error) => Err(error.to_string()),
+            };
+            finished.borrow_mut().insert(spec.id, outcome);
+            let _ = done.send(());
+            Ok(())
+        });
+    }
+
+    let everyone: Vec<String> = table.processes().iter().map(|p| host(*p)).collect();
+    let mut planned = plan::plan(config.seed, config.faults, scenario)
+        .into_iter()
+        .peekable();
+    let mut stuck = Vec::new();
+    loop {
+        let now = sim.elapsed();
+        while let Some(next) = planned.next_if(|next| next.at <= now) {
+            plan::apply(&sim, &next.fault, &everyone);
+            log.note_at(now, next.fault);
+        }
+        match sim.step() {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(error) => {
+                stuck.push(format!("the simulation stopped: {error}"));
+                break;
+            }
+        }
+    }
+    let simulated_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+
+    let mut customers = BTreeMap::new();
+    for spec in &scenario.customers {
+        match finished.borrow_mut().remove(&spec.id) {
+            Some(Ok(customer_log)) => {
+                customers.insert(spec.id, customer_log.events);
+            }
+            Some(Err(error)) => stuck.push(format!("{}: {error}", spec.id)),
+            None => stuck.push(format!("{} did not finish", spec.id)),
+        }
+    }
+    let events = table
+        .processes()
+        .iter()
+        .map(|process| match process {
+            Process::Branch(id) => states
+                .get(id)
+                .map(|state| lock(state).events().to_vec())
+                .unwrap_or_default(),
+            Process::Customer(id) => customers.remove(id).unwrap_or_default(),
+        })
+        .collect();
+    let mut faults = log.records();
+    faults.sort_by_key(|record| record.at_ms);
+    let history = History {
+        model: config.model,
+        schedule: config.schedule,
+        table,
+        initial_balance: Some(scenario.initial_balance()),
+        events,
+        faults,
+        source: None,
+    };
+    let finals = states
+        .iter()
+        .map(|(id, state)| (*id, lock(state).balance()))
+        .collect();
+    let run = Report::assemble(history, scenario.initial_balance(), finals, BTreeMap::new());
+    stuck.extend(unanswered(scenario, &run));
+    SimReport {
+        run,
+        stuck,
+        simulated_ms,
+    }
+}
+
+/// Liveness: every customer that finished had every request answered in time.
+fn unanswered(scenario: &Scenario, run: &Report) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (customer, records) in &run.trace.customers {
+        let expected = scenario
+            .customers
+            .iter()
+            .find(|spec| spec.id == *customer)
+            .map_or(0, |spec| spec.events.len());
+        let indeterminate = records
+            .iter()
+            .filter(|record| record.outcome == Outcome::Indeterminate)
+            .count();
+        if indeterminate > 0 {
+            problems.push(format!(
+                "{customer}: {indeterminate} request(s) got no reply in time"
+            ));
+        }
+        if records.len() != expected {
+            problems.push(format!(
+                "{customer}: {} of {expected} requests answered",
+                records.len()
+            ));
+        }
+    }
+    problems
+}

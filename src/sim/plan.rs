@@ -1,0 +1,271 @@
+//! The faults of a simulation: which kinds are on ([`FaultSet`], as `--faults` names them), the
+//! plan of when each happens (from the seed), and how each is applied to turmoil's network.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::model::{BranchId, Process};
+use crate::rng::SplitMix64;
+use crate::scenario::Scenario;
+use crate::trace::Fault;
+
+/// Which faults a simulation injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FaultSet {
+    /// Message latency from 1 to 40 ms instead of a constant 1 ms.
+    pub latency: bool,
+    /// Hosts run in a random order every step, so messages and events interleave differently.
+    pub reorder: bool,
+    /// A two-way partition between two branches, which heals.
+    pub partition: bool,
+    /// A one-way partition between two branches, which heals.
+    pub oneway: bool,
+    /// Messages between two branches held for a while, then released.
+    pub hold: bool,
+    /// A branch paused (every link of it held), then resumed.
+    pub pause: bool,
+    /// Some propagations delivered twice.
+    pub duplicate: bool,
+}
+
+/// A fault name `--faults` does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault {0:?} (expected all, none, or some of {names})", names = FAULT_NAMES.join(", "))]
+pub struct UnknownFault(pub String);
+
+impl std::str::FromStr for FaultSet {
+    type Err = UnknownFault;
+
+    fn from_str(list: &str) -> Result<Self, UnknownFault> {
+        FaultSet::parse(list)
+    }
+}
+
+/// The names `--faults` accepts, in order.
+pub const FAULT_NAMES: [&str; 7] = [
+    "latency",
+    "reorder",
+    "partition",
+    "oneway",
+    "hold",
+    "pause",
+    "duplicate",
+];
+
+impl FaultSet {
+    /// Every fault.
+    pub const ALL: FaultSet = FaultSet {
+        latency: true,
+        reorder: true,
+        partition: true,
+        oneway: true,
+        hold: true,
+        pause: true,
+        duplicate: true,
+    };
+
+    fn flag(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "latency" => &mut self.latency,
+            "reorder" => &mut self.reorder,
+            "partition" => &mut self.partition,
+            "oneway" => &mut self.oneway,
+            "hold" => &mut self.hold,
+            "pause" => &mut self.pause,
+            "duplicate" => &mut self.duplicate,
+            _ => return None,
+        })
+    }
+
+    /// Parses `all`, `none`, or a comma-separated list of [`FAULT_NAMES`].
+    pub fn parse(list: &str) -> Result<FaultSet, UnknownFault> {
+        match list.trim() {
+            "all" => return Ok(FaultSet::ALL),
+            "none" | "" => return Ok(FaultSet::default()),
+            _ => {}
+        }
+        let mut set = FaultSet::default();
+        for name in list.split(',').map(str::trim) {
+            let flag = set
+                .flag(name)
+                .ok_or_else(|| UnknownFault(name.to_string()))?;
+            *flag = true;
+        }
+        Ok(set)
+    }
+
+    fn enabled(&self) -> Vec<&'static str> {
+        let mut copy = *self;
+        FAULT_NAMES
+            .into_iter()
+            .filter(|name| copy.flag(name).is_some_and(|on| *on))
+            .collect()
+    }
+}
+
+impl fmt::Display for FaultSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let enabled = self.enabled();
+        if enabled.len() == FAULT_NAMES.len() {
+            f.write_str("all")
+        } else if enabled.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&enabled.join(","))
+        }
+    }
+}
+
+/// A fault the driver applies to the simulated network at a given time.
+#[derive(Debug, Clone)]
+pub(crate) struct Planned {
+    /// When, in simulated time since the start.
+    pub at: Duration,
+    /// What.
+    pub fault: Fault,
+}
+
+/// Plans the network faults of a run from `seed`: each enabled kind once, one after another in
+/// its own window of time, every one undone before the next starts.
+pub(crate) fn plan(seed: u64, faults: FaultSet, scenario: &Scenario) -> Vec<Planned> {
+    let mut rng = SplitMix64::new(seed ^ 0x5EED_FA17);
+    let branches: Vec<BranchId> = scenario.branches.iter().map(|b| b.id).collect();
+    let mut planned = Vec::new();
+    if branches.len() < 2 {
+        return planned;
+    }
+    // Early, so that even a short run meets its faults.
+    let mut start = Duration::from_millis(5 + rng.below(50));
+    let pair = |rng: &mut SplitMix64| {
+        let a = rng.below(branches.len() as u64) as usize;
+        let b = (a + 1 + rng.below(branches.len() as u64 - 1) as usize) % branches.len();
+        (
+            Process::Branch(branches[a]),
+            Process::Branch(branches[b]),
+            branches[a],
+        )
+    };
+    let kinds = [
+        (faults.partition, 0),
+        (faults.oneway, 1),
+        (faults.hold, 2),
+        (faults.pause, 3),
+    ];
+    for (on, kind) in kinds {
+        if !on {
+            continue;
+        }
+        let (from, to, branch) = pair(&mut rng);
+        let length = Duration::from_millis(200 + rng.below(1800));
+        let (begin, end) = match kind {
+            0 | 1 => {
+                let both_ways = kind == 0;
+                (
+                    Fault::Partition {
+                        from,
+                        to,
+                        both_ways,
+                    },
+                    Fault::Heal {
+                        from,
+                        to,
+                        both_ways,
+                    },
+                )
+            }
+            2 => (Fault::Hold { from, to }, Fault::Release { from, to }),
+            _ => (Fault::Pause { branch }, Fault::Resume { branch }),
+        };
+        planned.push(Planned {
+            at: start,
+            fault: begin,
+        });
+        planned.push(Planned {
+            at: start + length,
+            fault: end,
+        });
+        start += length + Duration::from_millis(50 + rng.below(300));
+    }
+    planned
+}
+
+/// Applies a planned fault to the simulated network.
+pub(crate) fn apply(sim: &turmoil::Sim<'_>, fault: &Fault, everyone: &[String]) {
+    match fault {
+        Fault::Partition {
+            from,
+            to,
+            both_ways: true,
+        } => sim.partition(host(*from), host(*to)),
+        Fault::Partition { from, to, .. } => sim.partition_oneway(host(*from), host(*to)),
+        Fault::Heal {
+            from,
+            to,
+            both_ways: true,
+        } => sim.repair(host(*from), host(*to)),
+        Fault::Heal { from, to, .. } => sim.repair_oneway(host(*from), host(*to)),
+        Fault::Hold { from, to } => sim.hold(host(*from), host(*to)),
+        Fault::Release { from, to } => sim.release(host(*from), host(*to)),
+        Fault::Pause { branch } | Fault::Resume { branch } => {
+            let paused = host(Process::Branch(*branch));
+            for other in everyone.iter().filter(|other| **other != paused) {
+                if matches!(fault, Fault::Pause { .. }) {
+                    sim.hold(paused.as_str(), other.as_str());
+                } else {
+                    sim.release(paused.as_str(), other.as_str());
+                }
+            }
+        }
+        Fault::Retry { .. } | Fault::Duplicate { .. } => {}
+    }
+}
+
+/// The simulated host a process runs on: `b2`, `c2`.
+pub(crate) fn host(process: Process) -> String {
+    match process {
+        Process::Branch(id) => format!("b{}", id.0),
+        Process::Customer(id) => format!("c{}", id.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_sets_parse_and_print() {
+        assert_eq!(FaultSet::parse("all"), Ok(FaultSet::ALL));
+        assert_eq!(FaultSet::parse("none"), Ok(FaultSet::default()));
+        let set = FaultSet::parse("partition, duplicate").expect("valid");
+        assert!(set.partition && set.duplicate && !set.hold);
+        assert_eq!(set.to_string(), "partition,duplicate");
+        assert_eq!(FaultSet::ALL.to_string(), "all");
+        assert_eq!(
+            FaultSet::parse("fire"),
+            Err(UnknownFault("fire".to_string()))
+        );
+    }
+
+    #[test]
+    fn an_unknown_fault_is_named_with_the_known_ones() {
+        let error = FaultSet::parse("latency,fire").err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some(
+                "unknown fault \"fire\" (expected all, none, or some of latency, reorder, \
+                 partition, oneway, hold, pause, duplicate)"
+            )
+        );
+    }
+
+    #[test]
+    fn the_plan_undoes_every_fault_it_makes() {
+        let scenario = crate::sim::sweep::workload(4);
+        let planned = plan(4, FaultSet::ALL, &scenario);
+        assert_eq!(planned.len(), 8, "four kinds, each made and undone");
+        for window in planned.windows(2) {
+            assert!(window[0].at <= window[1].at, "in time order");
+        }
+        assert!(matches!(planned[7].fault, Fault::Resume { .. }));
+    }
+}
