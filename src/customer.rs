@@ -87,30 +87,28 @@ async fn call(
     client: &mut BranchClient<Channel>,
     request: CustomerRequest,
 ) -> Result<Answer, tonic::Status> {
-    let malformed = |error: crate::wire::WireError| tonic::Status::internal(error.to_string());
-    match request.action {
-        Action::Query => {
-            let reply = client
+    let answer = match request.action {
+        Action::Query => Answer::try_from(
+            client
                 .query(pb::QueryRequest::from(request))
                 .await?
-                .into_inner();
-            Answer::try_from(reply).map_err(malformed)
-        }
-        Action::Deposit(_) => {
-            let reply = client
+                .into_inner(),
+        ),
+        Action::Deposit(_) => Answer::try_from(
+            client
                 .deposit(pb::ChangeRequest::from(request))
                 .await?
-                .into_inner();
-            Answer::try_from(reply).map_err(malformed)
-        }
-        Action::Withdraw(_) => {
-            let reply = client
+                .into_inner(),
+        ),
+        Action::Withdraw(_) => Answer::try_from(
+            client
                 .withdraw(pb::ChangeRequest::from(request))
                 .await?
-                .into_inner();
-            Answer::try_from(reply).map_err(malformed)
-        }
-    }
+                .into_inner(),
+        ),
+    };
+    // A branch that answers what no branch of ours would: the customer cannot go on.
+    answer.map_err(|error| tonic::Status::internal(error.to_string()))
 }
 
 /// The answer, `None` if none came in time or the network failed (the request may or may not

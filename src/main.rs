@@ -3,7 +3,6 @@
 //! not, 2 bad arguments or input, 3 an output could not be written, 4 the run could not be
 //! carried out, 130 stopped by Ctrl-C or SIGTERM, 141 standard output closed.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use lamport_bank::app::check::{CheckOptions, run as check};
 use lamport_bank::app::render::{RenderOptions, run as render};
 use lamport_bank::app::run::{RunOptions, run};
 use lamport_bank::app::simulate::{SimulateOptions, run as simulate};
-use lamport_bank::app::{Console, Outcome, OutputPaths, PicturePaths};
+use lamport_bank::app::{self, AppError, Console, Outcome, OutputPaths, PicturePaths};
 use lamport_bank::bench::{self as benchmark, BenchConfig};
 use lamport_bank::model::{ClockModel, Schedule};
 use lamport_bank::sim::SimConfig;
@@ -122,50 +121,23 @@ struct RenderArgs {
     /// standard input).
     trace: String,
     #[command(flatten)]
-    pictures: PictureArgs,
-}
-
-/// The pictures a run or a saved trace can be drawn as.
-#[derive(Debug, Args, Default)]
-struct PictureArgs {
-    /// Write the space-time diagram as SVG: one lane per process, one dot per event placed by
-    /// its Lamport clock, one arrow per message.
-    #[arg(long, value_name = "FILE")]
-    svg: Option<PathBuf>,
-    /// Write a self-contained HTML page: the diagram, where clicking an event shows its causal
-    /// past, future and concurrent events, and the table of every event.
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
-    /// Write a log for ShiViz, the vector-clock visualizer: open its "Input" page, paste the
-    /// file's content and press "Visualize" (the log's first line is the parser's regex).
-    #[arg(long, value_name = "FILE")]
-    shiviz: Option<PathBuf>,
-}
-
-impl From<PictureArgs> for PicturePaths {
-    fn from(args: PictureArgs) -> Self {
-        PicturePaths {
-            svg: args.svg,
-            html: args.html,
-            shiviz: args.shiviz,
-        }
-    }
+    pictures: PicturePaths,
 }
 
 #[derive(Debug, Args, Default)]
 struct RunArgs {
-    #[command(flatten)]
-    scenario: ScenarioArgs,
-    #[command(flatten)]
-    outputs: OutputArgs,
-}
-
-/// What to run and under which rules.
-#[derive(Debug, Args, Default)]
-struct ScenarioArgs {
     /// The input JSON file (an array of branch and customer processes); `-` reads standard
     /// input. Without it, the built-in sample runs.
     input: Option<String>,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    #[command(flatten)]
+    outputs: OutputPaths,
+}
+
+/// Under which rules a scenario runs.
+#[derive(Debug, Args, Default)]
+struct ScenarioArgs {
     /// The clock rules: `original` reproduces the Python simulator's output exactly; `strict`
     /// follows Lamport's rules to the letter (customer sends tick, the reply is logged).
     #[arg(long, value_enum, default_value_t = Clocks::Original)]
@@ -186,48 +158,14 @@ impl ScenarioArgs {
     }
 }
 
-/// Where a run's results go. Every path is checked before the run starts; each file is written
-/// whole or not at all.
-#[derive(Debug, Args, Default)]
-struct OutputArgs {
-    /// Write the JSON output to this file instead of standard output (`-`: standard output).
-    #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
-    /// Also write a JSON summary: each branch's initial and final balance, each customer's
-    /// results, and the verdict of the checks.
-    #[arg(long, value_name = "FILE")]
-    results: Option<PathBuf>,
-    /// Also write the full causal trace as JSON Lines: every event of every process with its
-    /// Lamport and vector clocks and message links (see the README for the format).
-    #[arg(long, value_name = "FILE")]
-    trace: Option<PathBuf>,
-    #[command(flatten)]
-    pictures: PictureArgs,
-}
-
-impl From<OutputArgs> for OutputPaths {
-    fn from(args: OutputArgs) -> Self {
-        OutputPaths {
-            output: args.output,
-            results: args.results,
-            trace: args.trace,
-            pictures: args.pictures.into(),
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 struct SimulateArgs {
     /// The input JSON file (an array of branch and customer processes); `-` reads standard
-    /// input. Without it, one seed runs the built-in sample, and a sweep runs a workload
-    /// generated from each seed.
+    /// input. Without it, one seed runs the built-in sample, and a sweep a workload generated
+    /// from each seed.
     input: Option<String>,
-    /// The clock rules (as for `run`).
-    #[arg(long, value_enum, default_value_t = Clocks::Original)]
-    clocks: Clocks,
-    /// Run all customers at once (as for `run`).
-    #[arg(long)]
-    concurrent: bool,
+    #[command(flatten)]
+    scenario: ScenarioArgs,
     /// The seed of the simulation: the same input, seed and build replay the same run.
     #[arg(long, default_value_t = 1, conflicts_with = "seeds")]
     seed: u64,
@@ -241,7 +179,7 @@ struct SimulateArgs {
     #[arg(long, default_value = "none")]
     faults: FaultSet,
     #[command(flatten)]
-    outputs: OutputArgs,
+    outputs: OutputPaths,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
@@ -284,54 +222,43 @@ fn main() -> ExitCode {
         cli.command.unwrap_or(Command::Run(RunArgs::default())),
         &mut console,
     );
-    ExitCode::from(match outcome {
-        Ok(ended) => ended.status(),
-        Err(error) => {
-            if error.status() != 141 {
-                // If standard error is gone too, the status still tells.
-                let _ = console.line(&error.to_string());
-            }
-            error.status()
-        }
-    })
+    ExitCode::from(app::status(outcome, &mut console))
 }
 
 /// Turns the arguments into the library's options and runs the command.
 fn command(command: Command, console: &mut Console) -> Outcome {
     match command {
-        Command::Run(args) => {
-            let options = RunOptions {
+        Command::Run(args) => run(
+            &RunOptions {
                 model: args.scenario.clocks.into(),
                 schedule: args.scenario.schedule(),
-                input: args.scenario.input,
-                outputs: args.outputs.into(),
-            };
-            run(&options, console)
-        }
+                input: args.input,
+                outputs: args.outputs,
+            },
+            console,
+        ),
         Command::Simulate(args) => {
             let config = SimConfig {
                 seed: args.seed,
                 faults: args.faults,
-                model: args.clocks.into(),
-                schedule: if args.concurrent {
-                    Schedule::Concurrent
-                } else {
-                    Schedule::Sequential
-                },
+                model: args.scenario.clocks.into(),
+                schedule: args.scenario.schedule(),
                 bug: None,
             };
+            let (input, seeds, outputs) = (args.input, args.seeds, args.outputs);
             let options = SimulateOptions {
-                input: args.input,
+                input,
                 config,
-                seeds: args.seeds,
-                outputs: args.outputs.into(),
+                seeds,
+                outputs,
             };
             simulate(&options, console)
         }
         Command::Check(args) => {
+            let branches = args.branches.map(|n| n as usize);
             let options = CheckOptions {
                 file: args.file,
-                branches: args.branches.map(|n| n as usize),
+                branches,
                 json: args.json,
             };
             check(&options, console)
@@ -339,27 +266,21 @@ fn command(command: Command, console: &mut Console) -> Outcome {
         Command::Render(args) => {
             let options = RenderOptions {
                 trace: args.trace,
-                pictures: args.pictures.into(),
+                pictures: args.pictures,
             };
             render(&options, console)
         }
         Command::Bench(args) => {
-            let schedules = match (args.sequential, args.concurrent) {
-                (true, false) => vec![Schedule::Sequential],
-                (false, true) => vec![Schedule::Concurrent],
-                _ => vec![Schedule::Sequential, Schedule::Concurrent],
-            };
-            let limit_time = Duration::try_from_secs_f64(args.limit_time).unwrap_or_default();
             let config = BenchConfig::new(
                 args.branches,
                 args.ops,
-                schedules,
+                benchmark::schedules(args.sequential, args.concurrent),
                 args.clocks.into(),
                 args.seed,
-                limit_time,
+                Duration::try_from_secs_f64(args.limit_time).unwrap_or_default(),
                 args.callers,
             )
-            .map_err(|error| lamport_bank::app::AppError::BadInput(error.to_string()))?;
+            .map_err(|error| AppError::BadInput(error.to_string()))?;
             bench(&config, args.json, console)
         }
     }

@@ -67,26 +67,24 @@ impl Console {
 
     /// Prints `text` on standard output.
     pub fn out(&mut self, text: &str) -> Result<(), AppError> {
-        let written = self
-            .out
-            .write_all(text.as_bytes())
-            .and_then(|()| self.out.flush());
-        written.map_err(|error| failed("standard output", &error))
+        print(&mut self.out, text).map_err(|error| failed("standard output", &error))
     }
 
     /// Prints `text` on standard error.
     pub fn err(&mut self, text: &str) -> Result<(), AppError> {
-        let written = self
-            .err
-            .write_all(text.as_bytes())
-            .and_then(|()| self.err.flush());
-        written.map_err(|error| failed("standard error", &error))
+        print(&mut self.err, text).map_err(|error| failed("standard error", &error))
     }
 
     /// Prints `line` and a line ending on standard error.
     pub fn line(&mut self, line: &str) -> Result<(), AppError> {
         self.err(&format!("{line}\n"))
     }
+}
+
+/// Writes all of `text` to `stream`, and flushes it.
+fn print(stream: &mut Box<dyn Write + Send>, text: &str) -> io::Result<()> {
+    stream.write_all(text.as_bytes())?;
+    stream.flush()
 }
 
 /// A write to `stream` failed: quietly, for a closed pipe.

@@ -93,6 +93,19 @@ impl AppError {
 /// What a command returns.
 pub type Outcome = Result<Ended, AppError>;
 
+/// The exit status of `outcome`, once the one line of an error is printed (a closed pipe ends
+/// quietly; if standard error is gone too, the status alone tells).
+pub fn status(outcome: Outcome, console: &mut Console) -> u8 {
+    match outcome {
+        Ok(ended) => ended.status(),
+        Err(AppError::BrokenPipe) => AppError::BrokenPipe.status(),
+        Err(error) => {
+            let _ = console.line(&error.to_string());
+            error.status()
+        }
+    }
+}
+
 /// Starts the async runtime that a run needs.
 fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
     tokio::runtime::Runtime::new()

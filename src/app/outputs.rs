@@ -13,14 +13,20 @@ use std::path::{Path, PathBuf};
 
 use super::AppError;
 
-/// The pictures a command was asked to draw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The pictures a command was asked to draw (its flags, as `--help` shows them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct PicturePaths {
-    /// `--svg`: the space-time diagram.
+    /// Write the space-time diagram as SVG: one lane per process, one dot per event placed by
+    /// its Lamport clock, one arrow per message.
+    #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
-    /// `--html`: the interactive page.
+    /// Write a self-contained HTML page: the diagram, where clicking an event shows its causal
+    /// past, future and concurrent events, and the table of every event.
+    #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// `--shiviz`: the log for ShiViz.
+    /// Write a log for ShiViz, the vector-clock visualizer: open its "Input" page, paste the
+    /// file's content and press "Visualize" (the log's first line is the parser's regex).
+    #[arg(long, value_name = "FILE")]
     pub shiviz: Option<PathBuf>,
 }
 
@@ -31,16 +37,23 @@ impl PicturePaths {
     }
 }
 
-/// The files a run was asked to write.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The files a run was asked to write (its flags, as `--help` shows them). Every path is
+/// checked before the run starts; each file is written whole or not at all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct OutputPaths {
-    /// `--output`: the JSON output (`-` or none: standard output).
+    /// Write the JSON output to this file instead of standard output (`-`: standard output).
+    #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// `--results`: the summary as JSON.
+    /// Also write a JSON summary: each branch's initial and final balance, each customer's
+    /// results, and the verdict of the checks.
+    #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
-    /// `--trace`: the causal trace.
+    /// Also write the full causal trace as JSON Lines: every event of every process with its
+    /// Lamport and vector clocks and message links (see the README for the format).
+    #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
     /// The pictures.
+    #[command(flatten)]
     pub pictures: PicturePaths,
 }
 

@@ -209,6 +209,16 @@ impl BenchConfig {
     }
 }
 
+/// The schedules to run when only the sequential one, only the concurrent one, or (neither or
+/// both asked) both are asked for.
+pub fn schedules(sequential: bool, concurrent: bool) -> Vec<Schedule> {
+    match (sequential, concurrent) {
+        (true, false) => vec![Schedule::Sequential],
+        (false, true) => vec![Schedule::Concurrent],
+        _ => vec![Schedule::Sequential, Schedule::Concurrent],
+    }
+}
+
 /// What the benchmark is doing now, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
