@@ -2,8 +2,10 @@
 //! that cannot fit is refused before it starts, with one line saying how many branches fit,
 //! instead of exhausting memory halfway or stalling on file descriptors.
 //!
-//! The estimates are upper bounds measured on this project's machines (see the README's
-//! Performance section): every pair of branches holds a propagation stream each way, every
+//! The estimates are a little above what runs measured on this project's machines (peak RSS
+//! of `run` on 100 and 200 branches, 1 and 4 deposits each: about 12 KiB per ordered pair of
+//! branches, 0.5 KiB per event, and 21 bytes per event and process for the vector clocks; see
+//! the README's Performance section): every pair of branches holds a propagation stream, every
 //! event is kept in the history (and once more while the report is made), and a vector clock
 //! takes one entry per process on every event and message.
 
@@ -11,16 +13,16 @@ use crate::scenario::Scenario;
 use crate::trace::Recording;
 
 /// What the process needs before any branch exists: runtime, buffers, the binary.
-pub const BASE_BYTES: u64 = 96 << 20;
+pub const BASE_BYTES: u64 = 48 << 20;
 /// What each branch needs besides its links: its server, its state, its channels.
 pub const PER_BRANCH_BYTES: u64 = 256 << 10;
 /// What each ordered pair of branches needs: the link, its stream and its buffers.
-pub const PER_PAIR_BYTES: u64 = 16 << 10;
+pub const PER_PAIR_BYTES: u64 = 14 << 10;
 /// What each recorded event needs, kept in the history and in the records derived from it.
-pub const PER_EVENT_BYTES: u64 = 768;
+pub const PER_EVENT_BYTES: u64 = 640;
 /// What each recorded event needs per process of the run, when vector clocks are kept: its
 /// own vector, the stamp of a message it sends, and the copies the report makes.
-pub const PER_VECTOR_ENTRY_BYTES: u64 = 32;
+pub const PER_VECTOR_ENTRY_BYTES: u64 = 24;
 /// Open files the process needs besides its connections (runtime, standard streams, ...).
 pub const BASE_FILES: u64 = 64;
 /// Open files per branch: its listener, and both ends of its customer's connection and of the

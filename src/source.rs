@@ -83,6 +83,22 @@ pub fn read_line(
     text: &mut String,
     line: usize,
 ) -> Result<bool, SourceError> {
+    let read = read_line_with_ending(reader, text, line)?;
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(read)
+}
+
+/// [`read_line`], keeping the line ending (if the line has one: the last may not).
+pub fn read_line_with_ending(
+    reader: &mut impl BufRead,
+    text: &mut String,
+    line: usize,
+) -> Result<bool, SourceError> {
     text.clear();
     let mut bytes = std::mem::take(text).into_bytes();
     let read = reader
@@ -92,12 +108,7 @@ pub fn read_line(
         *text = String::from_utf8(bytes).map_err(|_| SourceError::NotText)?;
         return Ok(false);
     }
-    if bytes.last() == Some(&b'\n') {
-        bytes.pop();
-        if bytes.last() == Some(&b'\r') {
-            bytes.pop();
-        }
-    } else if bytes.len() > MAX_LINE_BYTES {
+    if bytes.last() != Some(&b'\n') && bytes.len() > MAX_LINE_BYTES {
         return Err(SourceError::LineTooLong { line });
     }
     *text = String::from_utf8(bytes).map_err(|_| SourceError::NotText)?;

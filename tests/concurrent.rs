@@ -1,10 +1,10 @@
 //! Concurrent runs: all customers at once, propagations in parallel. The clocks differ from run
-//! to run; the invariants of SPEC section 5 must hold on every one.
+//! to run; the invariants (the README's "Invariants") must hold on every one.
 
 mod common;
 
 use common::run_cluster;
-use lamport_bank::model::{Action, ClockModel, Schedule};
+use lamport_bank::model::{Action, ClockModel, Schedule, Step};
 use lamport_bank::scenario::workload::{self, WorkloadSpec};
 use lamport_bank::trace::Outcome;
 
@@ -49,7 +49,7 @@ async fn concurrent_runs_keep_every_invariant() {
                 .branches
                 .values()
                 .flatten()
-                .filter(|record| record.sub_event.name().ends_with("propagate_execute"))
+                .filter(|record| record.sub_event.step == Step::PropagateExecute)
                 .count();
             let accepted = report
                 .trace
@@ -87,4 +87,48 @@ async fn rejected_withdraws_under_concurrency_change_nothing() {
         .filter(|record| record.outcome == Outcome::Fail)
         .count();
     assert!(rejected > 0, "a balance of 10 makes some withdraws fail");
+}
+
+/// A query from outside the run (a process posing as customer 1, at its branch, in the middle
+/// of the run) leaves a receive that no customer's send explains: the run's own verdict names
+/// it, as `check` on the run's trace does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_checks_itself_as_check_checks_its_trace() {
+    use lamport_bank::report::Report;
+    use lamport_bank::wire::pb::{QueryRequest, Stamp, branch_client::BranchClient};
+    use lamport_bank::{Cluster, RunConfig};
+
+    let scenario = common::example("sample");
+    let cluster = Cluster::start(&scenario, RunConfig::default())
+        .await
+        .expect("the cluster starts");
+    let outsider = cluster
+        .channel(lamport_bank::model::BranchId(1))
+        .expect("a channel");
+    BranchClient::new(outsider)
+        .query(QueryRequest {
+            customer_id: 1,
+            event_id: 99,
+            stamp: Some(Stamp {
+                clock: 0,
+                vector: Vec::new(),
+                message: 7,
+            }),
+        })
+        .await
+        .expect("answered");
+    let logs = cluster
+        .run_customers(&scenario.customers)
+        .await
+        .expect("the customers ran");
+    let (finals, history) = (cluster.balances(), cluster.history(logs, &scenario));
+    cluster.shutdown().await.expect("clean shutdown");
+    let report = Report::assemble(history, 400, finals, Default::default());
+    let findings: Vec<String> = report.findings.iter().map(ToString::to_string).collect();
+    assert!(
+        findings.contains(
+            &"B1: #1 query_request (event 99) receives C1:7, which no event sends".to_string()
+        ),
+        "{findings:#?}"
+    );
 }

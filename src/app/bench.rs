@@ -22,6 +22,7 @@ pub fn run(config: &BenchConfig, json: bool, console: &mut Console) -> Outcome {
         "{elapsed:>4} [{bar:30}] {pos}/{len} {msg}",
     );
     let interrupt = Interrupt::listen();
+    tracing::info!("benchmarking; Ctrl-C stops and prints the rows so far");
     // What to print as the benchmark goes, gathered here and printed between its steps: the
     // progress bar is cleared around each line so that the two do not mix.
     let mut printed: Result<(), AppError> = Ok(());

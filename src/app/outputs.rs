@@ -134,6 +134,14 @@ pub fn check(paths: &[(Flag, &Path)]) -> Result<(), AppError> {
         if path.is_dir() {
             return Err(refuse("is a folder; name a file in it".to_string()));
         }
+        if is_special(path) {
+            // A device or a pipe (`/dev/null`, a FIFO) is written into, not replaced.
+            fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .map_err(|error| refuse(format!("cannot write: {error}")))?;
+            continue;
+        }
         let folder = folder_of(path);
         let canonical_folder = fs::canonicalize(folder)
             .map_err(|error| refuse(format!("no folder {}: {error}", folder.display())))?;
@@ -157,6 +165,12 @@ pub fn check(paths: &[(Flag, &Path)]) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Whether `path` is something other than a regular file or a folder: a device, a pipe, a
+/// socket.
+fn is_special(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|meta| !meta.is_file() && !meta.is_dir())
+}
+
 /// The folder a file is written in: its parent, or the current folder for a bare name.
 fn folder_of(path: &Path) -> &Path {
     match path.parent() {
@@ -167,11 +181,17 @@ fn folder_of(path: &Path) -> &Path {
 
 /// Writes a file through `fill`, all or nothing: into a temporary file in the same folder,
 /// then renamed over `path`. A file already at `path` keeps its permissions; a new one is
-/// readable by everyone, as files a program writes usually are.
+/// readable by everyone, as files a program writes usually are. A device or a pipe at `path`
+/// (`/dev/null`, a FIFO) is written into directly: it cannot be replaced, nor half-written.
 pub fn write_atomically(
     path: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
+    if is_special(path) {
+        let mut out = BufWriter::new(fs::OpenOptions::new().write(true).open(path)?);
+        fill(&mut out)?;
+        return out.flush();
+    }
     let name = path.file_name().map_or_else(
         || "output".into(),
         |name| name.to_string_lossy().into_owned(),

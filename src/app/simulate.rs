@@ -71,6 +71,7 @@ fn run_sweep(options: &SimulateOptions, seeds: &Seeds, console: &mut Console) ->
         None => None,
     };
     let interrupt = Interrupt::listen();
+    tracing::info!(%seeds, "sweeping; Ctrl-C stops and prints the summary so far");
     let bar = progress::bar(
         seeds.count(),
         "{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]",

@@ -189,9 +189,8 @@ fn refuse(place: impl Into<String>, problem: impl Into<String>) -> ReadError {
 pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, ReadError> {
     let mut first = String::new();
     let unreadable = |error: SourceError| refuse("", error.to_string());
-    source::read_line(&mut input, &mut first, 1).map_err(unreadable)?;
-    if tracefile::is_trace_header(&first) {
-        first.push('\n');
+    source::read_line_with_ending(&mut input, &mut first, 1).map_err(unreadable)?;
+    if tracefile::is_trace_header(first.trim_end()) {
         let history = tracefile::read(first.as_bytes().chain(input)).map_err(|error| {
             let place = match error.line {
                 0 => String::new(),
@@ -201,7 +200,6 @@ pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, Read
         })?;
         return Ok(audit_history(&history));
     }
-    first.push('\n');
     let mut text = first;
     source::read_rest(&mut input, &mut text, source::MAX_FILE_BYTES).map_err(unreadable)?;
     audit_output(&text, options)

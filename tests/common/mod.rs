@@ -42,3 +42,16 @@ pub async fn run_cluster(scenario: &Scenario, model: ClockModel, schedule: Sched
         .await
         .unwrap_or_else(|error| panic!("run failed: {error}"))
 }
+
+/// Whether the tests run in CI (`CI=true`, as `.ci/run` sets it), where what a test needs must
+/// be there.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| value == "true" || value == "1")
+}
+
+/// Skips a test whose `need` is missing: with the reason printed on a user's machine, and as
+/// a failure in CI, where `.ci/run` provides it.
+pub fn missing(need: &str) {
+    assert!(!in_ci(), "CI=true, yet {need} is missing");
+    println!("skipped: {need} is missing (CI provides it)");
+}
