@@ -279,7 +279,7 @@ impl SubEvent {
     }
 }
 
-/// Which rules the customers follow and whether the reply tick is logged (SPEC section 2).
+/// Which rules the customers follow and whether the reply tick is logged (the README's "Two clock models").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum ClockModel {
     /// The original Python simulator's rules: a customer stamps requests without ticking, the reply

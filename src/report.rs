@@ -30,7 +30,7 @@ pub struct Report {
     /// The branch logs and customer records derived from the history.
     pub trace: Trace,
     /// Every rule the run broke, as `check` would report them on the run's trace file (the
-    /// final balances being the branches' own); empty when all hold.
+    /// final balances being the branches' own), the invariants first; empty when all hold.
     pub findings: Vec<Finding>,
 }
 
@@ -48,7 +48,10 @@ impl Report {
             initial: initial_balance,
             finals,
         };
-        let findings = audit::history_findings(&history, &trace, Some(&balances));
+        let mut findings = audit::history_findings(&history, &trace, Some(&balances));
+        // The invariants first, the promises a run makes to its customers; then the rules of
+        // its clocks and messages, each kind in `check`'s order.
+        findings.sort_by_key(|finding| !finding.rule.is_invariant());
         Self {
             model: history.model,
             schedule: history.schedule,

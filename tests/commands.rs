@@ -55,7 +55,8 @@ fn outputs_that_cannot_be_written_are_refused_before_the_run() {
                 },
                 ..OutputPaths::default()
             },
-            "--svg /proc/x.svg: cannot write in /proc: ".to_string(),
+            "--svg /proc/x.svg: cannot write in /proc: No such file or directory (os error 2)"
+                .to_string(),
         ),
         (
             OutputPaths {

@@ -24,8 +24,9 @@ pub struct PicturePaths {
     /// past, future and concurrent events, and the table of every event.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
-    /// Write a log for ShiViz, the vector-clock visualizer: open its "Input" page, paste the
-    /// file's content and press "Visualize" (the log's first line is the parser's regex).
+    /// Write a log for ShiViz, the vector-clock visualizer: on its input page, put the file's
+    /// first line (the parser's regular expression) in the regex field, leave the delimiter
+    /// empty, paste the rest of the file in the log box, and press "Visualize".
     #[arg(long, value_name = "FILE")]
     pub shiviz: Option<PathBuf>,
 }
@@ -149,7 +150,13 @@ pub fn check(paths: &[(Flag, &Path)]) -> Result<(), AppError> {
         tempfile::Builder::new()
             .prefix(".lamport-bank-check")
             .tempfile_in(&canonical_folder)
-            .map_err(|error| refuse(format!("cannot write in {}: {error}", folder.display())))?;
+            .map_err(|error| {
+                // The OS's reason alone: tempfile adds the temporary file's path, which the
+                // user never named.
+                let reason = error.raw_os_error().map(io::Error::from_raw_os_error);
+                let reason = reason.map_or_else(|| error.to_string(), |os| os.to_string());
+                refuse(format!("cannot write in {}: {reason}", folder.display()))
+            })?;
         let name = path.file_name().map(ToOwned::to_owned).unwrap_or_default();
         let canonical = canonical_folder.join(name);
         if let Some((first, _)) = seen.iter().find(|(_, other)| *other == canonical) {

@@ -173,7 +173,7 @@ impl History {
         senders
     }
 
-    /// The branch logs and customer records of SPEC section 5, derived from the events.
+    /// The branch logs and customer records of the invariants (the README's "Invariants"), derived from the events.
     pub fn to_trace(&self) -> Trace {
         let senders = self.senders();
         let mut trace = Trace {

@@ -1,8 +1,8 @@
-//! `lamport-bank check FILE`: reads either a run's output (the JSON array of SPEC section 4, ours
+//! `lamport-bank check FILE`: reads either a run's output (the JSON array of the README's "Output", ours
 //! or the original Python program's) or a `--trace` file, tells which from the first line, and
 //! verifies every invariant the content allows.
 //!
-//! - **Output files** carry only the branches' sub-events and clocks: SPEC section 5 through
+//! - **Output files** carry only the branches' sub-events and clocks: the invariants through
 //!   [`check::check`] (no peers, no customers, no balances), and the per-event entries must list
 //!   exactly the branches' sub-events, sorted by clock. The clock model is `strict` when an
 //!   `X_response` appears, `original` otherwise.
@@ -10,11 +10,11 @@
 //!   clocks that tick (or stay) by the model's rules; vector clocks that match a recomputation
 //!   from each event's predecessor and, for a merging receive, the sender's vector; messages that
 //!   link one send to one receive, never received before they are sent; Lamport's clock
-//!   condition on every message; and SPEC section 5 over the derived trace, with the balances the
+//!   condition on every message; and the invariants over the derived trace, with the balances the
 //!   trace carries.
 //!
-//! Checks overlap on purpose (a clock that goes backwards breaks both the Lamport rule and SPEC
-//! rule 1): each line names what its rule sees. Pure: it reads text and returns a [`Verdict`];
+//! Checks overlap on purpose (a clock that goes backwards breaks both the Lamport rule and
+//! invariant 1): each line names what its rule sees. Pure: it reads text and returns a [`Verdict`];
 //! the work is linear in events × processes, never in pairs of events.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -32,7 +32,7 @@ use crate::trace::{BranchRecord, EventKind, History, Trace, TraceEvent, file as 
 /// Which kind of file was checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// The JSON array of SPEC section 4.
+    /// The JSON array of the README's "Output".
     Output,
     /// A `--trace` file (JSON Lines with a header).
     Trace,
@@ -211,7 +211,7 @@ pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, Read
 /// The sub-events an output's per-event entry lists, in its order.
 type EventEntries = BTreeMap<EventId, Vec<(SubEvent, u64)>>;
 
-/// Checks an output in the format of SPEC section 4.
+/// Checks an output in the format of the README's "Output".
 pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError> {
     let (mut trace, entries) = parse_output(text)?;
     let found = trace.branches.len();
@@ -896,7 +896,7 @@ mod tests {
                  query_request (event 1)",
                 // Naming a message does not make a send a receive: the reply still receives it.
                 "C1: #1 query_send (event 1) is not a receive, yet receives B1:1",
-                // SPEC section 5 reads the reply's stamp from the message's last sender.
+                // The invariants read the reply's stamp from the message's last sender.
                 "C1: event 1 query received at clock 1 is not after the reply stamped 1",
                 "check: trace, 3 events of 2 processes, original clocks: 4 violations",
             ]
