@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::AppError;
+use super::outputs::Unwritten;
 
 /// Standard output and standard error, or two buffers.
 pub struct Console {
@@ -88,10 +89,13 @@ fn print(stream: &mut Box<dyn Write + Send>, text: &str) -> io::Result<()> {
 }
 
 /// A write to `stream` failed: quietly, for a closed pipe.
-fn failed(stream: &str, error: &io::Error) -> AppError {
+fn failed(stream: &'static str, error: &io::Error) -> AppError {
     if error.kind() == io::ErrorKind::BrokenPipe {
         AppError::BrokenPipe
     } else {
-        AppError::Unwritable(vec![format!("cannot write to {stream}: {error}")])
+        AppError::Unwritable(vec![Unwritten::Stream {
+            stream,
+            source: io::Error::new(error.kind(), error.to_string()),
+        }])
     }
 }

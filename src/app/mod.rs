@@ -68,8 +68,8 @@ pub enum AppError {
     #[error("{0}")]
     BadInput(String),
     /// The run was done, but these outputs could not be written (one line each).
-    #[error("{}", .0.join("\n"))]
-    Unwritable(Vec<String>),
+    #[error("{}", lines(.0))]
+    Unwritable(Vec<outputs::Unwritten>),
     /// The run could not be carried out.
     #[error("{0}")]
     RunFailed(String),
@@ -88,6 +88,12 @@ impl AppError {
             AppError::BrokenPipe => 141,
         }
     }
+}
+
+/// One line per output not written.
+fn lines(unwritten: &[outputs::Unwritten]) -> String {
+    let lines: Vec<String> = unwritten.iter().map(ToString::to_string).collect();
+    lines.join("\n")
 }
 
 /// What a command returns.

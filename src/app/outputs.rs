@@ -235,10 +235,48 @@ fn new_file_permissions() -> Option<fs::Permissions> {
     None
 }
 
-/// Writes `text` to `path` (see [`write_atomically`]); the error is one line naming the flag.
-pub fn write_text(flag: Flag, path: &Path, text: &str) -> Result<(), String> {
-    write_atomically(path, |out| out.write_all(text.as_bytes()))
-        .map_err(|error| format!("{} {}: cannot write: {error}", flag.name(), path.display()))
+/// An output that was not written, after the run.
+#[derive(Debug, thiserror::Error)]
+pub enum Unwritten {
+    /// A file named by a flag.
+    #[error("{} {}: cannot write: {source}", flag.name(), path.display())]
+    File {
+        /// The flag that named it.
+        flag: Flag,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Standard output or standard error.
+    #[error("cannot write to {stream}: {source}")]
+    Stream {
+        /// `standard output` or `standard error`.
+        stream: &'static str,
+        /// Why.
+        source: io::Error,
+    },
+    /// The pictures, which could not be drawn.
+    #[error("cannot draw the run's pictures: {0}")]
+    Pictures(#[from] crate::picture::PictureError),
+}
+
+/// Writes `text` to `path` (see [`write_atomically`]).
+pub fn write_text(flag: Flag, path: &Path, text: &str) -> Result<(), Unwritten> {
+    write_file(flag, path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Writes `path` through `fill` (see [`write_atomically`]).
+pub fn write_file(
+    flag: Flag,
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), Unwritten> {
+    write_atomically(path, fill).map_err(|source| Unwritten::File {
+        flag,
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 #[cfg(test)]

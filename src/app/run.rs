@@ -92,13 +92,10 @@ pub fn deliver(
         failures.extend(outputs::write_text(Flag::Results, path, &text).err());
     }
     if let Some(path) = &outputs.trace {
-        let written =
-            outputs::write_atomically(path, |mut out| trace_file::write(&report.history, &mut out));
-        failures.extend(
-            written
-                .err()
-                .map(|error| format!("--trace {}: cannot write: {error}", path.display())),
-        );
+        let written = outputs::write_file(Flag::Trace, path, |mut out| {
+            trace_file::write(&report.history, &mut out)
+        });
+        failures.extend(written.err());
     }
     match pictures::draw(&report.history, &outputs.pictures) {
         Ok(drawn) => {
@@ -110,7 +107,7 @@ pub fn deliver(
                     .extend(outputs::write_text(picture.flag, &picture.path, &picture.text).err());
             }
         }
-        Err(error) => failures.push(format!("cannot draw the run's pictures: {error}")),
+        Err(error) => failures.push(error.into()),
     }
     console.err(&report.summary(source, scenario))?;
     if failures.is_empty() {

@@ -17,6 +17,7 @@ use crate::branch::inject::{Bug, Injector};
 use crate::branch::state::BranchState;
 use crate::branch::{self, BranchConfig, SharedState, lock};
 use crate::customer::{self, CustomerLog};
+use crate::error::Error;
 use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
 use crate::net::{Caller, Timeouts};
 use crate::report::Report;
@@ -88,7 +89,7 @@ impl SimReport {
 
 /// What each simulated customer finished with, shared between the customer hosts and the
 /// driver (all on the simulation's one thread).
-type Finished = Rc<RefCell<BTreeMap<CustomerId, Result<CustomerLog, String>>>>;
+type Finished = Rc<RefCell<BTreeMap<CustomerId, Result<CustomerLog, Error>>>>;
 
 /// Runs `scenario` over the simulated network as `config` says, and checks the result.
 pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
@@ -174,11 +175,9 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
             let outcome = match net::channel(&branch, BRANCH_PORT, Caller::Customer, &SIM_TIMEOUTS)
             {
                 Ok(channel) => {
-                    customer::run(&spec, channel, model, recorder, SIM_TIMEOUTS.customer)
-                        .await
-                        .map_err(|error| error.to_string())
+                    customer::run(&spec, channel, model, recorder, SIM_TIMEOUTS.customer).await
                 }
-                Err(error) => Err(error.to_string()),
+                Err(error) => Err(error),
             };
             finished.borrow_mut().insert(spec.id, outcome);
             let _ = done.send(());

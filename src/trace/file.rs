@@ -22,7 +22,10 @@ use serde_json::{Map, Value};
 use super::faults::FaultRecord;
 use super::history::{EventKind, History, ProcessTable, TraceEvent};
 use super::records::Outcome;
-use crate::model::{Action, ClockModel, EventId, MessageId, Process, Schedule, SubEvent};
+use crate::model::{
+    Action, BadMessageId, BadProcessName, ClockModel, EventId, MessageId, Process, Schedule,
+    SubEvent,
+};
 use crate::source::{self, SourceError};
 
 /// The version written in the first line's `lamport_bank_trace` field.
@@ -74,15 +77,15 @@ fn fault_line(record: &FaultRecord) -> serde_json::Result<Value> {
     Ok(line)
 }
 
-fn read_fault_line(text: &str) -> Result<FaultRecord, String> {
-    let mut line: Value =
-        serde_json::from_str(text).map_err(|e| format!("malformed fault: {e}"))?;
+fn read_fault_line(text: &str) -> Result<FaultRecord, Problem> {
+    let malformed = |error: serde_json::Error| Problem::MalformedFault(error.to_string());
+    let mut line: Value = serde_json::from_str(text).map_err(malformed)?;
     let at_ms = line
         .as_object_mut()
         .and_then(|fields| fields.remove("at_ms"))
         .and_then(|at_ms| at_ms.as_u64())
-        .ok_or("malformed fault: no whole number at_ms")?;
-    let fault = serde_json::from_value(line).map_err(|e| format!("malformed fault: {e}"))?;
+        .ok_or_else(|| Problem::MalformedFault("no whole number at_ms".to_string()))?;
+    let fault = serde_json::from_value(line).map_err(malformed)?;
     Ok(FaultRecord { at_ms, fault })
 }
 
@@ -196,30 +199,94 @@ fn to_line(event: &TraceEvent, names: &[String]) -> Line {
     }
 }
 
-/// Why a trace file could not be read.
+/// Why a trace file could not be read: where, and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ReadError {
     /// The line (from 1) where the problem is; 0 for the file as a whole.
     pub line: usize,
     /// What is wrong.
-    pub problem: String,
+    pub problem: Problem,
 }
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {
-            f.write_str(&self.problem)
+            self.problem.fmt(f)
         } else {
             write!(f, "line {}: {}", self.line, self.problem)
         }
     }
 }
 
-fn error_at(line: usize, problem: impl Into<String>) -> ReadError {
-    ReadError {
-        line,
-        problem: problem.into(),
-    }
+/// What is wrong with a trace file; one variant per kind of problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    /// The file could not be read (a bound passed, the OS refused).
+    #[error("{0}")]
+    Unreadable(String),
+    /// The file has no line at all.
+    #[error("the file is empty")]
+    Empty,
+    /// The first line is not a trace header (serde_json's reason).
+    #[error("not a trace header: {0}")]
+    NotAHeader(String),
+    /// A format version this build does not read.
+    #[error("trace format version {0} is not supported (this build reads {FORMAT_VERSION})")]
+    Version(u32),
+    /// The header's clock model is unknown.
+    #[error("unknown clocks {0:?}")]
+    UnknownClocks(String),
+    /// The header's schedule is unknown.
+    #[error("unknown schedule {0:?}")]
+    UnknownSchedule(String),
+    /// A process name that is not `B<id>` or `C<id>`.
+    #[error(transparent)]
+    BadProcess(#[from] BadProcessName),
+    /// The header lists a process twice.
+    #[error("a process is listed twice")]
+    ListedTwice,
+    /// The vector clocks would take more memory than a trace may.
+    #[error(
+        "the vector clocks of {0} processes on every event need more memory than the \
+         {MAX_VECTOR_ENTRIES} entries this build reads"
+    )]
+    TooManyVectorEntries(usize),
+    /// An event line that is not one (serde_json's reason).
+    #[error("malformed event: {0}")]
+    MalformedEvent(String),
+    /// A fault line that is not one.
+    #[error("malformed fault: {0}")]
+    MalformedFault(String),
+    /// An event name this build does not know.
+    #[error("unknown event {0:?}")]
+    UnknownEvent(String),
+    /// A customer's deposit or withdraw event without its amount.
+    #[error("event {0:?} has no money")]
+    NoMoney(String),
+    /// A vector entry naming no process of the header.
+    #[error("vector entry {0:?} is not a process of the header")]
+    NotInVector(String),
+    /// A vector entry that is not a whole number.
+    #[error("vector entry {name:?} is not a whole number: {value}")]
+    BadVectorEntry {
+        /// The entry's process name.
+        name: String,
+        /// Its value, as written.
+        value: String,
+    },
+    /// A message id that is not `<sender>:<n>`.
+    #[error(transparent)]
+    BadMessage(#[from] BadMessageId),
+    /// A customer's result that is neither success, fail, indeterminate nor a balance.
+    #[error("result must be success, fail or a balance, got {0}")]
+    BadResult(String),
+    /// An event of a process the header does not list.
+    #[error("process {0} is not in the header")]
+    NotInHeader(String),
+}
+
+fn error_at(line: usize, problem: Problem) -> ReadError {
+    ReadError { line, problem }
 }
 
 /// Whether `first_line` is the header of a trace file.
@@ -243,39 +310,37 @@ pub const MAX_VECTOR_ENTRIES: u64 = 1 << 28;
 pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
     let mut text = String::new();
     let unreadable = |error: SourceError| match error {
-        SourceError::LineTooLong { line } => error_at(line, error.to_string()),
-        _ => error_at(0, error.to_string()),
+        SourceError::LineTooLong { line } => error_at(line, Problem::Unreadable(error.to_string())),
+        _ => error_at(0, Problem::Unreadable(error.to_string())),
     };
     if !source::read_line(&mut input, &mut text, 1).map_err(unreadable)? {
-        return Err(error_at(0, "the file is empty"));
+        return Err(error_at(0, Problem::Empty));
     }
     let header: Header =
-        serde_json::from_str(&text).map_err(|e| error_at(1, format!("not a trace header: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| error_at(1, Problem::NotAHeader(e.to_string())))?;
     if header.lamport_bank_trace != FORMAT_VERSION {
-        let problem = format!(
-            "trace format version {} is not supported (this build reads {FORMAT_VERSION})",
-            header.lamport_bank_trace
-        );
-        return Err(error_at(1, problem));
+        return Err(error_at(1, Problem::Version(header.lamport_bank_trace)));
     }
     let model = match header.clocks.as_str() {
         "original" => ClockModel::Original,
         "strict" => ClockModel::Strict,
-        other => return Err(error_at(1, format!("unknown clocks {other:?}"))),
+        other => return Err(error_at(1, Problem::UnknownClocks(other.to_string()))),
     };
     let schedule = match header.schedule.as_str() {
         "sequential" => Schedule::Sequential,
         "concurrent" => Schedule::Concurrent,
-        other => return Err(error_at(1, format!("unknown schedule {other:?}"))),
+        other => return Err(error_at(1, Problem::UnknownSchedule(other.to_string()))),
     };
     let mut processes = Vec::with_capacity(header.processes.len());
     for name in &header.processes {
-        let process: Process = name.parse().map_err(|e| error_at(1, format!("{e}")))?;
+        let process: Process = name
+            .parse()
+            .map_err(|e: BadProcessName| error_at(1, e.into()))?;
         processes.push(process);
     }
     let table = ProcessTable::new(processes);
     if table.len() != header.processes.len() {
-        return Err(error_at(1, "a process is listed twice"));
+        return Err(error_at(1, Problem::ListedTwice));
     }
     let mut events = vec![Vec::new(); table.len()];
     let mut faults = Vec::new();
@@ -295,25 +360,17 @@ pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
             continue;
         }
         let line: LineIn<'_> = serde_json::from_str(&text)
-            .map_err(|e| error_at(number, format!("malformed event: {e}")))?;
+            .map_err(|e| error_at(number, Problem::MalformedEvent(e.to_string())))?;
         if !line.vector.0.is_empty() {
             vector_entries += table.len() as u64;
             if vector_entries > MAX_VECTOR_ENTRIES {
-                let problem = format!(
-                    "the vector clocks of {} processes on every event need more memory than \
-                     the {MAX_VECTOR_ENTRIES} entries this build reads",
-                    table.len()
-                );
-                return Err(error_at(number, problem));
+                return Err(error_at(number, Problem::TooManyVectorEntries(table.len())));
             }
         }
         let event = from_line(&line, &table).map_err(|problem| error_at(number, problem))?;
-        let slot = table.index_of(event.process).ok_or_else(|| {
-            error_at(
-                number,
-                format!("process {} is not in the header", line.process),
-            )
-        })?;
+        let slot = table
+            .index_of(event.process)
+            .ok_or_else(|| error_at(number, Problem::NotInHeader(line.process.to_string())))?;
         events[slot].push(event);
     }
     Ok(History {
@@ -327,8 +384,8 @@ pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
     })
 }
 
-fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, String> {
-    let process: Process = line.process.parse().map_err(|e| format!("{e}"))?;
+fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, Problem> {
+    let process: Process = line.process.parse()?;
     let kind = parse_kind(&line.event, line.money)?;
     let mut vector = if line.vector.0.is_empty() {
         Vec::new()
@@ -340,20 +397,23 @@ fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, Stri
             .parse()
             .ok()
             .and_then(|process| table.index_of(process))
-            .ok_or_else(|| format!("vector entry {name:?} is not a process of the header"))?;
-        vector[index] = value
-            .as_u64()
-            .ok_or_else(|| format!("vector entry {name:?} is not a whole number: {value}"))?;
+            .ok_or_else(|| Problem::NotInVector(name.to_string()))?;
+        vector[index] = value.as_u64().ok_or_else(|| Problem::BadVectorEntry {
+            name: name.to_string(),
+            value: value.to_string(),
+        })?;
     }
-    let message = |text: &Cow<'_, str>| text.parse::<MessageId>().map_err(|e| e.to_string());
+    let message = |text: &Cow<'_, str>| text.parse::<MessageId>().map_err(Problem::from);
     let outcome = match &line.result {
         None => None,
         Some(Value::String(text)) if text == "success" => Some(Outcome::Success),
         Some(Value::String(text)) if text == "fail" => Some(Outcome::Fail),
         Some(Value::String(text)) if text == "indeterminate" => Some(Outcome::Indeterminate),
-        Some(value) => Some(Outcome::Balance(value.as_i64().ok_or_else(|| {
-            format!("result must be success, fail or a balance, got {value}")
-        })?)),
+        Some(value) => Some(Outcome::Balance(
+            value
+                .as_i64()
+                .ok_or_else(|| Problem::BadResult(value.to_string()))?,
+        )),
     };
     Ok(TraceEvent {
         process,
@@ -369,7 +429,7 @@ fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, Stri
     })
 }
 
-fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
+fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, Problem> {
     if let Some(sub_event) = SubEvent::parse(name) {
         return Ok(EventKind::Branch(sub_event));
     }
@@ -384,14 +444,14 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, String> {
         } else if let Some(interface) = name.strip_suffix("_timeout") {
             (interface, EventKind::Timeout)
         } else {
-            return Err(format!("unknown event {name:?}"));
+            return Err(Problem::UnknownEvent(name.to_string()));
         };
-    let amount = || money.ok_or_else(|| format!("event {name:?} has no money"));
+    let amount = || money.ok_or_else(|| Problem::NoMoney(name.to_string()));
     let action = match interface {
         "query" => Action::Query,
         "deposit" => Action::Deposit(amount()?),
         "withdraw" => Action::Withdraw(amount()?),
-        _ => return Err(format!("unknown event {name:?}")),
+        _ => return Err(Problem::UnknownEvent(name.to_string())),
     };
     Ok(wrap(action))
 }

@@ -196,7 +196,7 @@ pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, Read
                 0 => String::new(),
                 line => format!("line {line}"),
             };
-            refuse(place, error.problem)
+            refuse(place, error.problem.to_string())
         })?;
         return Ok(audit_history(&history));
     }
