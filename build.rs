@@ -1,8 +1,16 @@
 //! Generates the gRPC code from `proto/` with protox, a pure-Rust protobuf compiler, so that no
-//! system `protoc` is needed.
+//! system `protoc` is needed; and the encoded descriptors that server reflection serves.
+
+use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let descriptors = protox::compile(["proto/banking.proto"], ["proto"])?;
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    // tonic-prost-build writes a descriptor set only on the protoc path: done here.
+    std::fs::write(
+        out.join("banking_descriptor.bin"),
+        descriptors.encode_to_vec(),
+    )?;
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)

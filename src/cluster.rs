@@ -8,21 +8,22 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
+use tonic::service::Routes;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
 use crate::branch::state::BranchState;
 use crate::branch::{self, BranchConfig, SharedState, lock};
 use crate::customer;
-pub use crate::customer::CustomerLog;
+pub use crate::customer::{CustomerLog, CustomerLogs};
 use crate::error::Error;
-use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
+use crate::model::{BranchId, ClockModel, Process, Schedule};
 use crate::net::{self, Caller, Timeouts};
 use crate::report::Report;
 use crate::scenario::{CustomerSpec, Scenario};
-use crate::trace::{History, ProcessTable, Recorder, Recording};
+use crate::trace::{History, ProcessTable, Recording};
 
 /// The address branches listen on unless told otherwise: loopback, each on a free port.
 pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
@@ -143,8 +144,6 @@ pub struct Cluster {
     customers_done: Arc<AtomicUsize>,
 }
 
-/// Each customer's log, as returned by [`Cluster::run_customers`].
-pub type CustomerLogs = BTreeMap<CustomerId, CustomerLog>;
 
 impl Cluster {
     /// Binds a listener for every branch, connects every branch to its peers (lazily: a
@@ -166,8 +165,8 @@ impl Cluster {
         let served = Arc::new(AtomicU64::new(0));
         let mut branches = BTreeMap::new();
         for (spec, (id, (addr, incoming))) in scenario.branches.iter().zip(listeners) {
-            let recorder = Recorder::in_table(&table, Process::Branch(id), config.recording);
-            let state = Arc::new(Mutex::new(BranchState::new(id, spec.balance, recorder)));
+            let state = BranchState::new(id, spec.balance, &table, config.recording);
+            let state = Arc::new(Mutex::new(state));
             let branch_config = BranchConfig {
                 schedule: config.schedule,
                 timeouts: config.timeouts,
@@ -184,6 +183,7 @@ impl Cluster {
                 state.clone(),
                 peers,
                 branch_config,
+                Routes::default(),
                 incoming,
                 stop.clone().cancelled_owned(),
             ));
@@ -245,46 +245,19 @@ impl Cluster {
     /// schedule says, and returns each customer's log. Every customer's branch is one of the
     /// cluster's: a [`Scenario`] guarantees it, and a customer of no branch is skipped.
     pub async fn run_customers(&self, customers: &[CustomerSpec]) -> Result<CustomerLogs, Error> {
-        let runs = customers.iter().filter_map(|spec| {
-            let branch = self.branches.get(&spec.id.home_branch())?;
-            let recorder = Recorder::in_table(
-                &self.table,
-                Process::Customer(spec.id),
-                self.config.recording,
-            );
-            let (model, deadline) = (self.config.model, self.config.timeouts.customer);
-            let (spec, channel) = (spec.clone(), branch.customer.clone());
-            let done = self.customers_done.clone();
-            Some(async move {
-                let log = customer::run(&spec, channel, model, recorder, deadline).await;
-                done.fetch_add(1, Ordering::Relaxed);
-                (spec.id, log)
-            })
-        });
-        let mut logs = BTreeMap::new();
-        match self.config.schedule {
-            Schedule::Sequential => {
-                for run in runs {
-                    let (id, log) = run.await;
-                    logs.insert(id, log?);
-                }
-            }
-            Schedule::Concurrent => {
-                // Each customer is a task of its own, so that customers run on the runtime's
-                // worker threads beside the branches rather than all on the caller's thread:
-                // a reply then wakes its customer on the same worker, not across threads.
-                // Dropping the set (on the first failure) stops the other customers.
-                let mut tasks = JoinSet::new();
-                for run in runs {
-                    tasks.spawn(run);
-                }
-                while let Some(done) = tasks.join_next().await {
-                    let (id, log) = done?;
-                    logs.insert(id, log?);
-                }
-            }
-        }
-        Ok(logs)
+        let channels: BTreeMap<BranchId, Channel> = self
+            .branches
+            .iter()
+            .map(|(id, branch)| (*id, branch.customer.clone()))
+            .collect();
+        let runner = customer::Customers {
+            table: &self.table,
+            model: self.config.model,
+            schedule: self.config.schedule,
+            recording: self.config.recording,
+            deadline: self.config.timeouts.customer,
+        };
+        runner.run(customers, &channels, &self.customers_done).await
     }
 
     /// The history so far of a run of `scenario`: every branch's events, and the customers'

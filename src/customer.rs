@@ -1,17 +1,22 @@
 //! A customer: runs its events one at a time against its own branch, stamping each request and
 //! merging each reply as the clock model says, and recording every send and receive.
 
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
 
 use tokio::time::timeout;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
 use crate::error::Error;
-use crate::model::{Action, ClockModel, EventId, Process};
+use crate::model::{Action, BranchId, ClockModel, CustomerId, EventId, Process, Schedule};
 use crate::net;
 use crate::scenario::CustomerSpec;
-use crate::trace::{EventKind, Outcome, Recorder, TraceEvent};
+use crate::trace::{EventKind, Outcome, ProcessTable, Recorder, Recording, TraceEvent};
 use crate::wire::pb::{self, branch_client::BranchClient};
 use crate::wire::{Answer, CustomerRequest};
 
@@ -23,6 +28,74 @@ pub struct CustomerLog {
     /// How long each answered request took as the customer saw it (from just before the rpc to
     /// its reply), in order: what a benchmark reports.
     pub latencies: Vec<Duration>,
+}
+
+/// Each customer's log, by id.
+pub type CustomerLogs = BTreeMap<CustomerId, CustomerLog>;
+
+/// How a run's customers run: against which processes, under which rules.
+#[derive(Debug, Clone, Copy)]
+pub struct Customers<'a> {
+    /// The processes of the run, in vector-clock order.
+    pub table: &'a ProcessTable,
+    /// The clock rules.
+    pub model: ClockModel,
+    /// One customer after another, or all at once.
+    pub schedule: Schedule,
+    /// What each customer keeps.
+    pub recording: Recording,
+    /// How long a customer waits for one reply.
+    pub deadline: Duration,
+}
+
+impl Customers<'_> {
+    /// Runs `customers`, each against its branch over the channel `channels` holds for it (a
+    /// customer with none is skipped: a scenario gives every customer a branch), one after
+    /// another or all at once as the schedule says, counting in `done` those that finished.
+    /// Returns each customer's log.
+    pub async fn run(
+        &self,
+        customers: &[CustomerSpec],
+        channels: &BTreeMap<BranchId, Channel>,
+        done: &Arc<AtomicUsize>,
+    ) -> Result<CustomerLogs, Error> {
+        let runs = customers.iter().filter_map(|spec| {
+            let channel = channels.get(&spec.id.home_branch())?.clone();
+            let recorder =
+                Recorder::in_table(self.table, Process::Customer(spec.id), self.recording);
+            let (model, deadline, spec, done) =
+                (self.model, self.deadline, spec.clone(), done.clone());
+            Some(async move {
+                let log = run(&spec, channel, model, recorder, deadline).await;
+                done.fetch_add(1, Ordering::Relaxed);
+                (spec.id, log)
+            })
+        });
+        let mut logs = BTreeMap::new();
+        match self.schedule {
+            Schedule::Sequential => {
+                for run in runs {
+                    let (id, log) = run.await;
+                    logs.insert(id, log?);
+                }
+            }
+            Schedule::Concurrent => {
+                // Each customer is a task of its own, so that customers run on the runtime's
+                // worker threads beside the branches rather than all on the caller's thread:
+                // a reply then wakes its customer on the same worker, not across threads.
+                // Dropping the set (on the first failure) stops the other customers.
+                let mut tasks = JoinSet::new();
+                for run in runs {
+                    tasks.spawn(run);
+                }
+                while let Some(finished) = tasks.join_next().await {
+                    let (id, log) = finished?;
+                    logs.insert(id, log?);
+                }
+            }
+        }
+        Ok(logs)
+    }
 }
 
 /// Runs every event of `customer` in order against its branch, reached through `channel`,

@@ -25,6 +25,19 @@ pub enum Error {
         /// The deposit or withdraw.
         event: EventId,
     },
+    /// A request came before the branch knows its run (a branch served on its own, before a
+    /// run began, or after a reset).
+    #[error("{branch}: no run has begun; `lamport-bank run --cluster FILE` begins one")]
+    NotBegun {
+        /// The branch.
+        branch: BranchId,
+    },
+    /// A customer call came while the branch is stopping.
+    #[error("{branch} is shutting down and takes no new calls")]
+    Draining {
+        /// The branch.
+        branch: BranchId,
+    },
     /// A message arrived with a field the receiver cannot use.
     #[error("malformed message: {0}")]
     Wire(#[from] WireError),
@@ -82,6 +95,8 @@ impl From<Error> for tonic::Status {
             Error::PermissionDenied { .. } => tonic::Status::permission_denied(message),
             Error::Overflow { .. } => tonic::Status::out_of_range(message),
             Error::Wire(_) => tonic::Status::invalid_argument(message),
+            Error::NotBegun { .. } => tonic::Status::failed_precondition(message),
+            Error::Draining { .. } => tonic::Status::unavailable(message),
             Error::Rpc { status, .. } | Error::Ping { status, .. } => status,
             Error::Listen { .. }
             | Error::Endpoint { .. }

@@ -25,6 +25,12 @@ pub struct Timeouts {
     pub first_backoff: Duration,
     /// The longest pause between two attempts.
     pub max_backoff: Duration,
+    /// When a branch stops: how long the customer calls in flight (and their propagations) may
+    /// take to finish before the branch stops its links anyway.
+    pub drain: Duration,
+    /// When a branch stops, after the calls in flight: how long connections may stay open
+    /// (an idle one, a peer's open stream, a half-sent call) before they are closed.
+    pub grace: Duration,
 }
 
 impl Timeouts {
@@ -35,6 +41,8 @@ impl Timeouts {
         keepalive: Duration::from_secs(10),
         first_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_secs(2),
+        drain: Duration::from_secs(10),
+        grace: Duration::from_secs(2),
     };
 
     /// The pause before attempt `attempt` (from 2): exponential, capped at `max_backoff`.

@@ -461,6 +461,8 @@ mod tests {
         keepalive: Duration::from_secs(10),
         first_backoff: Duration::from_millis(5),
         max_backoff: Duration::from_millis(50),
+        drain: Duration::from_secs(10),
+        grace: Duration::from_secs(2),
     };
 
     /// A propagation of event `event`, message `number` of the origin.

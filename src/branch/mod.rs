@@ -2,6 +2,7 @@
 //! branches ([`peers`]), each reached over a [`link`] whose retransmissions an [`outbox`] keeps.
 //! [`serve`] puts them together on any stream of connections, real or simulated.
 
+pub mod admin;
 pub mod inject;
 pub mod link;
 pub mod outbox;
@@ -10,14 +11,16 @@ pub mod service;
 pub mod state;
 
 use std::future::Future;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use futures_util::Stream;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::Channel;
+use tonic::service::Routes;
 use tonic::transport::server::Connected;
 use tracing::Instrument;
 
@@ -57,16 +60,73 @@ pub struct BranchConfig {
     pub served: Arc<AtomicU64>,
 }
 
+/// The customer calls a branch has in flight, and whether it still takes new ones: closed when
+/// the branch is to stop, so that it can finish what it started and refuse the rest.
+#[derive(Debug, Default)]
+pub struct Gate {
+    closed: AtomicBool,
+    in_flight: AtomicUsize,
+    idle: Notify,
+}
+
+/// A customer call let in by a [`Gate`]; it counts as in flight until dropped.
+#[derive(Debug)]
+pub struct Pass<'a>(&'a Gate);
+
+impl Gate {
+    /// Lets a call in, unless the gate is closed.
+    pub fn enter(&self) -> Option<Pass<'_>> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        if self.closed.load(Ordering::SeqCst) {
+            drop(Pass(self));
+            return None;
+        }
+        Some(Pass(self))
+    }
+
+    /// Takes no new calls from now on.
+    pub fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+    }
+
+    /// Waits until no call is in flight.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            tokio::pin!(notified);
+            // Registered before the count is read, so that the last call's wake-up is not
+            // missed between the two.
+            notified.as_mut().enable();
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Pass<'_> {
+    fn drop(&mut self) {
+        if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 /// Serves branch `id` over `state` on the connections of `incoming`, propagating to `peers`
-/// (`(id, channel)` pairs), until `shutdown` resolves. Then it stops its links (so that the
-/// servers at the other end, which wait for the links' streams to end, can finish), finishes
-/// the calls in flight, and waits for every link task to end. The real cluster and the
-/// simulation both serve their branches with it.
+/// (`(id, channel)` pairs), beside the services of `extra` (admin, health, reflection), until
+/// `shutdown` resolves. Then it takes no new customer call (UNAVAILABLE), lets the calls in
+/// flight and their propagations finish (for `config.timeouts.drain` at most), stops its links
+/// (so that the servers at the other end, which wait for the links' streams to end, can
+/// finish), and closes the connections still open after `config.timeouts.grace` (an idle one,
+/// a peer's stream, a half-sent call). It returns once every link task has ended. The real
+/// cluster, the simulation and the `serve` command all serve their branches with it.
 pub async fn serve<I, IO, IE>(
     id: BranchId,
     state: SharedState,
     peers: impl IntoIterator<Item = (BranchId, Channel)>,
     config: BranchConfig,
+    extra: Routes,
     incoming: I,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error>
@@ -83,18 +143,42 @@ where
         faults: config.faults.clone(),
         stop: stop.clone(),
     };
+    let timeouts = config.timeouts;
     let peers = span.in_scope(|| Peers::connect(id, peers, &link_config, &links));
-    let service = BranchService::new(id, state, peers, config);
+    let gate = Arc::new(Gate::default());
+    let service = BranchService::new(id, state, peers, config, gate.clone());
+    let (stopped, links_stopped) = tokio::sync::oneshot::channel::<()>();
     let stopping = async {
         shutdown.await;
-        tracing::debug!("stopping");
+        gate.close();
+        tracing::debug!("draining");
+        if tokio::time::timeout(timeouts.drain, gate.idle()).await.is_err() {
+            tracing::warn!("calls still in flight after the drain timeout: stopping anyway");
+        }
         stop.cancel();
+        let _ = stopped.send(());
     };
-    let served = net::server()
-        .add_service(service.into_server())
+    let server = net::server()
+        .add_routes(extra.add_service(service.into_server()))
         .serve_with_incoming_shutdown(incoming, stopping)
-        .instrument(span.clone())
-        .await;
+        .instrument(span.clone());
+    tokio::pin!(server);
+    let served = tokio::select! {
+        biased;
+        served = &mut server => served,
+        () = async {
+            // Only once the links are stopped: then every connection left is one that would
+            // keep the server open forever.
+            if links_stopped.await.is_ok() {
+                tokio::time::sleep(timeouts.grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::debug!("connections still open after the grace period: closed");
+            Ok(())
+        }
+    };
     stop.cancel();
     links.close();
     links.wait().await;

@@ -4,6 +4,7 @@
 //! network call or an `.await`.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures_util::future::join_all;
@@ -12,8 +13,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::link::Link;
 use super::peers::Peers;
-use super::state::Execution;
-use super::{BranchConfig, SharedState, lock};
+use super::state::{BranchState, Execution};
+use super::{BranchConfig, Gate, Pass, SharedState, lock};
 use crate::error::Error;
 use crate::model::{BranchId, CustomerId, EventId, MessageId, Op, Process, Schedule};
 use crate::trace::{Fault, Outcome};
@@ -27,17 +28,33 @@ pub struct BranchService {
     state: SharedState,
     peers: Peers,
     config: BranchConfig,
+    gate: Arc<Gate>,
 }
 
 impl BranchService {
-    /// A service for branch `id` over `state`, propagating to `peers` as `config` says.
-    pub fn new(id: BranchId, state: SharedState, peers: Peers, config: BranchConfig) -> Self {
+    /// A service for branch `id` over `state`, propagating to `peers` as `config` says, taking
+    /// customer calls while `gate` is open.
+    pub fn new(
+        id: BranchId,
+        state: SharedState,
+        peers: Peers,
+        config: BranchConfig,
+        gate: Arc<Gate>,
+    ) -> Self {
         Self {
             id,
             state,
             peers,
             config,
+            gate,
         }
+    }
+
+    /// Lets a customer call in: refused while the branch is stopping.
+    fn enter(&self) -> Result<Pass<'_>, Error> {
+        self.gate
+            .enter()
+            .ok_or(Error::Draining { branch: self.id })
     }
 
     /// The tonic server wrapping this service.
@@ -60,7 +77,11 @@ impl BranchService {
     /// A query: read the replica, answer at once.
     fn query(&self, request: &CustomerRequest) -> Result<Answer, Error> {
         self.authorize(request.customer)?;
-        let (balance, stamp) = lock(&self.state).serve_query(request.event, &request.stamp);
+        let (balance, stamp) = {
+            let mut state = lock(&self.state);
+            self.begun(&state)?;
+            state.serve_query(request.event, &request.stamp)
+        };
         Ok(Answer {
             branch: self.id,
             outcome: Outcome::Balance(balance),
@@ -77,7 +98,11 @@ impl BranchService {
             return self.query(&request);
         };
         let event = request.event;
-        let execution = lock(&self.state).execute(op, event, money, &request.stamp);
+        let execution = {
+            let mut state = lock(&self.state);
+            self.begun(&state)?;
+            state.execute(op, event, money, &request.stamp)
+        };
         if execution == Execution::Applied {
             self.propagate(op, event, money).await?;
         }
@@ -165,6 +190,15 @@ impl BranchService {
         Ok(())
     }
 
+    /// Refuses a request before the branch knows its run.
+    fn begun(&self, state: &BranchState) -> Result<(), Error> {
+        if state.begun() {
+            Ok(())
+        } else {
+            Err(Error::NotBegun { branch: self.id })
+        }
+    }
+
     fn note(&self, fault: Fault) {
         if let Some(log) = &self.config.faults {
             log.note(fault);
@@ -187,6 +221,9 @@ fn apply_propagation(
     let propagation = Propagation::try_from(request)?;
     let origin = Process::Branch(propagation.origin);
     let mut state = lock(state);
+    if !state.begun() {
+        return Err(Error::NotBegun { branch: id });
+    }
     state.forget_acknowledged(origin, propagation.acknowledged_through);
     let stamp = state.apply_propagation(
         propagation.op,
@@ -213,6 +250,7 @@ impl branch_server::Branch for BranchService {
     ) -> Result<Response<pb::QueryReply>, Status> {
         self.served();
         let request = CustomerRequest::try_from(request.into_inner()).map_err(Error::from)?;
+        let _pass = self.enter()?;
         Ok(Response::new(self.query(&request)?.into()))
     }
 
@@ -223,6 +261,7 @@ impl branch_server::Branch for BranchService {
         self.served();
         let request =
             CustomerRequest::try_from((Op::Deposit, request.into_inner())).map_err(Error::from)?;
+        let _pass = self.enter()?;
         Ok(Response::new(self.change(request).await?.into()))
     }
 
@@ -233,6 +272,7 @@ impl branch_server::Branch for BranchService {
         self.served();
         let request =
             CustomerRequest::try_from((Op::Withdraw, request.into_inner())).map_err(Error::from)?;
+        let _pass = self.enter()?;
         Ok(Response::new(self.change(request).await?.into()))
     }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::inject::Bug;
 use crate::error::Error;
 use crate::model::{BranchId, EventId, MessageId, Op, Process, Step, SubEvent};
-use crate::trace::{EventKind, Recorder, Stamp, TraceEvent};
+use crate::trace::{EventKind, ProcessTable, Recorder, Recording, Stamp, TraceEvent};
 
 /// What the origin's execute step decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,14 @@ pub enum Execution {
 pub struct BranchState {
     id: BranchId,
     balance: i64,
+    /// The balance the branch started with, to start over from.
+    initial: i64,
+    /// Whether the branch knows the run it takes part in (its processes, hence its vector
+    /// clock): from the start in an in-process run, after [`BranchState::begin`] for a branch
+    /// served on its own.
+    begun: bool,
+    /// The processes of the run, in vector-clock order.
+    table: ProcessTable,
     recorder: Recorder,
     /// For each origin, what this branch remembers of the propagations it applied, so that a
     /// repeated one (a retry whose first reply was lost, or a duplicate) is answered again, not
@@ -48,15 +56,61 @@ fn step(op: Op, step: Step) -> EventKind {
 }
 
 impl BranchState {
-    /// A branch with its initial balance, recording through `recorder`.
-    pub fn new(id: BranchId, balance: i64, recorder: Recorder) -> Self {
+    /// A branch with its initial balance, its run (of the processes of `table`) begun,
+    /// keeping what `recording` says.
+    pub fn new(id: BranchId, balance: i64, table: &ProcessTable, recording: Recording) -> Self {
         Self {
             id,
             balance,
-            recorder,
+            initial: balance,
+            begun: true,
+            table: table.clone(),
+            recorder: Recorder::in_table(table, Process::Branch(id), recording),
             applied: HashMap::new(),
             bug: None,
         }
+    }
+
+    /// A branch served on its own, with its initial balance, waiting to be told its run.
+    pub fn waiting(id: BranchId, balance: i64) -> Self {
+        let alone = ProcessTable::new([Process::Branch(id)]);
+        Self {
+            begun: false,
+            ..Self::new(id, balance, &alone, Recording::FULL)
+        }
+    }
+
+    /// The processes of the run, in vector-clock order.
+    pub fn table(&self) -> &ProcessTable {
+        &self.table
+    }
+
+    /// Whether the branch knows its run.
+    pub fn begun(&self) -> bool {
+        self.begun
+    }
+
+    /// Begins the run whose processes `table` lists, keeping what `recording` says. Refused
+    /// if the branch holds another run's events: it must be reset first. Beginning the same run
+    /// again, before anything happened, is fine.
+    pub fn begin(&mut self, table: &ProcessTable, recording: Recording) -> Result<(), u64> {
+        let held = self.recorder.event_count();
+        if held > 0 {
+            return Err(held);
+        }
+        self.recorder = Recorder::in_table(table, Process::Branch(self.id), recording);
+        self.table = table.clone();
+        self.begun = true;
+        Ok(())
+    }
+
+    /// Starts over: the initial balance, no events, clocks at 0, nothing remembered of any
+    /// propagation, and no run begun.
+    pub fn reset(&mut self) {
+        *self = Self {
+            bug: self.bug,
+            ..Self::waiting(self.id, self.initial)
+        };
     }
 
     /// The same branch with a deliberately broken rule (tests of the checker only).
@@ -209,15 +263,13 @@ impl BranchState {
 mod tests {
     use super::*;
     use crate::model::CustomerId;
-    use crate::trace::Recording;
 
     fn state(id: u32, balance: i64) -> BranchState {
-        let process = Process::Branch(BranchId(id));
-        BranchState::new(
-            BranchId(id),
-            balance,
-            Recorder::new(process, 0, 2, Recording::FULL),
-        )
+        let table = ProcessTable::new([
+            Process::Branch(BranchId(id)),
+            Process::Customer(CustomerId(id)),
+        ]);
+        BranchState::new(BranchId(id), balance, &table, Recording::FULL)
     }
 
     /// A stamp of customer `id`'s first message, sent at Lamport `lamport`: customer `id` is the
@@ -365,6 +417,26 @@ mod tests {
         let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
         let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
         assert_eq!(state.balance(), 740);
+    }
+
+    #[test]
+    fn a_branch_begins_one_run_at_a_time_and_starts_over_when_reset() {
+        let mut state = BranchState::waiting(BranchId(1), 400);
+        assert!(!state.begun());
+        let table = ProcessTable::new([
+            Process::Branch(BranchId(1)),
+            Process::Customer(CustomerId(1)),
+        ]);
+        assert_eq!(state.begin(&table, Recording::FULL), Ok(()));
+        assert_eq!(state.begin(&table, Recording::FULL), Ok(()), "again, before anything");
+        state.execute(Op::Deposit, EventId(1), 5, &from_customer(1, 0));
+        assert_eq!(state.begin(&table, Recording::FULL), Err(2), "two events held");
+        state.reset();
+        assert_eq!((state.begun(), state.balance(), state.clock()), (false, 400, 0));
+        assert!(state.events().is_empty());
+        assert_eq!(state.begin(&table, Recording::FULL), Ok(()));
+        state.execute(Op::Deposit, EventId(1), 5, &from_customer(1, 0));
+        assert_eq!(state.events()[0].vector, [1, 1], "the vector is the run's");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub const SIM_TIMEOUTS: Timeouts = Timeouts {
     keepalive: Duration::from_millis(300),
     first_backoff: Duration::from_millis(20),
     max_backoff: Duration::from_secs(1),
+    drain: Duration::from_secs(10),
+    grace: Duration::from_secs(2),
 };
 
 /// How long a simulation may run (simulated time) before it counts as stuck.
@@ -113,8 +115,8 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
 
     let mut states: BTreeMap<BranchId, SharedState> = BTreeMap::new();
     for spec in &scenario.branches {
-        let recorder = Recorder::in_table(&table, Process::Branch(spec.id), Recording::FULL);
-        let state = BranchState::new(spec.id, spec.balance, recorder).with_bug(config.bug);
+        let state =
+            BranchState::new(spec.id, spec.balance, &table, Recording::FULL).with_bug(config.bug);
         states.insert(spec.id, Arc::new(Mutex::new(state)));
     }
     let branch_ids: Vec<BranchId> = states.keys().copied().collect();
@@ -147,7 +149,8 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
                 let incoming = net::incoming(BRANCH_PORT).await?;
                 // A simulated branch serves until the simulation ends with its customers.
                 let forever = std::future::pending();
-                branch::serve(id, state, channels, branch_config, incoming, forever).await?;
+                let extra = tonic::service::Routes::default();
+                branch::serve(id, state, channels, branch_config, extra, incoming, forever).await?;
                 Ok(())
             }
         });

@@ -170,6 +170,23 @@ pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
     Ok(())
 }
 
+/// One event as its line of a trace file (without the line ending); `names` are the processes of
+/// the run, in table order.
+pub fn event_line(event: &TraceEvent, names: &[String]) -> String {
+    // A line holds strings, numbers and a map of strings to numbers: it always serializes.
+    serde_json::to_string(&to_line(event, names)).unwrap_or_default()
+}
+
+/// Reads one event line of a trace file whose processes are `table`'s.
+pub fn read_event_line(text: &str, table: &ProcessTable) -> Result<TraceEvent, Problem> {
+    let line: LineIn<'_> =
+        serde_json::from_str(text).map_err(|e| Problem::MalformedEvent(e.to_string()))?;
+    if !line.vector.0.is_empty() && table.len() as u64 > MAX_VECTOR_ENTRIES {
+        return Err(Problem::TooManyVectorEntries(table.len()));
+    }
+    from_line(&line, table)
+}
+
 fn to_line(event: &TraceEvent, names: &[String]) -> Line {
     let vector = event
         .vector
