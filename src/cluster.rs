@@ -144,7 +144,6 @@ pub struct Cluster {
     customers_done: Arc<AtomicUsize>,
 }
 
-
 impl Cluster {
     /// Binds a listener for every branch, connects every branch to its peers (lazily: a
     /// connection is made on first use and then reused) and starts every server.

@@ -55,6 +55,7 @@ pub mod limits;
 pub mod model;
 mod net;
 pub mod picture;
+pub mod remote;
 pub mod report;
 pub mod rng;
 pub mod scenario;

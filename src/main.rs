@@ -6,15 +6,16 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use lamport_bank::app::bench::run as bench;
 use lamport_bank::app::check::{CheckOptions, run as check};
 use lamport_bank::app::render::{RenderOptions, run as render};
 use lamport_bank::app::run::{RunOptions, run};
+use lamport_bank::app::serve::{LogFormat, ResetArgs, ServeArgs};
 use lamport_bank::app::simulate::{SimulateOptions, run as simulate};
-use lamport_bank::app::{self, AppError, Console, Outcome, OutputPaths, PicturePaths};
+use lamport_bank::app::{self, AppError, Clocks, Console, Outcome, OutputPaths};
 use lamport_bank::bench::{self as benchmark, BenchConfig};
-use lamport_bank::model::{ClockModel, Schedule};
+use lamport_bank::model::Schedule;
 use lamport_bank::sim::SimConfig;
 use lamport_bank::sim::plan::FaultSet;
 use lamport_bank::sim::sweep::Seeds;
@@ -44,10 +45,16 @@ enum Command {
     /// content allows (the README's "Invariants" and "Trace files"). Prints one line per
     /// violation, then a summary; exit status 0 if all hold, 1 if one does not, 2 if the file
     /// cannot be read.
-    Check(CheckArgs),
+    Check(CheckOptions),
     /// Draw the pictures of a run saved with `--trace FILE` (by `run` or `simulate`): the same
     /// pictures the run would have drawn.
-    Render(RenderArgs),
+    Render(RenderOptions),
+    /// Serve one branch of a cluster as a long-lived process, until Ctrl-C or SIGTERM (which
+    /// drain it: calls in flight finish, new ones are refused).
+    Serve(ServeArgs),
+    /// Return every branch of a cluster to its initial state (branches started with
+    /// --allow-reset only).
+    Reset(ResetArgs),
     /// Measure throughput, latency, exchanges, events and memory on seeded workloads, against the
     /// limit of plain gRPC calls on this machine (measured first, in the same process). Each row
     /// is printed as it is measured; Ctrl-C stops and keeps the rows so far.
@@ -98,37 +105,15 @@ fn positive(text: &str) -> Result<usize, String> {
     }
 }
 
-#[derive(Debug, Args)]
-struct CheckArgs {
-    /// The file to check (`-` reads standard input): a JSON array of branch and event entries,
-    /// or a trace file (its first line holds `lamport_bank_trace`). Which one it is is told
-    /// from the content.
-    file: String,
-    /// How many branches the run had, for an output file that leaves out a branch with no
-    /// events (default: the number of branch entries). A trace lists its processes and
-    /// ignores this.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    branches: Option<u32>,
-    /// Print the verdict as JSON on stdout instead (format, clocks, counts, violations, hold).
-    #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("pictures").required(true).multiple(true).args(["svg", "html", "shiviz"])))]
-struct RenderArgs {
-    /// The trace file written by `run --trace FILE` or `simulate --trace FILE` (`-` reads
-    /// standard input).
-    trace: String,
-    #[command(flatten)]
-    pictures: PicturePaths,
-}
-
 #[derive(Debug, Args, Default)]
 struct RunArgs {
     /// The input JSON file (an array of branch and customer processes); `-` reads standard
     /// input. Without it, the built-in sample runs.
     input: Option<String>,
+    /// Run only the customers here, against the branches of this cluster file (each a `serve`
+    /// process); the input's branches must be the cluster's.
+    #[arg(long, value_name = "FILE")]
+    cluster: Option<String>,
     #[command(flatten)]
     scenario: ScenarioArgs,
     #[command(flatten)]
@@ -138,10 +123,11 @@ struct RunArgs {
 /// Under which rules a scenario runs.
 #[derive(Debug, Args, Default)]
 struct ScenarioArgs {
-    /// The clock rules: `original` reproduces the Python simulator's output exactly; `strict`
-    /// follows Lamport's rules to the letter (customer sends tick, the reply is logged).
-    #[arg(long, value_enum, default_value_t = Clocks::Original)]
-    clocks: Clocks,
+    /// The clock rules: `original` (the default, or a cluster file's) reproduces the Python
+    /// simulator's output exactly; `strict` follows Lamport's rules to the letter (customer
+    /// sends tick, the reply is logged).
+    #[arg(long, value_enum)]
+    clocks: Option<Clocks>,
     /// Run all customers at once, and propagate each change to all branches in parallel,
     /// instead of one customer after another and one branch after another.
     #[arg(long)]
@@ -182,24 +168,6 @@ struct SimulateArgs {
     outputs: OutputPaths,
 }
 
-#[derive(Debug, Clone, Copy, Default, ValueEnum)]
-enum Clocks {
-    /// The original Python simulator's rules (the default).
-    #[default]
-    Original,
-    /// Lamport's rules to the letter.
-    Strict,
-}
-
-impl From<Clocks> for ClockModel {
-    fn from(clocks: Clocks) -> Self {
-        match clocks {
-            Clocks::Original => ClockModel::Original,
-            Clocks::Strict => ClockModel::Strict,
-        }
-    }
-}
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -210,13 +178,21 @@ fn main() -> ExitCode {
             return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
         }
     };
-    tracing_subscriber::fmt()
+    // A server says what it does (info); a command only what goes wrong (warn).
+    let (level, json) = match &cli.command {
+        Some(Command::Serve(args)) => ("info", args.log_format == LogFormat::Json),
+        _ => ("warn", false),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
+        .with_env_filter(filter);
+    if json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let mut console = Console::standard();
     let outcome = command(
         cli.command.unwrap_or(Command::Run(RunArgs::default())),
@@ -230,10 +206,11 @@ fn command(command: Command, console: &mut Console) -> Outcome {
     match command {
         Command::Run(args) => run(
             &RunOptions {
-                model: args.scenario.clocks.into(),
+                model: args.scenario.clocks.map(Into::into),
                 schedule: args.scenario.schedule(),
                 input: args.input,
                 outputs: args.outputs,
+                cluster: args.cluster,
             },
             console,
         ),
@@ -241,7 +218,7 @@ fn command(command: Command, console: &mut Console) -> Outcome {
             let config = SimConfig {
                 seed: args.seed,
                 faults: args.faults,
-                model: args.scenario.clocks.into(),
+                model: args.scenario.clocks.unwrap_or_default().into(),
                 schedule: args.scenario.schedule(),
                 bug: None,
             };
@@ -254,22 +231,10 @@ fn command(command: Command, console: &mut Console) -> Outcome {
             };
             simulate(&options, console)
         }
-        Command::Check(args) => {
-            let branches = args.branches.map(|n| n as usize);
-            let options = CheckOptions {
-                file: args.file,
-                branches,
-                json: args.json,
-            };
-            check(&options, console)
-        }
-        Command::Render(args) => {
-            let options = RenderOptions {
-                trace: args.trace,
-                pictures: args.pictures,
-            };
-            render(&options, console)
-        }
+        Command::Check(options) => check(&options, console),
+        Command::Serve(args) => app::serve::run(&args, console),
+        Command::Reset(args) => app::serve::reset(&args, console),
+        Command::Render(options) => render(&options, console),
         Command::Bench(args) => {
             let config = BenchConfig::new(
                 args.branches,

@@ -60,7 +60,8 @@ pub mod pb {
     tonic::include_proto!("lamport_bank.v1");
 
     /// The encoded descriptors of `proto/banking.proto`, which server reflection serves.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("banking_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("banking_descriptor");
 }
 
 /// Why a message from the wire cannot be used. Refused with `INVALID_ARGUMENT`.

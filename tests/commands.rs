@@ -214,7 +214,7 @@ fn customers_come_in_one_order_in_the_report() {
     assert_eq!(customers_in("Customer results:"), processes);
 }
 
-fn check_file(file: &str, branches: Option<usize>) -> (Result<Ended, AppError>, String) {
+fn check_file(file: &str, branches: Option<u32>) -> (Result<Ended, AppError>, String) {
     let mut console = Console::kept();
     let options = CheckOptions {
         file: file.to_string(),

@@ -6,14 +6,21 @@ use super::{AppError, Console, Ended, Outcome};
 use crate::source;
 use crate::verify::audit::{self, Options};
 
-/// What to check and how to print the verdict.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What to check and how to print the verdict (the command's arguments, as `--help` shows
+/// them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct CheckOptions {
-    /// The file (`-`: standard input).
+    /// The file to check (`-` reads standard input): a JSON array of branch and event entries,
+    /// or a trace file (its first line holds `lamport_bank_trace`). Which one it is is told
+    /// from the content.
     pub file: String,
-    /// How many branches the run had, for an output file that leaves out a silent one.
-    pub branches: Option<usize>,
-    /// Print the verdict as JSON on standard output instead of text.
+    /// How many branches the run had, for an output file that leaves out a branch with no
+    /// events (default: the number of branch entries). A trace lists its processes and
+    /// ignores this.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub branches: Option<u32>,
+    /// Print the verdict as JSON on stdout instead (format, clocks, counts, violations, hold).
+    #[arg(long)]
     pub json: bool,
 }
 
@@ -23,7 +30,7 @@ pub fn run(options: &CheckOptions, console: &mut Console) -> Outcome {
     let refused = |problem: String| AppError::BadInput(format!("{name}: {problem}"));
     let input = source::open(&options.file).map_err(|error| refused(error.to_string()))?;
     let audit_options = Options {
-        branches: options.branches,
+        branches: options.branches.map(|n| n as usize),
     };
     let verdict =
         audit::audit(input, &audit_options).map_err(|error| refused(error.to_string()))?;

@@ -20,6 +20,7 @@ pub mod console;
 pub mod outputs;
 pub mod render;
 pub mod run;
+pub mod serve;
 pub mod simulate;
 
 mod interrupt;
@@ -30,6 +31,25 @@ pub use console::Console;
 pub use outputs::{OutputPaths, PicturePaths};
 
 use crate::scenario::input::InputError;
+
+/// The clock rules, as the command line names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Clocks {
+    /// The original Python simulator's rules (the default).
+    #[default]
+    Original,
+    /// Lamport's rules to the letter.
+    Strict,
+}
+
+impl From<Clocks> for crate::model::ClockModel {
+    fn from(clocks: Clocks) -> Self {
+        match clocks {
+            Clocks::Original => crate::model::ClockModel::Original,
+            Clocks::Strict => crate::model::ClockModel::Strict,
+        }
+    }
+}
 
 /// How a command that ran to its end ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,12 +6,15 @@ use super::{AppError, Console, Ended, Outcome, pictures};
 use crate::source;
 use crate::trace::file as trace_file;
 
-/// Which trace, and which pictures.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Which trace, and which pictures (the command's arguments, as `--help` shows them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+#[command(group(clap::ArgGroup::new("pictures").required(true).multiple(true).args(["svg", "html", "shiviz"])))]
 pub struct RenderOptions {
-    /// The trace file (`-`: standard input).
+    /// The trace file written by `run --trace FILE` or `simulate --trace FILE` (`-` reads
+    /// standard input).
     pub trace: String,
     /// The pictures to draw; one at least.
+    #[command(flatten)]
     pub pictures: PicturePaths,
 }
 

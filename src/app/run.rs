@@ -7,6 +7,7 @@ use super::{AppError, Console, Ended, Outcome, pictures, progress};
 use crate::cluster::{self, RunConfig, RunProgress};
 use crate::limits;
 use crate::model::{ClockModel, Schedule};
+use crate::remote::run as remote;
 use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::trace::{Recording, file as trace_file};
@@ -16,24 +17,30 @@ use crate::trace::{Recording, file as trace_file};
 pub struct RunOptions {
     /// The input file (`-`: standard input); the built-in sample without one.
     pub input: Option<String>,
-    /// The clock rules.
-    pub model: ClockModel,
+    /// The clock rules; without, the cluster file's, else `original`.
+    pub model: Option<ClockModel>,
     /// Customers one after another, or all at once.
     pub schedule: Schedule,
     /// The files to write.
     pub outputs: OutputPaths,
+    /// Run the customers against this cluster of `serve` processes (a cluster file) instead of
+    /// branches started here.
+    pub cluster: Option<String>,
 }
 
 /// Runs the scenario `options` names and writes everything it asks for.
 pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
+    if let Some(cluster) = &options.cluster {
+        return run_on_cluster(options, cluster, console);
+    }
     let (source, scenario) = super::load(options.input.as_deref())?;
     limits::raise_open_files();
     let recording = recording_for(&scenario, &options.outputs);
     limits::check(&scenario, recording, limits::room())
         .map_err(|error| AppError::BadInput(format!("{source}: {error}")))?;
     let config = RunConfig {
-        model: options.model,
+        model: options.model.unwrap_or_default(),
         schedule: options.schedule,
         recording,
         ..RunConfig::default()
@@ -51,6 +58,34 @@ pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
         .block_on(cluster::run_watched(&scenario, config, watch))
         .map_err(|error| AppError::RunFailed(format!("the run failed: {error}")));
     bar.finish_and_clear();
+    let mut report = report?;
+    report.history.source = Some(source.clone());
+    deliver(&report, &source, &scenario, &options.outputs, console)
+}
+
+/// Runs the input's customers against the cluster the file at `path` describes, then writes
+/// and prints what a run on this machine would.
+fn run_on_cluster(options: &RunOptions, path: &str, console: &mut Console) -> Outcome {
+    let cluster = super::serve::load_cluster(path)?;
+    let (source, scenario) = super::load(options.input.as_deref())?;
+    cluster
+        .matches(&scenario)
+        .map_err(|mismatch| AppError::BadInput(format!("{source}: {mismatch}")))?;
+    let config = RunConfig {
+        model: options.model.or(cluster.clocks).unwrap_or_default(),
+        schedule: options.schedule,
+        ..RunConfig::default()
+    };
+    let runtime = super::runtime()?;
+    let report = runtime
+        .block_on(remote::run(&cluster, &scenario, config))
+        .map_err(|error| {
+            if error.is_refusal() {
+                AppError::BadInput(error.to_string())
+            } else {
+                AppError::RunFailed(format!("the run failed: {error}"))
+            }
+        });
     let mut report = report?;
     report.history.source = Some(source.clone());
     deliver(&report, &source, &scenario, &options.outputs, console)

@@ -55,7 +55,9 @@ fn table_of(id: BranchId, names: &[String]) -> Result<ProcessTable, Status> {
     for name in names {
         let process: Process = name
             .parse()
-            .map_err(|error: crate::model::BadProcessName| Status::invalid_argument(error.to_string()))?;
+            .map_err(|error: crate::model::BadProcessName| {
+                Status::invalid_argument(error.to_string())
+            })?;
         processes.push(process);
     }
     let table = ProcessTable::new(processes.iter().copied());
@@ -65,7 +67,9 @@ fn table_of(id: BranchId, names: &[String]) -> Result<ProcessTable, Status> {
         ));
     }
     if table.index_of(Process::Branch(id)).is_none() {
-        return Err(Status::invalid_argument(format!("the run does not list {id}")));
+        return Err(Status::invalid_argument(format!(
+            "the run does not list {id}"
+        )));
     }
     Ok(table)
 }
@@ -104,7 +108,11 @@ impl admin_server::Admin for AdminService {
                     self.id
                 ))
             })?;
-        tracing::info!(processes = table.len(), clocks = model.name(), "a run begins");
+        tracing::info!(
+            processes = table.len(),
+            clocks = model.name(),
+            "a run begins"
+        );
         Ok(Response::new(pb::BeginReply {}))
     }
 

@@ -19,8 +19,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tonic::transport::Channel;
 use tonic::service::Routes;
+use tonic::transport::Channel;
 use tonic::transport::server::Connected;
 use tracing::Instrument;
 
@@ -152,7 +152,10 @@ where
         shutdown.await;
         gate.close();
         tracing::debug!("draining");
-        if tokio::time::timeout(timeouts.drain, gate.idle()).await.is_err() {
+        if tokio::time::timeout(timeouts.drain, gate.idle())
+            .await
+            .is_err()
+        {
             tracing::warn!("calls still in flight after the drain timeout: stopping anyway");
         }
         stop.cancel();

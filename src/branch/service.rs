@@ -52,9 +52,7 @@ impl BranchService {
 
     /// Lets a customer call in: refused while the branch is stopping.
     fn enter(&self) -> Result<Pass<'_>, Error> {
-        self.gate
-            .enter()
-            .ok_or(Error::Draining { branch: self.id })
+        self.gate.enter().ok_or(Error::Draining { branch: self.id })
     }
 
     /// The tonic server wrapping this service.

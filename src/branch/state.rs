@@ -428,11 +428,22 @@ mod tests {
             Process::Customer(CustomerId(1)),
         ]);
         assert_eq!(state.begin(&table, Recording::FULL), Ok(()));
-        assert_eq!(state.begin(&table, Recording::FULL), Ok(()), "again, before anything");
+        assert_eq!(
+            state.begin(&table, Recording::FULL),
+            Ok(()),
+            "again, before anything"
+        );
         state.execute(Op::Deposit, EventId(1), 5, &from_customer(1, 0));
-        assert_eq!(state.begin(&table, Recording::FULL), Err(2), "two events held");
+        assert_eq!(
+            state.begin(&table, Recording::FULL),
+            Err(2),
+            "two events held"
+        );
         state.reset();
-        assert_eq!((state.begun(), state.balance(), state.clock()), (false, 400, 0));
+        assert_eq!(
+            (state.begun(), state.balance(), state.clock()),
+            (false, 400, 0)
+        );
         assert!(state.events().is_empty());
         assert_eq!(state.begin(&table, Recording::FULL), Ok(()));
         state.execute(Op::Deposit, EventId(1), 5, &from_customer(1, 0));

@@ -141,10 +141,13 @@ impl ClusterFile {
             }
             let branch = BranchId(entry.id);
             let address: SocketAddr =
-                entry.address.parse().map_err(|_| ClusterProblem::BadAddress {
-                    branch,
-                    address: entry.address.clone(),
-                })?;
+                entry
+                    .address
+                    .parse()
+                    .map_err(|_| ClusterProblem::BadAddress {
+                        branch,
+                        address: entry.address.clone(),
+                    })?;
             if entry.balance < 0 {
                 return Err(ClusterProblem::NegativeBalance(branch));
             }
@@ -179,28 +182,49 @@ impl ClusterFile {
     }
 
     /// Refuses a scenario whose branches are not this cluster's (the same ids and balance).
-    pub fn matches(&self, scenario: &Scenario) -> Result<(), String> {
+    pub fn matches(&self, scenario: &Scenario) -> Result<(), Mismatch> {
         let ids: Vec<BranchId> = scenario.branches.iter().map(|branch| branch.id).collect();
         let ours: Vec<BranchId> = self.branches.keys().copied().collect();
         if ids != ours {
-            let names = |ids: &[BranchId]| {
-                ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
-            };
-            return Err(format!(
-                "the input's branches ({}) are not the cluster's ({})",
-                names(&ids),
-                names(&ours)
-            ));
+            return Err(Mismatch::Branches {
+                input: ids,
+                cluster: ours,
+            });
         }
         if scenario.initial_balance() != self.balance {
-            return Err(format!(
-                "the input's branches start with {}, the cluster's with {}",
-                scenario.initial_balance(),
-                self.balance
-            ));
+            return Err(Mismatch::Balance {
+                input: scenario.initial_balance(),
+                cluster: self.balance,
+            });
         }
         Ok(())
     }
+}
+
+/// An input whose branches are not the cluster's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Mismatch {
+    /// Other branch ids.
+    #[error("the input's branches ({}) are not the cluster's ({})", names(.input), names(.cluster))]
+    Branches {
+        /// The input's.
+        input: Vec<BranchId>,
+        /// The cluster's.
+        cluster: Vec<BranchId>,
+    },
+    /// Another initial balance.
+    #[error("the input's branches start with {input}, the cluster's with {cluster}")]
+    Balance {
+        /// The input's.
+        input: i64,
+        /// The cluster's.
+        cluster: i64,
+    },
+}
+
+fn names(ids: &[BranchId]) -> String {
+    let names: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    names.join(", ")
 }
 
 /// toml's message on one line: its lines joined, the source excerpt left out.

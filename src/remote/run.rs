@@ -1,0 +1,212 @@
+//! A run of an input's customers against a cluster of `serve` processes: every branch is told
+//! the run (Begin), the customers run here against their branches, and once they are done every
+//! branch's log is collected, so that the run is assembled, checked and written exactly as an
+//! in-process run is.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use tonic::transport::Channel;
+
+use super::config::ClusterFile;
+use crate::cluster::RunConfig;
+use crate::customer::Customers;
+use crate::error::Error;
+use crate::model::{BranchId, Process};
+use crate::net::{self, Caller};
+use crate::report::Report;
+use crate::scenario::Scenario;
+use crate::trace::{History, file as trace_file};
+use crate::wire::pb::{self, admin_client::AdminClient};
+
+/// How long an admin call (Begin, Collect, Reset) may take.
+pub const ADMIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Why a run against a cluster did not happen, or did not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// A branch refused the run (another run's events, another clock model, no reset allowed):
+    /// its message.
+    #[error("{addr}: {message}")]
+    Refused {
+        /// The branch.
+        branch: BranchId,
+        /// Where it was reached.
+        addr: std::net::SocketAddr,
+        /// Why it refused.
+        message: String,
+    },
+    /// A branch could not be reached, or failed.
+    #[error("{branch} ({addr}): {status}")]
+    Unreachable {
+        /// The branch.
+        branch: BranchId,
+        /// Where it was dialled.
+        addr: std::net::SocketAddr,
+        /// What the call ended with.
+        status: tonic::Status,
+    },
+    /// A branch's log could not be read.
+    #[error("{branch}: its log: {problem}")]
+    BadLog {
+        /// The branch.
+        branch: BranchId,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The customers' run failed.
+    #[error(transparent)]
+    Run(#[from] Error),
+}
+
+impl RemoteError {
+    /// Whether a branch refused (bad input for this cluster), rather than failed.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, RemoteError::Refused { .. })
+    }
+}
+
+/// One branch of the cluster, as a run reaches it.
+struct Remote {
+    id: BranchId,
+    addr: std::net::SocketAddr,
+    admin: AdminClient<Channel>,
+}
+
+impl Remote {
+    /// What a failed admin call means: a refusal, or a branch out of reach.
+    fn failed(&self, status: tonic::Status) -> RemoteError {
+        use tonic::Code;
+        match status.code() {
+            Code::FailedPrecondition | Code::PermissionDenied | Code::InvalidArgument => {
+                RemoteError::Refused {
+                    branch: self.id,
+                    addr: self.addr,
+                    message: status.message().to_string(),
+                }
+            }
+            _ => RemoteError::Unreachable {
+                branch: self.id,
+                addr: self.addr,
+                status,
+            },
+        }
+    }
+}
+
+fn remotes(cluster: &ClusterFile, config: &RunConfig) -> Result<Vec<Remote>, Error> {
+    cluster
+        .branches
+        .iter()
+        .map(|(&id, &addr)| {
+            let channel = net::tcp_channel(addr, Caller::Customer, &config.timeouts)?;
+            Ok(Remote {
+                id,
+                addr,
+                admin: AdminClient::new(channel),
+            })
+        })
+        .collect()
+}
+
+/// Returns every branch of `cluster` to its initial state (branches started with
+/// `--allow-reset` only).
+pub async fn reset(cluster: &ClusterFile, config: &RunConfig) -> Result<(), RemoteError> {
+    for mut remote in remotes(cluster, config)? {
+        let mut request = tonic::Request::new(pb::ResetRequest {});
+        request.set_timeout(ADMIN_DEADLINE);
+        remote
+            .admin
+            .reset(request)
+            .await
+            .map_err(|status| remote.failed(status))?;
+    }
+    Ok(())
+}
+
+/// Runs `scenario`'s customers against `cluster` (whose branches must be the scenario's) as
+/// `config` says, collects every branch's log, and checks the whole as a run is checked.
+pub async fn run(
+    cluster: &ClusterFile,
+    scenario: &Scenario,
+    config: RunConfig,
+) -> Result<Report, RemoteError> {
+    let table = scenario.process_table();
+    let mut remotes = remotes(cluster, &config)?;
+    for remote in &mut remotes {
+        let mut request = tonic::Request::new(pb::BeginRequest {
+            processes: table.names(),
+            clocks: config.model.name().to_string(),
+        });
+        request.set_timeout(ADMIN_DEADLINE);
+        let begun = remote.admin.begin(request).await;
+        begun.map_err(|status| remote.failed(status))?;
+    }
+    let mut channels: BTreeMap<BranchId, Channel> = BTreeMap::new();
+    for (&id, &addr) in &cluster.branches {
+        channels.insert(
+            id,
+            net::tcp_channel(addr, Caller::Customer, &config.timeouts)?,
+        );
+    }
+    let customers = Customers {
+        table: &table,
+        model: config.model,
+        schedule: config.schedule,
+        recording: config.recording,
+        deadline: config.timeouts.customer,
+    };
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut logs = customers.run(&scenario.customers, &channels, &done).await?;
+    let mut branch_events = BTreeMap::new();
+    let mut finals = BTreeMap::new();
+    for remote in &mut remotes {
+        let mut request = tonic::Request::new(pb::CollectRequest {});
+        request.set_timeout(ADMIN_DEADLINE);
+        let reply = remote.admin.collect(request).await;
+        let reply = reply.map_err(|status| remote.failed(status))?.into_inner();
+        let mut events = Vec::with_capacity(reply.events.len());
+        for line in &reply.events {
+            let event = trace_file::read_event_line(line, &table).map_err(|problem| {
+                RemoteError::BadLog {
+                    branch: remote.id,
+                    problem: problem.to_string(),
+                }
+            })?;
+            if event.process != Process::Branch(remote.id) {
+                return Err(RemoteError::BadLog {
+                    branch: remote.id,
+                    problem: format!("it holds an event of {}", event.process),
+                });
+            }
+            events.push(event);
+        }
+        branch_events.insert(remote.id, events);
+        finals.insert(remote.id, reply.balance);
+    }
+    let events = table
+        .processes()
+        .iter()
+        .map(|process| match process {
+            Process::Branch(id) => branch_events.remove(id).unwrap_or_default(),
+            Process::Customer(id) => logs.remove(id).map(|log| log.events).unwrap_or_default(),
+        })
+        .collect();
+    let history = History {
+        model: config.model,
+        schedule: config.schedule,
+        table,
+        initial_balance: Some(cluster.balance),
+        events,
+        faults: Vec::new(),
+        source: None,
+    };
+    Ok(Report::assemble(
+        history,
+        cluster.balance,
+        finals,
+        cluster.branches.clone(),
+    ))
+}
