@@ -151,7 +151,7 @@ where
     let stopping = async {
         shutdown.await;
         gate.close();
-        tracing::debug!("draining");
+        tracing::info!("stopping: new customer calls are refused, the calls in flight finish");
         if tokio::time::timeout(timeouts.drain, gate.idle())
             .await
             .is_err()

@@ -109,7 +109,6 @@ pub async fn serve(
     };
     let stopping = async {
         shutdown.await;
-        tracing::info!("stopping: draining the calls in flight");
         for service in [
             "",
             <BranchServer<BranchService> as tonic::server::NamedService>::NAME,

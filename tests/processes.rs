@@ -1,0 +1,426 @@
+//! Branches as their own processes: the built binary started as `serve` on three "hosts" (the
+//! loopback addresses 127.0.0.1, 127.0.0.2 and 127.0.0.3, each on a free port), and runs of
+//! `run --cluster` against them. Every process is stopped at the end of its test.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Output, Stdio};
+
+use common::{EXAMPLES, examples_dir, expected};
+use lamport_bank::model::ClockModel;
+
+fn binary() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
+}
+
+/// A free port on `host`, found by binding port 0 and letting it go.
+fn free_address(host: &str) -> SocketAddr {
+    let listener = TcpListener::bind((host, 0)).expect("a free port");
+    listener.local_addr().expect("bound")
+}
+
+/// A cluster of `serve` processes, each stopped (SIGKILL) when dropped if still running.
+struct Cluster {
+    file: PathBuf,
+    addresses: Vec<SocketAddr>,
+    /// Kept running for the test; killed when the cluster is dropped.
+    _servers: Vec<Server>,
+    _dir: tempfile::TempDir,
+}
+
+/// One `serve` process and what it has said so far.
+struct Server {
+    child: Child,
+    stderr: BufReader<ChildStderr>,
+    said: String,
+}
+
+impl Server {
+    /// Reads the server's log until a line contains `wanted`.
+    fn wait_for(&mut self, wanted: &str) {
+        loop {
+            let mut line = String::new();
+            let read = self.stderr.read_line(&mut line).expect("readable");
+            assert!(
+                read > 0,
+                "the server ended before saying {wanted:?}: {}",
+                self.said
+            );
+            self.said.push_str(&line);
+            if line.contains(wanted) {
+                return;
+            }
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+}
+
+/// Sends SIGTERM to every server, then waits for each to exit 0: stopped together, each
+/// closes its links to the others, so none waits for a peer's stream.
+fn stop_all(servers: &mut [Server]) {
+    for server in servers.iter() {
+        server.signal("-TERM");
+    }
+    for server in servers {
+        let status = server.child.wait().expect("it ends");
+        assert!(status.success(), "{status:?}: {}", server.said);
+    }
+}
+
+impl Drop for Server {
+    /// A server still running when its test ends (or fails) is killed.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Writes a cluster file for branches `1..=hosts.len()` on `hosts`, each with `balance`.
+fn cluster_file(dir: &Path, hosts: &[&str], balance: i64) -> (PathBuf, Vec<SocketAddr>) {
+    let addresses: Vec<SocketAddr> = hosts.iter().map(|host| free_address(host)).collect();
+    let mut text = String::from("clocks = \"original\"\n");
+    for (index, address) in addresses.iter().enumerate() {
+        text.push_str(&format!(
+            "[[branch]]\nid = {}\naddress = \"{address}\"\nbalance = {balance}\n",
+            index + 1
+        ));
+    }
+    let file = dir.join("cluster.toml");
+    std::fs::write(&file, text).expect("written");
+    (file, addresses)
+}
+
+fn start(file: &Path, id: usize, extra: &[&str]) -> Server {
+    start_logging(file, id, extra, "lamport_bank=info")
+}
+
+/// [`start`], logging as `RUST_LOG=filter` says.
+fn start_logging(file: &Path, id: usize, extra: &[&str], filter: &str) -> Server {
+    let mut child = binary()
+        .env("RUST_LOG", filter)
+        .arg("serve")
+        .arg("--cluster")
+        .arg(file)
+        .args(["--id", &id.to_string()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let stderr = BufReader::new(child.stderr.take().expect("piped"));
+    let mut server = Server {
+        child,
+        stderr,
+        said: String::new(),
+    };
+    server.wait_for("listening");
+    server
+}
+
+/// The sample's three branches, each a process on its own loopback address.
+fn three_hosts(extra: &[&str]) -> Cluster {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (file, addresses) = cluster_file(dir.path(), &["127.0.0.1", "127.0.0.2", "127.0.0.3"], 0);
+    let servers = (1..=3).map(|id| start(&file, id, extra)).collect();
+    Cluster {
+        file,
+        addresses,
+        _servers: servers,
+        _dir: dir,
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    binary().args(args).output().expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every example, in both clock models, run against three `serve` processes on three
+/// addresses, gives exactly its expected output; a run is refused while the branches hold the
+/// previous run's events, and `reset` makes them ready again.
+#[test]
+fn runs_on_a_cluster_of_processes_equal_the_expected_outputs() {
+    for name in EXAMPLES {
+        let input = examples_dir().join(format!("{name}.json"));
+        let input = input.display().to_string();
+        let ids: Vec<u32> = lamport_bank::scenario::input::load(&input)
+            .expect("an example")
+            .branches
+            .iter()
+            .map(|branch| branch.id.0)
+            .collect();
+        for model in [ClockModel::Original, ClockModel::Strict] {
+            let dir = tempfile::tempdir().expect("a temporary folder");
+            let hosts: Vec<String> = (0..ids.len())
+                .map(|i| format!("127.0.0.{}", i + 1))
+                .collect();
+            let addresses: Vec<SocketAddr> = hosts.iter().map(|h| free_address(h)).collect();
+            let balance = if name == "wide" { 100 } else { 400 };
+            let mut file_text = String::new();
+            for (id, address) in ids.iter().zip(&addresses) {
+                file_text.push_str(&format!(
+                    "[[branch]]\nid = {id}\naddress = \"{address}\"\nbalance = {balance}\n"
+                ));
+            }
+            let file = dir.path().join("cluster.toml");
+            std::fs::write(&file, file_text).expect("written");
+            let clocks = ["--clocks", model.name()];
+            let mut servers: Vec<Server> = ids
+                .iter()
+                .map(|id| start(&file, *id as usize, &clocks))
+                .collect();
+            let file_arg = file.display().to_string();
+            let mut args = vec!["run", &input, "--cluster", &file_arg];
+            args.extend(clocks);
+            let output = run(&args);
+            assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+            let got: serde_json::Value =
+                serde_json::from_slice(&output.stdout).expect("the output is JSON");
+            assert_eq!(got, expected(name, model), "{name} in {}", model.name());
+            let again = run(&args);
+            assert_eq!(again.status.code(), Some(2), "a second run is refused");
+            assert!(
+                text(&again.stderr).contains("already holds another run's events"),
+                "{}",
+                text(&again.stderr)
+            );
+            stop_all(&mut servers);
+        }
+    }
+}
+
+/// `reset` returns branches started with `--allow-reset` to their initial state, after which
+/// the same run can be made again and gives the same output; without the flag it is refused.
+#[test]
+fn reset_makes_a_cluster_ready_for_another_run() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (file, _) = cluster_file(dir.path(), &["127.0.0.1", "127.0.0.2", "127.0.0.3"], 400);
+    let mut servers: Vec<Server> = (1..=3)
+        .map(|id| start(&file, id, &["--allow-reset"]))
+        .collect();
+    let file = file.display().to_string();
+    let input = examples_dir().join("requests.json").display().to_string();
+    let first = run(&["run", &input, "--cluster", &file]);
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    let reset = run(&["reset", "--cluster", &file]);
+    assert_eq!(reset.status.code(), Some(0), "{}", text(&reset.stderr));
+    assert_eq!(
+        text(&reset.stderr),
+        "reset: 3 branches back to their initial state\n"
+    );
+    let second = run(&["run", &input, "--cluster", &file]);
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second.stderr));
+    assert_eq!(first.stdout, second.stdout);
+    stop_all(&mut servers);
+
+    let unresettable = three_hosts(&[]);
+    let file = unresettable.file.display().to_string();
+    let refused = run(&["reset", "--cluster", &file]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert_eq!(
+        text(&refused.stderr),
+        format!(
+            "{}: B1 was not started with --allow-reset\n",
+            unresettable.addresses[0]
+        )
+    );
+}
+
+/// A bad cluster file, or an input that is not the cluster's, is refused in one line before
+/// anything runs.
+#[test]
+fn bad_cluster_files_are_refused_in_one_line() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let cases = [
+        (
+            "[[branch]]\nid = 1\naddress = \"127.0.0.1:1\"\nbalance = 4\n[[branch]]\nid = 1\naddress = \"127.0.0.1:2\"\nbalance = 4\n",
+            "branch B1: duplicate id",
+        ),
+        (
+            "[[branch]]\nid = 1\naddress = \"localhost\"\nbalance = 4\n",
+            "branch B1: address \"localhost\" does not parse (expected like 127.0.0.1:50051)",
+        ),
+        (
+            "[[branch]]\nid = 1\naddress = \"127.0.0.1:1\"\nbalance = 4\n[[branch]]\nid = 2\naddress = \"127.0.0.1:2\"\nbalance = 5\n",
+            "branch B2: balance 5 differs from B1's 4",
+        ),
+        (
+            "clocks = \"fast\"\n",
+            "clocks must be original or strict, got \"fast\"",
+        ),
+        ("", "no [[branch]] entries"),
+    ];
+    for (contents, problem) in cases {
+        let file = dir.path().join("bad.toml");
+        std::fs::write(&file, contents).expect("written");
+        let file = file.display().to_string();
+        let output = run(&["serve", "--cluster", &file, "--id", "1"]);
+        assert_eq!(output.status.code(), Some(2), "{problem}");
+        assert_eq!(text(&output.stderr), format!("{file}: {problem}\n"));
+    }
+    let (file, _) = cluster_file(dir.path(), &["127.0.0.1"], 400);
+    let file = file.display().to_string();
+    let output = run(&["serve", "--cluster", &file, "--id", "9"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        "--id 9: the cluster file has no branch 9\n"
+    );
+    let sample = examples_dir().join("sample.json").display().to_string();
+    let output = run(&["run", &sample, "--cluster", &file]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(
+        text(&output.stderr),
+        format!("{sample}: the input's branches (B1, B2, B3) are not the cluster's (B1)\n")
+    );
+}
+
+/// A `serve` process is a well-behaved gRPC service: health says SERVING, and reflection lists
+/// the branch, admin, health and reflection services.
+#[tokio::test]
+async fn health_and_reflection_answer() {
+    use lamport_bank::wire::pb::FILE_DESCRIPTOR_SET;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let cluster = three_hosts(&[]);
+    let url = format!("http://{}", cluster.addresses[1]);
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .expect("a URI")
+        .connect()
+        .await
+        .expect("connected");
+    let mut health = HealthClient::new(channel.clone());
+    for service in ["", "lamport_bank.v1.Branch"] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.to_string(),
+            })
+            .await
+            .expect("answered")
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service:?}");
+    }
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut replies = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .expect("answered")
+        .into_inner();
+    let reply = replies.message().await.expect("a reply").expect("one");
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("not a list: {reply:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+            "lamport_bank.v1.Admin",
+            "lamport_bank.v1.Branch"
+        ]
+    );
+    assert!(!FILE_DESCRIPTOR_SET.is_empty());
+}
+
+/// SIGTERM drains a branch: a deposit in flight (waiting for a peer that is not up yet) is
+/// still answered, a new call is refused with UNAVAILABLE, and the process exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_the_calls_in_flight() {
+    use lamport_bank::wire::pb::{
+        BeginRequest, ChangeRequest, QueryRequest, Stamp, admin_client::AdminClient,
+        branch_client::BranchClient,
+    };
+
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (file, addresses) = cluster_file(dir.path(), &["127.0.0.1", "127.0.0.2"], 10);
+    let mut first = start_logging(&file, 1, &[], "lamport_bank=debug");
+    let channel = |address: SocketAddr| {
+        tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .expect("a URI")
+            .connect_lazy()
+    };
+    let begin = BeginRequest {
+        processes: ["B1", "B2", "C1"].map(String::from).to_vec(),
+        clocks: "original".to_string(),
+    };
+    AdminClient::new(channel(addresses[0]))
+        .begin(begin.clone())
+        .await
+        .expect("begun");
+    let stamp = |message| {
+        Some(Stamp {
+            clock: 0,
+            vector: Vec::new(),
+            message,
+        })
+    };
+    let mut customer = BranchClient::new(channel(addresses[0]));
+    let deposit = {
+        let mut customer = customer.clone();
+        tokio::spawn(async move {
+            customer
+                .deposit(ChangeRequest {
+                    customer_id: 1,
+                    event_id: 1,
+                    money: 5,
+                    stamp: stamp(1),
+                })
+                .await
+        })
+    };
+    // The deposit is in flight once B1 has executed it and waits for B2: its log says so.
+    first.wait_for("a propagation stream failed");
+    first.signal("-TERM");
+    // Logged once the branch takes no new call.
+    first.wait_for("stopping");
+    let refused = customer
+        .query(QueryRequest {
+            customer_id: 1,
+            event_id: 2,
+            stamp: stamp(2),
+        })
+        .await
+        .expect_err("refused while draining");
+    assert_eq!(refused.code(), tonic::Code::Unavailable);
+    assert_eq!(
+        refused.message(),
+        "B1 is shutting down and takes no new calls"
+    );
+
+    let _second = start(&file, 2, &[]);
+    AdminClient::new(channel(addresses[1]))
+        .begin(begin)
+        .await
+        .expect("begun");
+    let answered = deposit.await.expect("the task ran").expect("answered");
+    assert_eq!(answered.into_inner().balance, 15);
+    let status = first.child.wait().expect("it ends");
+    assert!(status.success(), "{status:?}: {}", first.said);
+    let mut rest = String::new();
+    first.stderr.read_to_string(&mut rest).expect("readable");
+    assert!(rest.contains("stopped"), "{}{rest}", first.said);
+}
