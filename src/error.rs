@@ -41,6 +41,28 @@ pub enum Error {
     /// A message arrived with a field the receiver cannot use.
     #[error("malformed message: {0}")]
     Wire(#[from] WireError),
+    /// A propagation that is not the next one its origin's link should bring.
+    #[error("{branch}: {origin} sent propagation {got}, where {expected} comes next")]
+    OutOfSequence {
+        /// The branch that refused it.
+        branch: BranchId,
+        /// Who sent it.
+        origin: Process,
+        /// The sequence number that comes next.
+        expected: u64,
+        /// The one it had.
+        got: u64,
+    },
+    /// A propagation from something that is not another branch of the cluster.
+    #[error(
+        "{branch} takes propagations only from the other branches of its cluster, not {origin}"
+    )]
+    UnknownOrigin {
+        /// The branch that refused it.
+        branch: BranchId,
+        /// Who it claimed to come from.
+        origin: BranchId,
+    },
     /// A branch could not listen on its address.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -93,7 +115,10 @@ impl From<Error> for tonic::Status {
         let message = error.to_string();
         match error {
             Error::PermissionDenied { .. } => tonic::Status::permission_denied(message),
-            Error::Overflow { .. } => tonic::Status::out_of_range(message),
+            Error::Overflow { .. } | Error::OutOfSequence { .. } => {
+                tonic::Status::out_of_range(message)
+            }
+            Error::UnknownOrigin { .. } => tonic::Status::permission_denied(message),
             Error::Wire(_) => tonic::Status::invalid_argument(message),
             Error::NotBegun { .. } => tonic::Status::failed_precondition(message),
             Error::Draining { .. } => tonic::Status::unavailable(message),

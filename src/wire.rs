@@ -64,6 +64,14 @@ pub mod pb {
         tonic::include_file_descriptor_set!("banking_descriptor");
 }
 
+/// The largest clock value (Lamport, or a vector entry) a message may carry: 2^53, the largest
+/// whole number every JSON reader keeps exact. A clock near `u64::MAX` would otherwise wrap the
+/// receiver's clock on its next merge.
+pub const MAX_CLOCK: u64 = 1 << 53;
+
+/// The most entries a message's vector clock may have (one per process of the run).
+pub const MAX_VECTOR: usize = 1 << 16;
+
 /// Why a message from the wire cannot be used. Refused with `INVALID_ARGUMENT`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
@@ -79,6 +87,20 @@ pub enum WireError {
     /// A propagation whose operation this build does not know.
     #[error("unknown operation {0}")]
     UnknownOperation(i32),
+    /// A clock beyond [`MAX_CLOCK`].
+    #[error("clock {0} is beyond {MAX_CLOCK}")]
+    ClockTooLarge(u64),
+    /// A vector clock of more than [`MAX_VECTOR`] entries.
+    #[error("a vector clock of {0} entries (at most {MAX_VECTOR})")]
+    VectorTooLong(usize),
+    /// A vector clock whose width is not the run's.
+    #[error("a vector clock of {got} entries, where the run has {width} processes")]
+    VectorWidth {
+        /// Its entries.
+        got: usize,
+        /// The run's processes.
+        width: usize,
+    },
     /// An answer to a deposit or withdraw that is neither success nor fail.
     #[error("result {0} is neither success nor fail")]
     UnknownResult(i32),
@@ -123,8 +145,11 @@ pub struct Propagation {
     pub money: i64,
     /// The origin's clocks at sending.
     pub stamp: Stamp,
-    /// Every message of the origin to this peer numbered up to this one has been acknowledged
-    /// to the origin: the peer may forget those acknowledgements (see the proto).
+    /// Its number among the origin's propagations to this peer (from 1): the peer takes them
+    /// in this order only.
+    pub sequence: u64,
+    /// Every propagation of the origin to this peer numbered up to this one has been answered
+    /// to the origin: the peer may forget those answers (see the proto).
     pub acknowledged_through: u64,
 }
 
@@ -152,6 +177,15 @@ impl From<Stamp> for pb::Stamp {
 /// The stamp a message of `sender` arrived with.
 fn received(sender: Process, stamp: Option<pb::Stamp>) -> Result<Stamp, WireError> {
     let stamp = stamp.ok_or(WireError::MissingStamp)?;
+    if stamp.vector.len() > MAX_VECTOR {
+        return Err(WireError::VectorTooLong(stamp.vector.len()));
+    }
+    if let Some(&clock) = std::iter::once(&stamp.clock)
+        .chain(&stamp.vector)
+        .find(|&&clock| clock > MAX_CLOCK)
+    {
+        return Err(WireError::ClockTooLarge(clock));
+    }
     Ok(Stamp {
         lamport: stamp.clock,
         vector: stamp.vector,
@@ -315,6 +349,7 @@ impl From<Propagation> for pb::PropagateRequest {
             operation: pb::Operation::from(propagation.op).into(),
             money: propagation.money,
             stamp: Some(propagation.stamp.into()),
+            sequence: propagation.sequence,
             acknowledged_through: propagation.acknowledged_through,
         }
     }
@@ -331,6 +366,7 @@ impl TryFrom<pb::PropagateRequest> for Propagation {
             op: Op::try_from(request.operation)?,
             money: positive(request.money)?,
             stamp: received(Process::Branch(origin), request.stamp)?,
+            sequence: request.sequence,
             acknowledged_through: request.acknowledged_through,
         })
     }
@@ -415,7 +451,8 @@ mod tests {
             op: Op::Deposit,
             money: 5,
             stamp: stamp(Process::Branch(b2), 3, 7),
-            acknowledged_through: 6,
+            sequence: 4,
+            acknowledged_through: 3,
         };
         let wire = pb::PropagateRequest::from(propagation.clone());
         assert_eq!(Propagation::try_from(wire), Ok(propagation));
@@ -440,6 +477,7 @@ mod tests {
             operation: 7,
             money: 5,
             stamp: Some(pb::Stamp::default()),
+            sequence: 1,
             acknowledged_through: 0,
         };
         assert_eq!(
@@ -477,5 +515,26 @@ mod tests {
             ..pb::ChangeReply::default()
         };
         assert_eq!(Answer::try_from(reply), Err(WireError::UnknownResult(0)));
+        let stamped = |clock, vector| pb::QueryRequest {
+            customer_id: 1,
+            event_id: 1,
+            stamp: Some(pb::Stamp {
+                clock,
+                vector,
+                message: 1,
+            }),
+        };
+        assert_eq!(
+            CustomerRequest::try_from(stamped(u64::MAX, vec![])),
+            Err(WireError::ClockTooLarge(u64::MAX))
+        );
+        assert_eq!(
+            CustomerRequest::try_from(stamped(1, vec![0, MAX_CLOCK + 1])),
+            Err(WireError::ClockTooLarge(MAX_CLOCK + 1))
+        );
+        assert_eq!(
+            CustomerRequest::try_from(stamped(1, vec![0; 400_000])),
+            Err(WireError::VectorTooLong(400_000))
+        );
     }
 }

@@ -26,6 +26,7 @@ fn deposit(event_id: u64, money: i64, message: u64, acknowledged_through: u64) -
             vector: Vec::new(),
             message,
         }),
+        sequence: message,
         acknowledged_through,
     }
 }
@@ -63,6 +64,18 @@ async fn sample_with_stream_to(
     let cluster = Cluster::start(&example("sample"), RunConfig::default())
         .await
         .expect("the cluster starts");
+    let (outbound, replies) = stream_to(&cluster, branch).await;
+    (cluster, outbound, replies)
+}
+
+/// A propagation stream opened to `branch` of `cluster` (as if from branch 1).
+async fn stream_to(
+    cluster: &Cluster,
+    branch: BranchId,
+) -> (
+    mpsc::UnboundedSender<PropagateRequest>,
+    Streaming<PropagateReply>,
+) {
     let channel = cluster.channel(branch).expect("the branch exists");
     let (outbound, messages) = mpsc::unbounded_channel();
     let replies = BranchClient::new(channel)
@@ -70,7 +83,7 @@ async fn sample_with_stream_to(
         .await
         .expect("the stream opens")
         .into_inner();
-    (cluster, outbound, replies)
+    (outbound, replies)
 }
 
 #[tokio::test]
@@ -119,4 +132,77 @@ async fn a_refused_propagation_ends_the_stream_with_its_status() {
     assert_eq!(cluster.balances()[&BranchId(3)], 400, "nothing applied");
     drop((outbound, replies));
     cluster.shutdown().await.expect("clean shutdown");
+}
+
+/// Forged propagations are refused, each with its status, and change nothing: one from an
+/// origin that is not another branch of the cluster (an unknown one, the branch itself), one
+/// that skips ahead of its origin's sequence (with a claim that everything before it was
+/// acknowledged), a clock of `u64::MAX`, and a vector of 400,000 entries.
+#[tokio::test]
+async fn forged_propagations_are_refused_and_change_nothing() {
+    let forged: Vec<(&str, PropagateRequest, tonic::Code)> = vec![
+        (
+            "an origin that is no branch",
+            PropagateRequest {
+                origin_id: 9,
+                ..deposit(10, 5, 1, 0)
+            },
+            tonic::Code::PermissionDenied,
+        ),
+        (
+            "the branch itself as origin",
+            PropagateRequest {
+                origin_id: 2,
+                ..deposit(10, 5, 1, 0)
+            },
+            tonic::Code::PermissionDenied,
+        ),
+        (
+            "a message that skips ahead",
+            PropagateRequest {
+                sequence: 1_000_000_000_000_000,
+                ..deposit(10, 5, 1_000_000_000_000_000, 999_999_999_999_999)
+            },
+            tonic::Code::OutOfRange,
+        ),
+        (
+            "a clock of u64::MAX",
+            PropagateRequest {
+                stamp: Some(Stamp {
+                    clock: u64::MAX,
+                    vector: Vec::new(),
+                    message: 1,
+                }),
+                ..deposit(10, 5, 1, 0)
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "a vector of 400,000 entries",
+            PropagateRequest {
+                stamp: Some(Stamp {
+                    clock: 1,
+                    vector: vec![1; 400_000],
+                    message: 1,
+                }),
+                ..deposit(10, 5, 1, 0)
+            },
+            tonic::Code::InvalidArgument,
+        ),
+    ];
+    for (what, request, code) in forged {
+        let (cluster, outbound, mut replies) = sample_with_stream_to(BranchId(2)).await;
+        outbound.send(request).expect("the stream is open");
+        let status = replies.message().await.expect_err(what);
+        assert_eq!(status.code(), code, "{what}: {status}");
+        drop((outbound, replies));
+        // The real first propagation of B1 is still taken, as if nothing had come before.
+        let (outbound, mut replies) = stream_to(&cluster, BranchId(2)).await;
+        let real = exchange(&outbound, &mut replies, deposit(11, 7, 1, 0)).await;
+        assert_eq!(real.balance, 407, "{what}: nothing was applied");
+        drop((outbound, replies));
+        let history = cluster.history(Default::default(), &example("sample"));
+        assert_eq!(history.len(), 2, "{what}: only the real one is recorded");
+        cluster.shutdown().await.expect("clean shutdown");
+    }
 }

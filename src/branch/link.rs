@@ -64,7 +64,7 @@ struct Delivery {
 
 impl Numbered for Delivery {
     fn number(&self) -> u64 {
-        self.propagation.stamp.message.number
+        self.propagation.sequence
     }
 }
 
@@ -105,9 +105,10 @@ impl Link {
     /// Queues `propagation` for the peer, at once and without waiting; await the returned
     /// [`Posted`] for the peer's acknowledgement.
     ///
-    /// The link must carry the origin's first sendings in the order of their message numbers:
-    /// that is what makes `acknowledged_through` true. The origin therefore numbers a message
-    /// and posts it under the same lock of its state.
+    /// The link must carry the origin's first sendings in the order of their sequence numbers
+    /// ([`BranchState::next_sequence`](super::state::BranchState::next_sequence)): that is what makes `acknowledged_through` true, and what the
+    /// peer expects. The origin therefore numbers a message and posts it under the same lock of
+    /// its state.
     pub fn post(&self, propagation: Propagation) -> Posted {
         let (acknowledged, acknowledgement) = oneshot::channel();
         let delivery = Delivery {
@@ -203,7 +204,7 @@ impl LinkTask {
                     log.note(Fault::Retry {
                         message: MessageId {
                             sender: origin,
-                            number: delivery.number(),
+                            number: delivery.propagation.stamp.message.number,
                         },
                         to: peer,
                         attempt,
@@ -480,6 +481,7 @@ mod tests {
                     number,
                 },
             },
+            sequence: number,
             acknowledged_through: 0,
         }
     }

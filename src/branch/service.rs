@@ -3,6 +3,7 @@
 //! peer's link), unlocks, and only then waits for the peers: no lock is ever held across a
 //! network call or an `.await`.
 
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -17,7 +18,7 @@ use super::state::{BranchState, Execution};
 use super::{BranchConfig, Gate, Pass, SharedState, lock};
 use crate::error::Error;
 use crate::model::{BranchId, CustomerId, EventId, MessageId, Op, Process, Schedule};
-use crate::trace::{Fault, Outcome};
+use crate::trace::{Fault, Outcome, Stamp};
 use crate::wire::pb::{self, branch_server};
 use crate::wire::{Acknowledgement, Answer, CustomerRequest, Propagation};
 
@@ -77,7 +78,7 @@ impl BranchService {
         self.authorize(request.customer)?;
         let (balance, stamp) = {
             let mut state = lock(&self.state);
-            self.begun(&state)?;
+            self.begun(&state, &request.stamp)?;
             state.serve_query(request.event, &request.stamp)
         };
         Ok(Answer {
@@ -98,7 +99,7 @@ impl BranchService {
         let event = request.event;
         let execution = {
             let mut state = lock(&self.state);
-            self.begun(&state)?;
+            self.begun(&state, &request.stamp)?;
             state.execute(op, event, money, &request.stamp)
         };
         if execution == Execution::Applied {
@@ -164,11 +165,12 @@ impl BranchService {
                 op,
                 money,
                 stamp: state.send_propagation(),
+                sequence: state.next_sequence(peer),
                 acknowledged_through: 0,
             };
             let again = duplicate.then(|| propagation.clone());
             // Numbered and posted under one lock: the link must carry this branch's messages
-            // in the order of their numbers (see `Link::post`).
+            // in the order of their sequence numbers (see `Link::post`).
             (link.post(propagation), again)
         };
         let ack = posted.acknowledged().await?;
@@ -188,10 +190,10 @@ impl BranchService {
         Ok(())
     }
 
-    /// Refuses a request before the branch knows its run.
-    fn begun(&self, state: &BranchState) -> Result<(), Error> {
+    /// Refuses a request before the branch knows its run, or whose stamp is not the run's.
+    fn begun(&self, state: &BranchState, stamp: &Stamp) -> Result<(), Error> {
         if state.begun() {
-            Ok(())
+            state.admit(stamp)
         } else {
             Err(Error::NotBegun { branch: self.id })
         }
@@ -214,21 +216,24 @@ impl BranchService {
 fn apply_propagation(
     id: BranchId,
     state: &SharedState,
+    peers: &BTreeSet<BranchId>,
     request: pb::PropagateRequest,
 ) -> Result<pb::PropagateReply, Error> {
     let propagation = Propagation::try_from(request)?;
+    if !peers.contains(&propagation.origin) {
+        return Err(Error::UnknownOrigin {
+            branch: id,
+            origin: propagation.origin,
+        });
+    }
     let origin = Process::Branch(propagation.origin);
     let mut state = lock(state);
     if !state.begun() {
         return Err(Error::NotBegun { branch: id });
     }
+    state.admit(&propagation.stamp)?;
     state.forget_acknowledged(origin, propagation.acknowledged_through);
-    let stamp = state.apply_propagation(
-        propagation.op,
-        propagation.event,
-        propagation.money,
-        &propagation.stamp,
-    )?;
+    let stamp = state.apply_propagation(&propagation)?;
     Ok(Acknowledgement {
         branch: id,
         balance: state.balance(),
@@ -284,9 +289,10 @@ impl branch_server::Branch for BranchService {
         // refused message ends the stream with its status; the origin then sends the rest again
         // on a new stream.
         let (id, state, served) = (self.id, self.state.clone(), self.config.served.clone());
+        let peers: BTreeSet<BranchId> = self.peers.iter().map(|(peer, _)| peer).collect();
         let acknowledgements = request.into_inner().map(move |request| {
             served.fetch_add(1, Ordering::Relaxed);
-            Ok(apply_propagation(id, &state, request?)?)
+            Ok(apply_propagation(id, &state, &peers, request?)?)
         });
         Ok(Response::new(Box::pin(acknowledgements)))
     }

@@ -8,6 +8,7 @@ use super::inject::Bug;
 use crate::error::Error;
 use crate::model::{BranchId, EventId, MessageId, Op, Process, Step, SubEvent};
 use crate::trace::{EventKind, ProcessTable, Recorder, Recording, Stamp, TraceEvent};
+use crate::wire::{Propagation, WireError};
 
 /// What the origin's execute step decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,19 +37,25 @@ pub struct BranchState {
     /// repeated one (a retry whose first reply was lost, or a duplicate) is answered again, not
     /// applied again.
     applied: HashMap<Process, Applied>,
+    /// For each peer, the sequence number of the last propagation sent to it in this run.
+    sent: HashMap<BranchId, u64>,
     bug: Option<Bug>,
 }
 
-/// What a branch remembers of one origin's propagations: the acknowledgement of each one it
-/// applied, until the origin says it has had it.
+/// What a branch remembers of one origin's propagations, numbered by their sequence on the
+/// origin's link to this branch (1, 2, 3, ...): how far it has come, and the answer to each one
+/// until the origin says it has had it.
 #[derive(Debug, Clone, Default)]
 struct Applied {
-    /// Every message of the origin numbered up to this one was applied here and its
-    /// acknowledgement received by the origin: forgotten, and known to be a repeat if it comes
-    /// again.
+    /// Every propagation of the origin up to this sequence number was handled here (applied, or
+    /// refused): the next new one must be the one after it.
+    handled_through: u64,
+    /// Every propagation up to this sequence number was handled here and its answer received
+    /// by the origin: forgotten, and known to be a repeat if it comes again.
     forgotten_through: u64,
-    /// The acknowledgement sent for each message applied and not forgotten, by message number.
-    acknowledgements: BTreeMap<u64, Stamp>,
+    /// The acknowledgement sent for each propagation handled and not forgotten, by sequence
+    /// number; `None` for one refused (it would overflow), which is refused again if repeated.
+    answers: BTreeMap<u64, Option<Stamp>>,
 }
 
 fn step(op: Op, step: Step) -> EventKind {
@@ -67,6 +74,7 @@ impl BranchState {
             table: table.clone(),
             recorder: Recorder::in_table(table, Process::Branch(id), recording),
             applied: HashMap::new(),
+            sent: HashMap::new(),
             bug: None,
         }
     }
@@ -83,6 +91,17 @@ impl BranchState {
     /// The processes of the run, in vector-clock order.
     pub fn table(&self) -> &ProcessTable {
         &self.table
+    }
+
+    /// Refuses a stamp whose vector clock is not the run's width (an empty one, from a sender
+    /// that keeps no vectors, is fine).
+    pub fn admit(&self, stamp: &Stamp) -> Result<(), Error> {
+        let (got, width) = (stamp.vector.len(), self.table.len());
+        if got == 0 || got == width {
+            Ok(())
+        } else {
+            Err(WireError::VectorWidth { got, width }.into())
+        }
     }
 
     /// Whether the branch knows its run.
@@ -170,6 +189,15 @@ impl BranchState {
         self.recorder.send()
     }
 
+    /// The sequence number of the next propagation to `peer` (1, 2, 3, ... in each run). The
+    /// origin numbers a propagation and posts it on the peer's link under the same lock of its
+    /// state, so that the link carries first sendings in the order of their numbers.
+    pub fn next_sequence(&mut self, peer: BranchId) -> u64 {
+        let sent = self.sent.entry(peer).or_default();
+        *sent += 1;
+        *sent
+    }
+
     /// `X_propagate_request` then `X_propagate_execute` on a peer: merges the origin's stamp,
     /// then ticks and applies the change. Returns the acknowledgement's stamp (the clock after
     /// the execute).
@@ -179,53 +207,72 @@ impl BranchState {
     /// id), so the origin sees one consistent reply however often it had to ask; or, if the
     /// origin has said it has that acknowledgement ([`BranchState::forget_acknowledged`]), the
     /// reply is [`BranchState::nothing_new`], which the origin does not read.
-    pub fn apply_propagation(
-        &mut self,
-        op: Op,
-        event: EventId,
-        amount: i64,
-        request: &Stamp,
-    ) -> Result<Stamp, Error> {
-        let message = request.message;
-        if self.bug != Some(Bug::ApplyDuplicatesTwice)
-            && let Some(applied) = self.applied.get(&message.sender)
-        {
-            if message.number <= applied.forgotten_through {
+    pub fn apply_propagation(&mut self, propagation: &Propagation) -> Result<Stamp, Error> {
+        let Propagation {
+            op,
+            event,
+            money,
+            sequence,
+            ..
+        } = *propagation;
+        let request = &propagation.stamp;
+        let origin = request.message.sender;
+        let overflow = Error::Overflow {
+            branch: self.id,
+            event,
+        };
+        if self.bug != Some(Bug::ApplyDuplicatesTwice) {
+            let applied = self.applied.entry(origin).or_default();
+            if sequence <= applied.forgotten_through {
                 return Ok(self.nothing_new());
             }
-            if let Some(ack) = applied.acknowledgements.get(&message.number) {
-                return Ok(ack.clone());
+            if let Some(answer) = applied.answers.get(&sequence) {
+                return answer.clone().ok_or(overflow);
+            }
+            let expected = applied.handled_through + 1;
+            if sequence != expected {
+                return Err(Error::OutOfSequence {
+                    branch: self.id,
+                    origin,
+                    expected,
+                    got: sequence,
+                });
             }
         }
         // Checked first, so that a refused propagation leaves the clocks and history untouched.
-        let balance = op.apply(self.balance, amount).ok_or(Error::Overflow {
-            branch: self.id,
-            event,
-        })?;
+        let Some(balance) = op.apply(self.balance, money) else {
+            self.handled(origin, sequence, None);
+            return Err(overflow);
+        };
         self.recorder
             .receive(step(op, Step::PropagateRequest), event, request, true);
         self.recorder.tick(step(op, Step::PropagateExecute), event);
         self.balance = balance;
         self.recorder.note_balance(balance);
         let ack = self.recorder.send();
-        self.applied
-            .entry(message.sender)
-            .or_default()
-            .acknowledgements
-            .insert(message.number, ack.clone());
+        self.handled(origin, sequence, Some(ack.clone()));
         Ok(ack)
     }
 
-    /// `origin` says it has the acknowledgement of every propagation it sent here numbered up
-    /// to `through`: they are forgotten, so that what a branch keeps does not grow with the
-    /// length of the run. A repeat of one of them is still recognised.
+    /// Notes that propagation `sequence` of `origin` was handled, with its answer.
+    fn handled(&mut self, origin: Process, sequence: u64, answer: Option<Stamp>) {
+        let applied = self.applied.entry(origin).or_default();
+        applied.handled_through = applied.handled_through.max(sequence);
+        applied.answers.insert(sequence, answer);
+    }
+
+    /// `origin` says it has the answer to every propagation it sent here up to sequence number
+    /// `through`: they are forgotten, so that what a branch keeps does not grow with the length
+    /// of the run. A repeat of one of them is still recognised. Only what was handled here can
+    /// be forgotten: a claim beyond it (a forged message) forgets no more than that.
     pub fn forget_acknowledged(&mut self, origin: Process, through: u64) {
         let applied = self.applied.entry(origin).or_default();
+        let through = through.min(applied.handled_through);
         if through <= applied.forgotten_through {
             return;
         }
         applied.forgotten_through = through;
-        while let Some(oldest) = applied.acknowledgements.first_entry()
+        while let Some(oldest) = applied.answers.first_entry()
             && *oldest.key() <= through
         {
             oldest.remove();
@@ -285,15 +332,24 @@ mod tests {
         }
     }
 
-    /// A stamp of origin branch 3's message `number`, sent at Lamport `lamport`.
-    fn from_origin(lamport: u64, number: u64) -> Stamp {
-        Stamp {
-            lamport,
-            vector: vec![0, 0],
-            message: MessageId {
-                sender: Process::Branch(BranchId(3)),
-                number,
+    /// Origin branch 3's propagation of a deposit of `money` (event 2), its message `number`
+    /// and its `sequence`-th to this branch, sent at Lamport `lamport`.
+    fn deposit(money: i64, lamport: u64, number: u64, sequence: u64) -> Propagation {
+        Propagation {
+            origin: BranchId(3),
+            event: EventId(2),
+            op: Op::Deposit,
+            money,
+            stamp: Stamp {
+                lamport,
+                vector: vec![0, 0],
+                message: MessageId {
+                    sender: Process::Branch(BranchId(3)),
+                    number,
+                },
             },
+            sequence,
+            acknowledged_through: 0,
         }
     }
 
@@ -364,7 +420,7 @@ mod tests {
     #[test]
     fn propagation_merges_the_origin_stamp_then_ticks() {
         let mut state = state(1, 400);
-        let reply = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        let reply = state.apply_propagation(&deposit(170, 2, 1, 1));
         assert_eq!(reply.map(|stamp| stamp.lamport).ok(), Some(4));
         assert_eq!(state.balance(), 570);
     }
@@ -372,7 +428,7 @@ mod tests {
     #[test]
     fn propagation_that_would_overflow_changes_nothing() {
         let mut state = state(1, i64::MAX);
-        let reply = state.apply_propagation(Op::Deposit, EventId(2), 1, &from_origin(2, 1));
+        let reply = state.apply_propagation(&deposit(1, 2, 1, 1));
         assert!(matches!(reply, Err(Error::Overflow { .. })));
         assert_eq!(state.clock(), 0);
         assert!(state.events().is_empty());
@@ -381,8 +437,8 @@ mod tests {
     #[test]
     fn a_repeated_propagation_is_answered_again_not_applied_again() {
         let mut state = state(1, 400);
-        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
-        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        let first = state.apply_propagation(&deposit(170, 2, 1, 1));
+        let again = state.apply_propagation(&deposit(170, 2, 1, 1));
         assert_eq!(
             first.ok(),
             again.ok(),
@@ -395,11 +451,11 @@ mod tests {
     #[test]
     fn a_repeat_is_still_recognised_after_its_acknowledgement_is_forgotten() {
         let mut state = state(1, 400);
-        let first = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        let first = state.apply_propagation(&deposit(170, 2, 1, 1));
         let origin = Process::Branch(BranchId(3));
         state.forget_acknowledged(origin, 1);
-        assert!(state.applied[&origin].acknowledgements.is_empty());
-        let again = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        assert!(state.applied[&origin].answers.is_empty());
+        let again = state.apply_propagation(&deposit(170, 2, 1, 1));
         assert_eq!(again.ok(), Some(state.nothing_new()));
         assert_ne!(first.ok(), Some(state.nothing_new()));
         assert_eq!(state.balance(), 570);
@@ -412,10 +468,45 @@ mod tests {
     }
 
     #[test]
+    fn propagations_are_taken_in_their_sequence_only() {
+        let mut state = state(1, 400);
+        let skipped = state.apply_propagation(&deposit(5, 2, 9, 2));
+        assert_eq!(
+            skipped.map_err(|error| error.to_string()),
+            Err("B1: B3 sent propagation 2, where 1 comes next".to_string())
+        );
+        let first = state.apply_propagation(&deposit(5, 2, 9, 1));
+        assert!(first.is_ok());
+        assert_eq!(state.balance(), 405);
+        let origin = Process::Branch(BranchId(3));
+        // A forged claim that everything up to 10^15 was acknowledged forgets only what was
+        // handled: the next real propagation is still taken.
+        state.forget_acknowledged(origin, 1_000_000_000_000_000);
+        assert_eq!(state.applied[&origin].forgotten_through, 1);
+        assert!(state.apply_propagation(&deposit(7, 3, 10, 2)).is_ok());
+        assert_eq!(state.balance(), 412);
+    }
+
+    #[test]
+    fn a_refused_propagation_is_refused_again_and_the_next_one_taken() {
+        let mut state = state(1, i64::MAX - 1);
+        assert!(matches!(
+            state.apply_propagation(&deposit(5, 2, 1, 1)),
+            Err(Error::Overflow { .. })
+        ));
+        assert!(matches!(
+            state.apply_propagation(&deposit(5, 2, 1, 1)),
+            Err(Error::Overflow { .. })
+        ));
+        assert!(state.apply_propagation(&deposit(1, 3, 2, 2)).is_ok());
+        assert_eq!(state.balance(), i64::MAX);
+    }
+
+    #[test]
     fn the_injected_bug_applies_a_repeat_twice() {
         let mut state = state(1, 400).with_bug(Some(Bug::ApplyDuplicatesTwice));
-        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
-        let _ = state.apply_propagation(Op::Deposit, EventId(2), 170, &from_origin(2, 1));
+        let _ = state.apply_propagation(&deposit(170, 2, 1, 1));
+        let _ = state.apply_propagation(&deposit(170, 2, 1, 1));
         assert_eq!(state.balance(), 740);
     }
 
