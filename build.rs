@@ -4,7 +4,7 @@
 use prost::Message;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let descriptors = protox::compile(["proto/banking.proto"], ["proto"])?;
+    let descriptors = protox::compile(["proto/banking.proto", "proto/journal.proto"], ["proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
     // tonic-prost-build writes a descriptor set only on the protoc path: done here.
     std::fs::write(

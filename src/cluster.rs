@@ -255,6 +255,7 @@ impl Cluster {
             schedule: self.config.schedule,
             recording: self.config.recording,
             deadline: self.config.timeouts.customer,
+            ask_again: false,
         };
         runner.run(customers, &channels, &self.customers_done).await
     }

@@ -46,6 +46,10 @@ pub struct Customers<'a> {
     pub recording: Recording,
     /// How long a customer waits for one reply.
     pub deadline: Duration,
+    /// Whether a request whose call broke (the branch restarting, the network cut) is asked
+    /// again, with the same event id and stamp, until the deadline: for branches served on
+    /// their own, which recognise a request asked again. Otherwise it is given up at once.
+    pub ask_again: bool,
 }
 
 impl Customers<'_> {
@@ -65,8 +69,9 @@ impl Customers<'_> {
                 Recorder::in_table(self.table, Process::Customer(spec.id), self.recording);
             let (model, deadline, spec, done) =
                 (self.model, self.deadline, spec.clone(), done.clone());
+            let ask_again = self.ask_again;
             Some(async move {
-                let log = run(&spec, channel, model, recorder, deadline).await;
+                let log = run(&spec, channel, model, recorder, deadline, ask_again).await;
                 done.fetch_add(1, Ordering::Relaxed);
                 (spec.id, log)
             })
@@ -101,13 +106,15 @@ impl Customers<'_> {
 /// Runs every event of `customer` in order against its branch, reached through `channel`,
 /// recording through `recorder`. A request with no reply within `deadline` is recorded as
 /// indeterminate (a `X_timeout` event), and the customer goes on; a refusal by the branch
-/// stops the customer with that error.
+/// stops the customer with that error. With `ask_again`, a call that breaks is made again
+/// (the same request) until the deadline.
 pub async fn run(
     customer: &CustomerSpec,
     channel: Channel,
     model: ClockModel,
     mut recorder: Recorder,
     deadline: Duration,
+    ask_again: bool,
 ) -> Result<CustomerLog, Error> {
     let span = tracing::debug_span!("customer", customer = %customer.id);
     async move {
@@ -130,7 +137,11 @@ pub async fn run(
                 stamp: recorder.send(),
             };
             let started = Instant::now();
-            let answer = timeout(deadline, call(&mut client, request)).await;
+            let answer = timeout(
+                deadline,
+                call_until_answered(&mut client, request, ask_again),
+            )
+            .await;
             let Some(answer) = answered(answer).map_err(|status| Error::Rpc {
                 from: Process::Customer(customer.id),
                 to: customer.id.home_branch(),
@@ -153,6 +164,34 @@ pub async fn run(
     }
     .instrument(span)
     .await
+}
+
+/// The pause before asking again, after `failures` broken calls: from 20 ms, doubling, at most
+/// one second (a branch restarting takes about that).
+fn pause(failures: u32) -> Duration {
+    Duration::from_millis(20 << failures.min(6)).min(Duration::from_secs(1))
+}
+
+/// Sends `request` until it is answered or refused: once, or, with `ask_again`, again after
+/// each call that broke.
+async fn call_until_answered(
+    client: &mut BranchClient<Channel>,
+    request: CustomerRequest,
+    ask_again: bool,
+) -> Result<Answer, tonic::Status> {
+    let mut failures = 0;
+    loop {
+        match call(client, request.clone()).await {
+            Err(status) if ask_again && net::is_transient(status.code()) => {
+                tracing::debug!(event = %request.event, %status, "the call broke; asking again");
+                // A pause between attempts, not a wait for a condition: nothing tells a
+                // customer when its branch is back.
+                tokio::time::sleep(pause(failures)).await;
+                failures += 1;
+            }
+            answered => return answered,
+        }
+    }
 }
 
 /// Sends `request` on the rpc its action names, and reads the answer.

@@ -32,6 +32,13 @@ pub enum Error {
         /// The branch.
         branch: BranchId,
     },
+    /// A propagation came before the branch knows its run: refused as unavailable, so that
+    /// the origin sends it again (the run is being begun, branch after branch).
+    #[error("{branch}: no run has begun yet; propagations are refused until one does")]
+    NotBegunYet {
+        /// The branch.
+        branch: BranchId,
+    },
     /// A customer call came while the branch is stopping.
     #[error("{branch} is shutting down and takes no new calls")]
     Draining {
@@ -62,6 +69,24 @@ pub enum Error {
         branch: BranchId,
         /// Who it claimed to come from.
         origin: BranchId,
+    },
+    /// A customer request with the event id of another request.
+    #[error("{branch}: event {event} is another request of {customer}'s")]
+    EventReused {
+        /// The branch that refused it.
+        branch: BranchId,
+        /// The event id.
+        event: EventId,
+        /// The customer of the first request with that id.
+        customer: CustomerId,
+    },
+    /// A branch could not commit a step to its store: it sends nothing that depends on it.
+    #[error("{branch}: {source}")]
+    Store {
+        /// The branch.
+        branch: BranchId,
+        /// What the store reported.
+        source: crate::branch::journal::StoreError,
     },
     /// A branch could not listen on its address.
     #[error("cannot listen on {addr}: {source}")]
@@ -121,7 +146,10 @@ impl From<Error> for tonic::Status {
             Error::UnknownOrigin { .. } => tonic::Status::permission_denied(message),
             Error::Wire(_) => tonic::Status::invalid_argument(message),
             Error::NotBegun { .. } => tonic::Status::failed_precondition(message),
-            Error::Draining { .. } => tonic::Status::unavailable(message),
+            Error::Draining { .. } | Error::Store { .. } | Error::NotBegunYet { .. } => {
+                tonic::Status::unavailable(message)
+            }
+            Error::EventReused { .. } => tonic::Status::already_exists(message),
             Error::Rpc { status, .. } | Error::Ping { status, .. } => status,
             Error::Listen { .. }
             | Error::Endpoint { .. }

@@ -62,7 +62,17 @@ pub mod pb {
     /// The encoded descriptors of `proto/banking.proto`, which server reflection serves.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         tonic::include_file_descriptor_set!("banking_descriptor");
+
+    /// The entries of a branch's journal (`proto/journal.proto`; see
+    /// [`crate::branch::journal`]).
+    pub mod journal {
+        tonic::include_proto!("lamport_bank.journal.v1");
+    }
 }
+
+// The journal's generated code names the service's messages by their package path,
+// `lamport_bank.v1`, relative to its own: this is where that path leads.
+use pb as v1;
 
 /// The largest clock value (Lamport, or a vector entry) a message may carry: 2^53, the largest
 /// whole number every JSON reader keeps exact. A clock near `u64::MAX` would otherwise wrap the

@@ -424,3 +424,183 @@ async fn sigterm_drains_the_calls_in_flight() {
     first.stderr.read_to_string(&mut rest).expect("readable");
     assert!(rest.contains("stopped"), "{}{rest}", first.said);
 }
+
+/// An input of three branches (balance 400) and three customers, each making `events`
+/// requests: deposits of varied sizes, withdraws (some over the balance) and queries.
+fn busy_input(dir: &Path, events: u64) -> PathBuf {
+    let mut processes: Vec<serde_json::Value> = (1..=3)
+        .map(|id| serde_json::json!({"id": id, "type": "branch", "balance": 400}))
+        .collect();
+    let mut next = 1;
+    for customer in 1..=3u64 {
+        let events: Vec<serde_json::Value> = (0..events)
+            .map(|n| {
+                let id = next;
+                next += 1;
+                match n % 4 {
+                    0 | 1 => serde_json::json!({"id": id, "interface": "deposit", "money": 1 + (n * 7 + customer) % 50}),
+                    2 => serde_json::json!({"id": id, "interface": "withdraw", "money": 1 + (n * 13) % 300}),
+                    _ => serde_json::json!({"id": id, "interface": "query"}),
+                }
+            })
+            .collect();
+        processes.push(serde_json::json!({"id": customer, "type": "customer", "events": events}));
+    }
+    let path = dir.join("busy.json");
+    std::fs::write(&path, serde_json::to_string(&processes).expect("JSON")).expect("written");
+    path
+}
+
+/// What the replicas must hold at the end of a run: the initial 400, plus every deposit and
+/// minus every withdraw that its customer was told succeeded, from the run's results file and
+/// its input.
+fn balance_from_results(input: &Path, results: &Path) -> i64 {
+    let input: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(input).expect("readable")).expect("JSON");
+    let mut money = std::collections::HashMap::new();
+    for process in input.as_array().expect("an array") {
+        for event in process["events"].as_array().into_iter().flatten() {
+            money.insert(event["id"].as_u64(), event["money"].as_i64().unwrap_or(0));
+        }
+    }
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(results).expect("readable")).expect("JSON");
+    let mut balance = 400;
+    for customer in results["customers"].as_array().expect("customers") {
+        for result in customer["results"].as_array().expect("results") {
+            if result["result"] == "success" {
+                let amount = money[&result["event"].as_u64()];
+                match result["interface"].as_str() {
+                    Some("deposit") => balance += amount,
+                    Some("withdraw") => balance -= amount,
+                    other => panic!("success for {other:?}"),
+                }
+            }
+        }
+    }
+    balance
+}
+
+/// Waits until `path` has grown past `bytes` (the branch has committed that much), for 30 s
+/// at most.
+fn wait_for_growth(path: &Path, bytes: u64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::metadata(path).map_or(0, |meta| meta.len()) < bytes {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} did not grow past {bytes} bytes",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// Three branches with `--data`; branch 2 is killed with SIGKILL in the middle of a concurrent
+/// run, and started again on the same data: the run completes, `check` passes on its trace,
+/// and every replica holds the initial balance plus the deposits and minus the withdraws its
+/// customers were told succeeded: nothing acknowledged was lost, nothing applied twice.
+#[test]
+fn a_branch_killed_mid_run_comes_back_from_its_data_with_nothing_lost() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (file, _) = cluster_file(dir.path(), &["127.0.0.1", "127.0.0.2", "127.0.0.3"], 400);
+    let data = |id: usize| dir.path().join(format!("b{id}"));
+    let data_arg = |id: usize| data(id).display().to_string();
+    let mut servers: Vec<Server> = (1..=3)
+        .map(|id| start(&file, id, &["--data", &data_arg(id)]))
+        .collect();
+    let input = busy_input(dir.path(), 300);
+    let (trace, results) = (
+        dir.path().join("trace.jsonl"),
+        dir.path().join("results.json"),
+    );
+    let mut customers = binary()
+        .arg("run")
+        .arg(&input)
+        .arg("--cluster")
+        .arg(&file)
+        .arg("--concurrent")
+        .arg("--trace")
+        .arg(&trace)
+        .arg("--results")
+        .arg(&results)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // In the middle of the run: once branch 2 has committed some of it.
+    wait_for_growth(&data(2).join("branch.sqlite-wal"), 64 * 1024);
+    servers[1].child.kill().expect("killed");
+    servers[1].child.wait().expect("ended");
+    servers[1] = start(&file, 2, &["--data", &data_arg(2)]);
+    assert!(
+        servers[1].said.contains("state restored"),
+        "{}",
+        servers[1].said
+    );
+    let mut stderr = String::new();
+    customers
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut stderr)
+        .expect("readable");
+    let status = customers.wait().expect("the run ends");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    let check = run(&["check", &trace.display().to_string()]);
+    assert_eq!(check.status.code(), Some(0), "{}", text(&check.stdout));
+    // The kill came in the middle: branch 2 came back with some of its events, not all.
+    let restored: u64 = regex::Regex::new(r"events=(\d+)")
+        .expect("a regex")
+        .captures(&servers[1].said)
+        .and_then(|found| found[1].parse().ok())
+        .expect("the restored event count is logged");
+    let trace_text = std::fs::read_to_string(&trace).expect("readable");
+    let at_b2 = trace_text
+        .lines()
+        .filter(|line| line.contains(r#""process":"B2""#))
+        .count() as u64;
+    assert!(
+        0 < restored && restored < at_b2,
+        "restored {restored} of {at_b2} events"
+    );
+    let expected = balance_from_results(&input, &results);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&results).expect("readable")).expect("JSON");
+    for branch in report["branches"].as_array().expect("branches") {
+        assert_eq!(branch["final"].as_i64(), Some(expected), "{branch}");
+    }
+    stop_all(&mut servers);
+}
+
+/// The same kill without `--data`: the restarted branch has lost its run, and the run stops
+/// with a line that says so.
+#[test]
+fn a_branch_killed_mid_run_without_data_loses_its_state_and_the_run_says_so() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (file, _) = cluster_file(dir.path(), &["127.0.0.1", "127.0.0.2", "127.0.0.3"], 400);
+    let mut servers: Vec<Server> = (1..=3)
+        .map(|id| start_logging(&file, id, &[], "lamport_bank=debug"))
+        .collect();
+    let input = busy_input(dir.path(), 300);
+    let customers = binary()
+        .arg("run")
+        .arg(&input)
+        .arg("--cluster")
+        .arg(&file)
+        .arg("--concurrent")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    // In the middle of the run: once branch 2 has executed some of its customer's requests.
+    for _ in 0..20 {
+        servers[1].wait_for("executed");
+    }
+    servers[1].child.kill().expect("killed");
+    servers[1].child.wait().expect("ended");
+    servers[1] = start(&file, 2, &[]);
+    let output = customers.wait_with_output().expect("the run ends");
+    let stderr = text(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("B2: no run has begun"), "{stderr}");
+}

@@ -33,6 +33,12 @@ pub struct ServeArgs {
     /// Let `lamport-bank reset` return this branch to its initial state.
     #[arg(long)]
     pub allow_reset: bool,
+    /// Keep the branch's state (replica, clocks, log, the propagations it applied, the answer
+    /// to each request) in DIR/branch.sqlite, committed before anything that depends on it
+    /// leaves the branch: restarted with the same DIR, even after `kill -9`, it goes on where
+    /// it was. Without it, the state is in memory and lost when the process ends.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<std::path::PathBuf>,
     /// How the log on standard error is written: text for a person, or JSON lines for a
     /// container's log collector.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
@@ -75,6 +81,7 @@ pub fn run(args: &ServeArgs, _console: &mut Console) -> Outcome {
         id: BranchId(args.id),
         listen: args.listen,
         allow_reset: args.allow_reset,
+        data: args.data.clone(),
         timeouts: Timeouts::REAL,
     };
     options
@@ -93,6 +100,7 @@ pub fn run(args: &ServeArgs, _console: &mut Console) -> Outcome {
         }))
         .map_err(|error| match error {
             serve::ServeError::UnknownBranch(unknown) => AppError::BadInput(unknown.to_string()),
+            serve::ServeError::Store(error) => AppError::BadInput(format!("--data: {error}")),
             other => AppError::RunFailed(other.to_string()),
         })?;
     Ok(Ended::Holds)

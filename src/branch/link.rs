@@ -27,6 +27,7 @@ use tonic::Status;
 use tonic::transport::Channel;
 use tracing::Instrument;
 
+use super::journal::Commit;
 use super::outbox::{Numbered, Outbox};
 use crate::error::Error;
 use crate::model::{BranchId, MessageId, Process};
@@ -55,10 +56,12 @@ pub struct Link {
     deliveries: mpsc::UnboundedSender<Delivery>,
 }
 
-/// A message to deliver, and where to say that the peer has applied it.
+/// A message to deliver once its sending is committed, and where to say that the peer has
+/// applied it.
 #[derive(Debug)]
 struct Delivery {
     propagation: Propagation,
+    commit: Option<Commit>,
     acknowledged: oneshot::Sender<Result<Stamp, Error>>,
 }
 
@@ -92,6 +95,7 @@ impl Link {
             stop: config.stop.clone(),
             queue,
             outbox: Outbox::new(config.timeouts.propagation),
+            forgettable: 0,
         };
         let span = tracing::debug_span!("link", branch = %origin, %peer);
         tasks.spawn(task.run().instrument(span));
@@ -109,10 +113,15 @@ impl Link {
     /// ([`BranchState::next_sequence`](super::state::BranchState::next_sequence)): that is what makes `acknowledged_through` true, and what the
     /// peer expects. The origin therefore numbers a message and posts it under the same lock of
     /// its state.
-    pub fn post(&self, propagation: Propagation) -> Posted {
+    ///
+    /// The link sends it once `commit` is done: a branch sends nothing before the step that
+    /// made it is in its store.
+    pub fn post(&self, propagation: Propagation, commit: Commit) -> Posted {
         let (acknowledged, acknowledgement) = oneshot::channel();
+        let sequence = propagation.sequence;
         let delivery = Delivery {
             propagation,
+            commit: Some(commit),
             acknowledged,
         };
         // If the task has stopped, the delivery is dropped with its sender: `Posted` says so.
@@ -120,6 +129,7 @@ impl Link {
         Posted {
             origin: self.origin,
             peer: self.peer,
+            sequence,
             acknowledgement,
         }
     }
@@ -130,10 +140,16 @@ impl Link {
 pub struct Posted {
     origin: BranchId,
     peer: BranchId,
+    sequence: u64,
     acknowledgement: oneshot::Receiver<Result<Stamp, Error>>,
 }
 
 impl Posted {
+    /// The message's sequence number on the link.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
     /// Waits until the peer has applied the message; returns the stamp of its acknowledgement.
     /// Fails only if the peer refuses the message or the branch stops.
     pub async fn acknowledged(self) -> Result<Stamp, Error> {
@@ -165,6 +181,9 @@ struct LinkTask {
     stop: CancellationToken,
     queue: mpsc::UnboundedReceiver<Delivery>,
     outbox: Outbox<Delivery>,
+    /// The most the origin lets the peer forget (the largest `acknowledged_through` of the
+    /// messages posted; see `BranchState::propagation_to`).
+    forgettable: u64,
 }
 
 impl LinkTask {
@@ -178,6 +197,9 @@ impl LinkTask {
                     delivery = self.queue.next() => delivery,
                 };
                 let Some(delivery) = delivery else { return };
+                let Some(delivery) = self.ready(delivery).await else {
+                    continue;
+                };
                 self.outbox.queue(delivery);
             }
             let status = match self.stream().await {
@@ -230,7 +252,9 @@ impl LinkTask {
     /// comes and matches the acknowledgements, until the stream fails or the link stops.
     async fn stream(&mut self) -> Ended {
         let (outbound, messages) = mpsc::unbounded();
+        let forgettable = self.forgettable;
         let (through, in_flight) = self.outbox.reopen(Instant::now());
+        let through = through.min(forgettable);
         for delivery in in_flight {
             // The receiving end is held just below, so sending cannot fail.
             let _ = outbound.unbounded_send(request(delivery, through));
@@ -258,14 +282,37 @@ impl LinkTask {
                 }
                 delivery = self.queue.next() => {
                     let Some(delivery) = delivery else { return Ended::Stopped };
+                    let Some(delivery) = self.ready(delivery).await else {
+                        continue;
+                    };
                     let mut message = request(&delivery, 0);
-                    message.acknowledged_through = self.outbox.post(delivery, Instant::now());
+                    let through = self.outbox.post(delivery, Instant::now());
+                    message.acknowledged_through = through.min(self.forgettable);
                     // The stream's request half lives as long as `outbound`, held here.
                     let _ = outbound.unbounded_send(message);
                 }
                 () = due(oldest) => return Ended::Failed(late()),
             }
         }
+    }
+
+    /// Waits until the step that made `delivery` is committed; `None` if the store stopped
+    /// first (the delivery has failed, and is not sent).
+    async fn ready(&mut self, mut delivery: Delivery) -> Option<Delivery> {
+        if let Some(commit) = delivery.commit.take()
+            && let Err(source) = commit.wait().await
+        {
+            let error = Error::Store {
+                branch: self.origin,
+                source,
+            };
+            let _ = delivery.acknowledged.send(Err(error));
+            return None;
+        }
+        self.forgettable = self
+            .forgettable
+            .max(delivery.propagation.acknowledged_through);
+        Some(delivery)
     }
 
     /// Hands an acknowledgement to the oldest message in flight; says how the stream ended if
@@ -482,7 +529,8 @@ mod tests {
                 },
             },
             sequence: number,
-            acknowledged_through: 0,
+            // No limit from the branch on what the peer may forget (see `BranchState::propagation_to`).
+            acknowledged_through: u64::MAX,
         }
     }
 
@@ -558,11 +606,17 @@ mod tests {
     #[test]
     fn a_broken_stream_is_replaced_and_the_message_sent_again() {
         let (received, retries) = simulate(Script::BreakFirstStream, |link, _| async move {
-            let ack = link.post(propagation(1, 3)).acknowledged().await;
+            let ack = link
+                .post(propagation(1, 3), Commit::none())
+                .acknowledged()
+                .await;
             let ack = ack.expect("delivered in the end");
             assert_eq!(ack.lamport, 103);
             assert_eq!(ack.message.sender, Process::Branch(PEER));
-            let next = link.post(propagation(2, 7)).acknowledged().await;
+            let next = link
+                .post(propagation(2, 7), Commit::none())
+                .acknowledged()
+                .await;
             assert_eq!(next.expect("delivered").lamport, 107);
         });
         assert_eq!(retries, [(3, 2)], "one retry, the second attempt");
@@ -576,8 +630,8 @@ mod tests {
     #[test]
     fn a_silent_stream_is_given_up_after_the_deadline() {
         let (received, retries) = simulate(Script::SilentFirstStream, |link, _| async move {
-            let first = link.post(propagation(1, 1));
-            let second = link.post(propagation(2, 2));
+            let first = link.post(propagation(1, 1), Commit::none());
+            let second = link.post(propagation(2, 2), Commit::none());
             let (first, second) = tokio::join!(first.acknowledged(), second.acknowledged());
             assert_eq!(first.expect("delivered").lamport, 101);
             assert_eq!(second.expect("delivered").lamport, 102);
@@ -593,8 +647,8 @@ mod tests {
     #[test]
     fn a_refusal_fails_only_its_message() {
         let (received, retries) = simulate(Script::RefuseEventOne, |link, _| async move {
-            let refused = link.post(propagation(1, 1));
-            let accepted = link.post(propagation(2, 2));
+            let refused = link.post(propagation(1, 1), Commit::none());
+            let accepted = link.post(propagation(2, 2), Commit::none());
             let (refused, accepted) = tokio::join!(refused.acknowledged(), accepted.acknowledged());
             let error = refused.expect_err("refused").to_string();
             assert!(error.contains("refused"), "{error}");
@@ -608,7 +662,7 @@ mod tests {
     #[test]
     fn a_stopped_link_says_so() {
         simulate(Script::SilentFirstStream, |link, stop| async move {
-            let posted = link.post(propagation(1, 1));
+            let posted = link.post(propagation(1, 1), Commit::none());
             stop.cancel();
             let error = posted.acknowledged().await.expect_err("stopped");
             assert!(error.to_string().contains("shutting down"), "{error}");

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod inject;
+pub mod journal;
 pub mod link;
 pub mod outbox;
 pub mod peers;
@@ -71,17 +72,17 @@ pub struct Gate {
 
 /// A customer call let in by a [`Gate`]; it counts as in flight until dropped.
 #[derive(Debug)]
-pub struct Pass<'a>(&'a Gate);
+pub struct Pass(Arc<Gate>);
 
 impl Gate {
     /// Lets a call in, unless the gate is closed.
-    pub fn enter(&self) -> Option<Pass<'_>> {
+    pub fn enter(self: &Arc<Self>) -> Option<Pass> {
         self.in_flight.fetch_add(1, Ordering::SeqCst);
         if self.closed.load(Ordering::SeqCst) {
-            drop(Pass(self));
+            drop(Pass(self.clone()));
             return None;
         }
-        Some(Pass(self))
+        Some(Pass(self.clone()))
     }
 
     /// Takes no new calls from now on.
@@ -105,7 +106,7 @@ impl Gate {
     }
 }
 
-impl Drop for Pass<'_> {
+impl Drop for Pass {
     fn drop(&mut self) {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
@@ -146,7 +147,9 @@ where
     let timeouts = config.timeouts;
     let peers = span.in_scope(|| Peers::connect(id, peers, &link_config, &links));
     let gate = Arc::new(Gate::default());
-    let service = BranchService::new(id, state, peers, config, gate.clone());
+    let changes = TaskTracker::new();
+    let service = BranchService::new(id, state, peers, config, gate.clone(), changes.clone());
+    span.in_scope(|| service.recover());
     let (stopped, links_stopped) = tokio::sync::oneshot::channel::<()>();
     let stopping = async {
         shutdown.await;
@@ -185,5 +188,8 @@ where
     stop.cancel();
     links.close();
     links.wait().await;
+    // With the links stopped, a change still waiting for a peer fails at once.
+    changes.close();
+    changes.wait().await;
     served.map_err(|source| Error::Serve { branch: id, source })
 }

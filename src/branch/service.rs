@@ -10,11 +10,14 @@ use std::sync::atomic::Ordering;
 
 use futures_util::future::join_all;
 use futures_util::{Stream, StreamExt};
+use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::link::Link;
+use super::journal::Commit;
+use super::link::{Link, Posted};
 use super::peers::Peers;
-use super::state::{BranchState, Execution};
+use super::state::{BranchState, Earlier, Execution};
 use super::{BranchConfig, Gate, Pass, SharedState, lock};
 use crate::error::Error;
 use crate::model::{BranchId, CustomerId, EventId, MessageId, Op, Process, Schedule};
@@ -30,17 +33,23 @@ pub struct BranchService {
     peers: Peers,
     config: BranchConfig,
     gate: Arc<Gate>,
+    /// The changes being carried out: each runs as a task of its own, so that a customer who
+    /// hangs up does not stop a change half-way (executed here, not propagated).
+    changes: TaskTracker,
+    /// Woken whenever a change is answered, for a request asked again while in progress.
+    answered: Arc<Notify>,
 }
 
 impl BranchService {
     /// A service for branch `id` over `state`, propagating to `peers` as `config` says, taking
-    /// customer calls while `gate` is open.
+    /// customer calls while `gate` is open, carrying out changes as tasks of `changes`.
     pub fn new(
         id: BranchId,
         state: SharedState,
         peers: Peers,
         config: BranchConfig,
         gate: Arc<Gate>,
+        changes: TaskTracker,
     ) -> Self {
         Self {
             id,
@@ -48,11 +57,13 @@ impl BranchService {
             peers,
             config,
             gate,
+            changes,
+            answered: Arc::default(),
         }
     }
 
     /// Lets a customer call in: refused while the branch is stopping.
-    fn enter(&self) -> Result<Pass<'_>, Error> {
+    fn enter(&self) -> Result<Pass, Error> {
         self.gate.enter().ok_or(Error::Draining { branch: self.id })
     }
 
@@ -73,42 +84,93 @@ impl BranchService {
         }
     }
 
-    /// A query: read the replica, answer at once.
-    fn query(&self, request: &CustomerRequest) -> Result<Answer, Error> {
-        self.authorize(request.customer)?;
-        let (balance, stamp) = {
-            let mut state = lock(&self.state);
-            self.begun(&state, &request.stamp)?;
-            state.serve_query(request.event, &request.stamp)
-        };
-        Ok(Answer {
+    /// Waits until the steps so far are committed (at once, for a branch without a store).
+    async fn committed(&self, commit: Commit) -> Result<(), Error> {
+        commit.wait().await.map_err(|source| Error::Store {
             branch: self.id,
-            outcome: Outcome::Balance(balance),
-            balance,
-            stamp,
+            source,
         })
     }
 
-    /// The life of a deposit or withdraw on its origin: execute, propagate, reply.
+    /// A query: read the replica, answer at once (or give the answer again, to a query asked
+    /// again).
+    async fn query(&self, request: &CustomerRequest) -> Result<Answer, Error> {
+        self.authorize(request.customer)?;
+        let (answer, commit) = {
+            let mut state = lock(&self.state);
+            self.begun(&state, &request.stamp)?;
+            let answer = match state.earlier(request)? {
+                Earlier::Answered(answer) => answer,
+                Earlier::New | Earlier::InProgress => {
+                    let (balance, stamp) = state.serve_query(request.event, &request.stamp);
+                    Answer {
+                        branch: self.id,
+                        outcome: Outcome::Balance(balance),
+                        balance,
+                        stamp,
+                    }
+                }
+            };
+            (answer, state.commit())
+        };
+        self.committed(commit).await?;
+        Ok(answer)
+    }
+
+    /// A deposit or withdraw, carried out as a task of its own (see `changes`), holding `pass`
+    /// until it is answered.
+    async fn change_detached(&self, request: CustomerRequest, pass: Pass) -> Result<Answer, Error> {
+        let service = self.clone();
+        self.changes
+            .spawn(async move {
+                let answer = service.change(request).await;
+                drop(pass);
+                answer
+            })
+            .await?
+    }
+
+    /// The life of a deposit or withdraw on its origin: execute, propagate, reply. A request
+    /// asked again is answered as the first time.
     async fn change(&self, request: CustomerRequest) -> Result<Answer, Error> {
         self.authorize(request.customer)?;
         let Some((op, money)) = request.action.change() else {
             // The rpc a request came on says whether it is a change: a query never gets here.
-            return self.query(&request);
+            return self.query(&request).await;
         };
         let event = request.event;
-        let execution = {
+        let (earlier, execution, commit) = {
             let mut state = lock(&self.state);
             self.begun(&state, &request.stamp)?;
-            state.execute(op, event, money, &request.stamp)
+            let earlier = state.earlier(&request)?;
+            let execution =
+                (earlier == Earlier::New).then(|| state.execute(op, event, money, &request.stamp));
+            (earlier, execution, state.commit())
         };
-        if execution == Execution::Applied {
-            self.propagate(op, event, money).await?;
+        self.committed(commit).await?;
+        if let Some(execution) = execution {
+            tracing::debug!(%event, ?execution, "executed");
         }
-        let (stamp, balance) = {
+        match (earlier, execution) {
+            (Earlier::Answered(answer), _) => Ok(answer),
+            (_, Some(execution)) => {
+                if execution == Execution::Applied {
+                    self.propagate(op, event, money, &BTreeSet::new()).await?;
+                }
+                self.finish(op, event, execution).await
+            }
+            (_, None) => self.answer_of(&request).await,
+        }
+    }
+
+    /// The reply to the customer of a change that has been propagated.
+    async fn finish(&self, op: Op, event: EventId, execution: Execution) -> Result<Answer, Error> {
+        let (stamp, balance, commit) = {
             let mut state = lock(&self.state);
-            (state.reply(op, event), state.balance())
+            (state.reply(op, event), state.balance(), state.commit())
         };
+        self.committed(commit).await?;
+        self.answered.notify_waiters();
         let outcome = match execution {
             Execution::Applied => Outcome::Success,
             Execution::Rejected => Outcome::Fail,
@@ -121,20 +183,46 @@ impl BranchService {
         })
     }
 
-    /// Sends the change to every peer and merges each acknowledgement: one peer at a time in
-    /// ascending id (sequential schedule) or all at once (concurrent schedule).
-    async fn propagate(&self, op: Op, event: EventId, money: i64) -> Result<(), Error> {
+    /// Waits for the answer of a request asked again while it is being carried out.
+    async fn answer_of(&self, request: &CustomerRequest) -> Result<Answer, Error> {
+        loop {
+            let notified = self.answered.notified();
+            tokio::pin!(notified);
+            // Registered before the state is read, so that an answer made in between is not
+            // missed.
+            notified.as_mut().enable();
+            let (earlier, commit) = {
+                let state = lock(&self.state);
+                (state.earlier(request)?, state.commit())
+            };
+            if let Earlier::Answered(answer) = earlier {
+                self.committed(commit).await?;
+                return Ok(answer);
+            }
+            notified.await;
+        }
+    }
+
+    /// Sends the change to every peer but those of `sent`, and merges each acknowledgement:
+    /// one peer at a time in ascending id (sequential schedule) or all at once (concurrent
+    /// schedule).
+    async fn propagate(
+        &self,
+        op: Op,
+        event: EventId,
+        money: i64,
+        sent: &BTreeSet<BranchId>,
+    ) -> Result<(), Error> {
+        let peers = self.peers.iter().filter(|(peer, _)| !sent.contains(peer));
         match self.config.schedule {
             Schedule::Sequential => {
-                for (peer, link) in self.peers.iter() {
+                for (peer, link) in peers {
                     self.propagate_to(peer, link, op, event, money).await?;
                 }
             }
             Schedule::Concurrent => {
-                let calls = self
-                    .peers
-                    .iter()
-                    .map(|(peer, link)| self.propagate_to(peer, link, op, event, money));
+                let calls =
+                    peers.map(|(peer, link)| self.propagate_to(peer, link, op, event, money));
                 join_all(calls)
                     .await
                     .into_iter()
@@ -159,22 +247,15 @@ impl BranchService {
             .is_some_and(|injector| injector.duplicate_next());
         let (posted, again) = {
             let mut state = lock(&self.state);
-            let propagation = Propagation {
-                origin: self.id,
-                event,
-                op,
-                money,
-                stamp: state.send_propagation(),
-                sequence: state.next_sequence(peer),
-                acknowledged_through: 0,
-            };
+            let propagation = state.propagation_to(peer, op, event, money);
             let again = duplicate.then(|| propagation.clone());
             // Numbered and posted under one lock: the link must carry this branch's messages
-            // in the order of their sequence numbers (see `Link::post`).
-            (link.post(propagation), again)
+            // in the order of their sequence numbers (see `Link::post`). It sends it once the
+            // step is committed.
+            let commit = state.commit();
+            (link.post(propagation, commit), again)
         };
-        let ack = posted.acknowledged().await?;
-        lock(&self.state).acknowledge(op, event, &ack);
+        self.acknowledged(op, event, posted).await?;
         if let Some(propagation) = again {
             self.note(Fault::Duplicate {
                 message: MessageId {
@@ -185,9 +266,68 @@ impl BranchService {
             });
             // The peer must recognise the repeat; its answer is not received again (this branch
             // has already merged the first acknowledgement).
-            link.post(propagation).acknowledged().await?;
+            link.post(propagation, Commit::none())
+                .acknowledged()
+                .await?;
         }
         Ok(())
+    }
+
+    /// Waits for the acknowledgement of a propagation posted, and merges it.
+    async fn acknowledged(&self, op: Op, event: EventId, posted: Posted) -> Result<(), Error> {
+        let sequence = posted.sequence();
+        let ack = posted.acknowledged().await?;
+        lock(&self.state).acknowledge(op, event, sequence, &ack);
+        Ok(())
+    }
+
+    /// Finishes, as tasks of their own, the changes that a branch restarted from its journal
+    /// had executed and not answered: posts again what it sent and had no acknowledgement of
+    /// (in the order first sent, before anything new), then sends to the peers it had not sent
+    /// to, and answers (the customer, asking again, gets that answer).
+    pub fn recover(&self) {
+        let unfinished = lock(&self.state).unfinished();
+        let mut reposts: Vec<(BranchId, Propagation)> = unfinished
+            .iter()
+            .flat_map(|change| change.unacknowledged.iter().cloned())
+            .collect();
+        reposts.sort_by_key(|(peer, propagation)| (*peer, propagation.sequence));
+        let mut posted: Vec<(EventId, Posted)> = Vec::new();
+        for (peer, propagation) in reposts {
+            if let Some((_, link)) = self.peers.iter().find(|(id, _)| *id == peer) {
+                let event = propagation.event;
+                posted.push((event, link.post(propagation, Commit::none())));
+            }
+        }
+        for change in unfinished {
+            let Some((op, money)) = change.request.action.change() else {
+                continue;
+            };
+            let Some(pass) = self.gate.enter() else {
+                return;
+            };
+            let event = change.request.event;
+            let (mine, rest): (Vec<_>, Vec<_>) =
+                posted.into_iter().partition(|(of, _)| *of == event);
+            posted = rest;
+            let service = self.clone();
+            tracing::info!(%event, "finishing a change begun before the restart");
+            self.changes.spawn(async move {
+                let finished = async {
+                    for (_, posted) in mine {
+                        service.acknowledged(op, event, posted).await?;
+                    }
+                    if change.execution == Execution::Applied {
+                        service.propagate(op, event, money, &change.sent_to).await?;
+                    }
+                    service.finish(op, event, change.execution).await
+                };
+                if let Err(error) = finished.await {
+                    tracing::warn!(%event, %error, "a change begun before the restart could not be finished");
+                }
+                drop(pass);
+            });
+        }
     }
 
     /// Refuses a request before the branch knows its run, or whose stamp is not the run's.
@@ -212,13 +352,13 @@ impl BranchService {
 }
 
 /// Applies one propagation that arrived on a stream from its origin, and makes its
-/// acknowledgement.
+/// acknowledgement, to be sent once `Commit` is.
 fn apply_propagation(
     id: BranchId,
     state: &SharedState,
     peers: &BTreeSet<BranchId>,
     request: pb::PropagateRequest,
-) -> Result<pb::PropagateReply, Error> {
+) -> Result<(pb::PropagateReply, Commit), Error> {
     let propagation = Propagation::try_from(request)?;
     if !peers.contains(&propagation.origin) {
         return Err(Error::UnknownOrigin {
@@ -226,20 +366,18 @@ fn apply_propagation(
             origin: propagation.origin,
         });
     }
-    let origin = Process::Branch(propagation.origin);
     let mut state = lock(state);
     if !state.begun() {
-        return Err(Error::NotBegun { branch: id });
+        return Err(Error::NotBegunYet { branch: id });
     }
     state.admit(&propagation.stamp)?;
-    state.forget_acknowledged(origin, propagation.acknowledged_through);
     let stamp = state.apply_propagation(&propagation)?;
-    Ok(Acknowledgement {
+    let reply = Acknowledgement {
         branch: id,
         balance: state.balance(),
         stamp,
-    }
-    .into())
+    };
+    Ok((reply.into(), state.commit()))
 }
 
 /// The acknowledgements a branch sends back on one origin's propagation stream.
@@ -254,7 +392,7 @@ impl branch_server::Branch for BranchService {
         self.served();
         let request = CustomerRequest::try_from(request.into_inner()).map_err(Error::from)?;
         let _pass = self.enter()?;
-        Ok(Response::new(self.query(&request)?.into()))
+        Ok(Response::new(self.query(&request).await?.into()))
     }
 
     async fn deposit(
@@ -264,8 +402,10 @@ impl branch_server::Branch for BranchService {
         self.served();
         let request =
             CustomerRequest::try_from((Op::Deposit, request.into_inner())).map_err(Error::from)?;
-        let _pass = self.enter()?;
-        Ok(Response::new(self.change(request).await?.into()))
+        let pass = self.enter()?;
+        Ok(Response::new(
+            self.change_detached(request, pass).await?.into(),
+        ))
     }
 
     async fn withdraw(
@@ -275,8 +415,10 @@ impl branch_server::Branch for BranchService {
         self.served();
         let request =
             CustomerRequest::try_from((Op::Withdraw, request.into_inner())).map_err(Error::from)?;
-        let _pass = self.enter()?;
-        Ok(Response::new(self.change(request).await?.into()))
+        let pass = self.enter()?;
+        Ok(Response::new(
+            self.change_detached(request, pass).await?.into(),
+        ))
     }
 
     type PropagateStream = Acknowledgements;
@@ -290,9 +432,19 @@ impl branch_server::Branch for BranchService {
         // on a new stream.
         let (id, state, served) = (self.id, self.state.clone(), self.config.served.clone());
         let peers: BTreeSet<BranchId> = self.peers.iter().map(|(peer, _)| peer).collect();
-        let acknowledgements = request.into_inner().map(move |request| {
+        let acknowledgements = request.into_inner().then(move |request| {
             served.fetch_add(1, Ordering::Relaxed);
-            Ok(apply_propagation(id, &state, &peers, request?)?)
+            let applied = request.and_then(|request| {
+                apply_propagation(id, &state, &peers, request).map_err(Status::from)
+            });
+            async move {
+                let (reply, commit) = applied?;
+                commit
+                    .wait()
+                    .await
+                    .map_err(|source| Error::Store { branch: id, source })?;
+                Ok(reply)
+            }
         });
         Ok(Response::new(Box::pin(acknowledgements)))
     }

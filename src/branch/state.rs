@@ -2,13 +2,14 @@
 //! synchronous method per sub-event. No I/O: the gRPC handlers call these under a lock, so that
 //! reading or updating a clock and recording the event is one atomic step.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::inject::Bug;
+use super::journal::{Commit, Entry, Journal};
 use crate::error::Error;
-use crate::model::{BranchId, EventId, MessageId, Op, Process, Step, SubEvent};
-use crate::trace::{EventKind, ProcessTable, Recorder, Recording, Stamp, TraceEvent};
-use crate::wire::{Propagation, WireError};
+use crate::model::{Action, BranchId, CustomerId, EventId, MessageId, Op, Process, Step, SubEvent};
+use crate::trace::{EventKind, Outcome, ProcessTable, Recorder, Recording, Stamp, TraceEvent};
+use crate::wire::{Acknowledgement, Answer, CustomerRequest, Propagation, WireError};
 
 /// What the origin's execute step decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +40,68 @@ pub struct BranchState {
     applied: HashMap<Process, Applied>,
     /// For each peer, the sequence number of the last propagation sent to it in this run.
     sent: HashMap<BranchId, u64>,
+    /// The customer requests this branch answered and is answering, kept by a branch served on
+    /// its own (whose customers ask again when a call breaks); `None` in a run in one process.
+    requests: Option<Requests>,
+    /// Where every step is journaled, for a branch served with `--data`.
+    journal: Option<Journal>,
     bug: Option<Bug>,
+}
+
+/// What a branch remembers of its customers' requests, so that a request asked again (its
+/// first call broke) is answered, not executed again; and, after a restart, which changes it
+/// must finish.
+#[derive(Debug, Clone, Default)]
+struct Requests {
+    /// Each request answered, with its answer, by event id.
+    answered: HashMap<EventId, (CustomerRequest, Answer)>,
+    /// Each deposit or withdraw executed and not yet answered, by event id.
+    pending: BTreeMap<EventId, Pending>,
+    /// For each peer, every propagation sent to it up to this sequence number has had its
+    /// acknowledgement merged (and journaled); beyond it, the ones merged out of order.
+    acknowledged: HashMap<BranchId, (u64, BTreeSet<u64>)>,
+}
+
+/// A change executed on this branch, not yet answered.
+#[derive(Debug, Clone)]
+struct Pending {
+    request: CustomerRequest,
+    execution: Execution,
+    /// What was sent to each peer, and whether the peer's acknowledgement was merged.
+    sent: BTreeMap<BranchId, (Propagation, bool)>,
+}
+
+/// What a branch knows of a customer request it is asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Earlier {
+    /// Nothing: a new request.
+    New,
+    /// It was answered: this is the answer.
+    Answered(Answer),
+    /// It is being carried out: its answer comes when it is finished.
+    InProgress,
+}
+
+/// A change that a branch restarted from its journal must finish: send what it has not sent,
+/// wait for what was not acknowledged, and answer the customer.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    /// The customer's request.
+    pub request: CustomerRequest,
+    /// Whether the change was applied (then it is propagated) or rejected.
+    pub execution: Execution,
+    /// The propagations sent and not acknowledged, with their peers.
+    pub unacknowledged: Vec<(BranchId, Propagation)>,
+    /// The peers it was sent to (acknowledged or not).
+    pub sent_to: BTreeSet<BranchId>,
+}
+
+/// The customer who sent a request with `stamp`.
+fn customer_of(stamp: &Stamp) -> CustomerId {
+    match stamp.message.sender {
+        Process::Customer(customer) => customer,
+        Process::Branch(branch) => CustomerId(branch.0),
+    }
 }
 
 /// What a branch remembers of one origin's propagations, numbered by their sequence on the
@@ -75,6 +137,8 @@ impl BranchState {
             recorder: Recorder::in_table(table, Process::Branch(id), recording),
             applied: HashMap::new(),
             sent: HashMap::new(),
+            requests: None,
+            journal: None,
             bug: None,
         }
     }
@@ -117,6 +181,7 @@ impl BranchState {
         if held > 0 {
             return Err(held);
         }
+        self.journal(|| Entry::Begin(table.processes().to_vec()));
         self.recorder = Recorder::in_table(table, Process::Branch(self.id), recording);
         self.table = table.clone();
         self.begun = true;
@@ -126,10 +191,135 @@ impl BranchState {
     /// Starts over: the initial balance, no events, clocks at 0, nothing remembered of any
     /// propagation, and no run begun.
     pub fn reset(&mut self) {
+        self.journal(|| Entry::Reset);
         *self = Self {
             bug: self.bug,
+            requests: self.requests.as_ref().map(|_| Requests::default()),
+            journal: self.journal.take(),
             ..Self::waiting(self.id, self.initial)
         };
+    }
+
+    /// The same branch, remembering its customers' requests (see [`BranchState::earlier`]).
+    pub fn remembering_requests(mut self) -> Self {
+        self.requests = Some(Requests::default());
+        self
+    }
+
+    /// Replays `entries` (journaled by this branch before it stopped), then journals every
+    /// later step in `journal`.
+    pub fn restored(mut self, entries: Vec<Entry>, journal: Journal) -> Self {
+        for entry in entries {
+            self.replay(entry);
+        }
+        self.journal = Some(journal);
+        self
+    }
+
+    /// Does again the step `entry` journaled: the same method, with the same input, so the same
+    /// result.
+    fn replay(&mut self, entry: Entry) {
+        match entry {
+            Entry::Begin(processes) => {
+                let _ = self.begin(&ProcessTable::new(processes), Recording::FULL);
+            }
+            Entry::Reset => self.reset(),
+            Entry::Query(request) => {
+                let _ = self.serve_query(request.event, &request.stamp);
+            }
+            Entry::Execute(request) => {
+                if let Some((op, amount)) = request.action.change() {
+                    let _ = self.execute(op, request.event, amount, &request.stamp);
+                }
+            }
+            Entry::Send { peer, propagation } => {
+                let _ =
+                    self.propagation_to(peer, propagation.op, propagation.event, propagation.money);
+            }
+            Entry::Apply(propagation) => {
+                let _ = self.apply_propagation(&propagation);
+            }
+            Entry::Acknowledge {
+                sequence,
+                op,
+                event,
+                ack,
+            } => self.acknowledge(op, event, sequence, &ack.stamp),
+            Entry::Reply { op, event } => {
+                let _ = self.reply(op, event);
+            }
+        }
+    }
+
+    /// Journals the step `entry` makes, if the branch keeps a journal.
+    fn journal(&mut self, entry: impl FnOnce() -> Entry) {
+        if let Some(journal) = &mut self.journal {
+            journal.append(&entry());
+        }
+    }
+
+    /// The commit of every step so far: wait on it before sending anything that depends on
+    /// them.
+    pub fn commit(&self) -> Commit {
+        self.journal
+            .as_ref()
+            .map_or_else(Commit::none, Journal::commit)
+    }
+
+    /// Takes the journal out (to close it when the branch stops).
+    pub fn take_journal(&mut self) -> Option<Journal> {
+        self.journal.take()
+    }
+
+    /// What this branch knows of `request`: refused if its event id was used by another
+    /// request. Always [`Earlier::New`] for a branch that does not remember requests.
+    pub fn earlier(&self, request: &CustomerRequest) -> Result<Earlier, Error> {
+        let Some(requests) = &self.requests else {
+            return Ok(Earlier::New);
+        };
+        let (first, answer) = match (
+            requests.answered.get(&request.event),
+            requests.pending.get(&request.event),
+        ) {
+            (Some((first, answer)), _) => (first, Some(answer)),
+            (None, Some(pending)) => (&pending.request, None),
+            (None, None) => return Ok(Earlier::New),
+        };
+        if first.customer != request.customer
+            || first.action != request.action
+            || first.stamp.message != request.stamp.message
+        {
+            return Err(Error::EventReused {
+                branch: self.id,
+                event: request.event,
+                customer: first.customer,
+            });
+        }
+        Ok(answer.map_or(Earlier::InProgress, |answer| {
+            Earlier::Answered(answer.clone())
+        }))
+    }
+
+    /// The changes executed and not answered (after a restart: the ones to finish).
+    pub fn unfinished(&self) -> Vec<Unfinished> {
+        let Some(requests) = &self.requests else {
+            return Vec::new();
+        };
+        requests
+            .pending
+            .values()
+            .map(|pending| Unfinished {
+                request: pending.request.clone(),
+                execution: pending.execution,
+                unacknowledged: pending
+                    .sent
+                    .iter()
+                    .filter(|(_, (_, acknowledged))| !acknowledged)
+                    .map(|(peer, (propagation, _))| (*peer, propagation.clone()))
+                    .collect(),
+                sent_to: pending.sent.keys().copied().collect(),
+            })
+            .collect()
     }
 
     /// The same branch with a deliberately broken rule (tests of the checker only).
@@ -161,14 +351,43 @@ impl BranchState {
     /// A query: recorded (it counts in vector clocks) but touching no Lamport clock. Returns
     /// the balance and the reply's stamp.
     pub fn serve_query(&mut self, event: EventId, request: &Stamp) -> (i64, Stamp) {
+        let customer_request = || CustomerRequest {
+            customer: customer_of(request),
+            event,
+            action: Action::Query,
+            stamp: request.clone(),
+        };
+        self.journal(|| Entry::Query(customer_request()));
         self.recorder
             .receive(EventKind::Query, event, request, false);
-        (self.balance, self.recorder.send())
+        let stamp = self.recorder.send();
+        if let Some(requests) = &mut self.requests {
+            let answer = Answer {
+                branch: self.id,
+                outcome: Outcome::Balance(self.balance),
+                balance: self.balance,
+                stamp: stamp.clone(),
+            };
+            requests
+                .answered
+                .insert(event, (customer_request(), answer));
+        }
+        (self.balance, stamp)
     }
 
     /// `X_request` then `X_execute` on the origin: merges the customer's stamp, then ticks and
     /// applies the change, or rejects a withdraw larger than the balance (or any overflow).
     pub fn execute(&mut self, op: Op, event: EventId, amount: i64, request: &Stamp) -> Execution {
+        let customer_request = || CustomerRequest {
+            customer: customer_of(request),
+            event,
+            action: match op {
+                Op::Deposit => Action::Deposit(amount),
+                Op::Withdraw => Action::Withdraw(amount),
+            },
+            stamp: request.clone(),
+        };
+        self.journal(|| Entry::Execute(customer_request()));
         self.recorder
             .receive(step(op, Step::Request), event, request, true);
         self.recorder.tick(step(op, Step::Execute), event);
@@ -181,21 +400,66 @@ impl BranchState {
             _ => Execution::Rejected,
         };
         self.recorder.note_balance(self.balance);
+        if let Some(requests) = &mut self.requests {
+            requests.pending.insert(
+                event,
+                Pending {
+                    request: customer_request(),
+                    execution,
+                    sent: BTreeMap::new(),
+                },
+            );
+        }
         execution
     }
 
-    /// The stamp of a propagation sent now (sending is not an extra tick).
-    pub fn send_propagation(&mut self) -> Stamp {
-        self.recorder.send()
-    }
-
-    /// The sequence number of the next propagation to `peer` (1, 2, 3, ... in each run). The
-    /// origin numbers a propagation and posts it on the peer's link under the same lock of its
-    /// state, so that the link carries first sendings in the order of their numbers.
-    pub fn next_sequence(&mut self, peer: BranchId) -> u64 {
-        let sent = self.sent.entry(peer).or_default();
-        *sent += 1;
-        *sent
+    /// The propagation of a change to `peer`, sent now (sending is not an extra tick): stamped,
+    /// and numbered with the next sequence number on the link to that peer (1, 2, 3, ... in
+    /// each run). The origin numbers a propagation and posts it on the peer's link under the
+    /// same lock of its state, so that the link carries first sendings in the order of their
+    /// numbers. Its `acknowledged_through` is how far the peer may forget: for a branch
+    /// served on its own, only what it has merged (and journaled) the acknowledgement of (a
+    /// restarted branch asks again for the rest); otherwise no limit (the link says how far).
+    pub fn propagation_to(
+        &mut self,
+        peer: BranchId,
+        op: Op,
+        event: EventId,
+        money: i64,
+    ) -> Propagation {
+        let stamp = self.recorder.send();
+        let sequence = {
+            let sent = self.sent.entry(peer).or_default();
+            *sent += 1;
+            *sent
+        };
+        let acknowledged_through = self.requests.as_ref().map_or(u64::MAX, |requests| {
+            requests
+                .acknowledged
+                .get(&peer)
+                .map_or(0, |(through, _)| *through)
+        });
+        let propagation = Propagation {
+            origin: self.id,
+            event,
+            op,
+            money,
+            stamp,
+            sequence,
+            acknowledged_through,
+        };
+        self.journal(|| Entry::Send {
+            peer,
+            propagation: propagation.clone(),
+        });
+        if let Some(pending) = self
+            .requests
+            .as_mut()
+            .and_then(|requests| requests.pending.get_mut(&event))
+        {
+            pending.sent.insert(peer, (propagation.clone(), false));
+        }
+        propagation
     }
 
     /// `X_propagate_request` then `X_propagate_execute` on a peer: merges the origin's stamp,
@@ -217,6 +481,8 @@ impl BranchState {
         } = *propagation;
         let request = &propagation.stamp;
         let origin = request.message.sender;
+        self.journal(|| Entry::Apply(propagation.clone()));
+        self.forget_acknowledged(origin, propagation.acknowledged_through);
         let overflow = Error::Overflow {
             branch: self.id,
             event,
@@ -293,16 +559,60 @@ impl BranchState {
     }
 
     /// `X_propagate_response` on the origin: merges the stamp of a peer's acknowledgement.
-    pub fn acknowledge(&mut self, op: Op, event: EventId, reply: &Stamp) {
+    pub fn acknowledge(&mut self, op: Op, event: EventId, sequence: u64, reply: &Stamp) {
+        self.journal(|| Entry::Acknowledge {
+            sequence,
+            op,
+            event,
+            ack: Acknowledgement {
+                branch: match reply.message.sender {
+                    Process::Branch(branch) => branch,
+                    Process::Customer(customer) => BranchId(customer.0),
+                },
+                balance: 0,
+                stamp: reply.clone(),
+            },
+        });
         self.recorder
             .receive(step(op, Step::PropagateResponse), event, reply, true);
+        if let (Some(requests), Process::Branch(peer)) = (&mut self.requests, reply.message.sender)
+        {
+            if let Some((_, acknowledged)) = requests
+                .pending
+                .get_mut(&event)
+                .and_then(|pending| pending.sent.get_mut(&peer))
+            {
+                *acknowledged = true;
+            }
+            let (through, above) = requests.acknowledged.entry(peer).or_default();
+            above.insert(sequence);
+            while above.remove(&(*through + 1)) {
+                *through += 1;
+            }
+        }
     }
 
     /// The reply to the customer on the origin: ticks (logged as `X_response`, which the
     /// `original` model leaves out of its output). Returns the reply's stamp.
     pub fn reply(&mut self, op: Op, event: EventId) -> Stamp {
+        self.journal(|| Entry::Reply { op, event });
         self.recorder.tick(step(op, Step::Response), event);
-        self.recorder.send()
+        let stamp = self.recorder.send();
+        if let Some(requests) = &mut self.requests
+            && let Some(pending) = requests.pending.remove(&event)
+        {
+            let answer = Answer {
+                branch: self.id,
+                outcome: match pending.execution {
+                    Execution::Applied => Outcome::Success,
+                    Execution::Rejected => Outcome::Fail,
+                },
+                balance: self.balance,
+                stamp: stamp.clone(),
+            };
+            requests.answered.insert(event, (pending.request, answer));
+        }
+        stamp
     }
 }
 
@@ -553,8 +863,8 @@ mod tests {
     fn acknowledge_and_reply_follow_the_clock_rules() {
         let mut state = state(2, 400);
         state.execute(Op::Deposit, EventId(2), 170, &from_customer(2, 0));
-        state.acknowledge(Op::Deposit, EventId(2), &from_peer(4));
-        state.acknowledge(Op::Deposit, EventId(2), &from_peer(7));
+        state.acknowledge(Op::Deposit, EventId(2), 1, &from_peer(4));
+        state.acknowledge(Op::Deposit, EventId(2), 2, &from_peer(7));
         assert_eq!(state.reply(Op::Deposit, EventId(2)).lamport, 9);
         assert_eq!(
             names(&state)[2..],

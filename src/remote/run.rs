@@ -157,6 +157,7 @@ pub async fn run(
         schedule: config.schedule,
         recording: config.recording,
         deadline: config.timeouts.customer,
+        ask_again: true,
     };
     let done = Arc::new(AtomicUsize::new(0));
     let mut logs = customers.run(&scenario.customers, &channels, &done).await?;

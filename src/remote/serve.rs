@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use tonic::service::Routes;
@@ -14,6 +15,7 @@ use tonic_health::ServingStatus;
 
 use super::config::ClusterFile;
 use crate::branch::admin::{AdminConfig, AdminService};
+use crate::branch::journal::{self, StoreError};
 use crate::branch::service::BranchService;
 use crate::branch::state::BranchState;
 use crate::branch::{self, BranchConfig};
@@ -36,6 +38,8 @@ pub struct ServeOptions {
     pub model: ClockModel,
     /// Whether `reset` may return the branch to its initial state.
     pub allow_reset: bool,
+    /// Where the branch's state is kept (`--data`); in memory if not given.
+    pub data: Option<PathBuf>,
     /// Deadlines, keepalive, drain and grace.
     pub timeouts: Timeouts,
 }
@@ -67,11 +71,21 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let id = options.id;
     let addr = options.listen_address()?;
+    let mut state = BranchState::waiting(id, options.cluster.balance).remembering_requests();
+    if let Some(dir) = &options.data {
+        let (entries, journal) = journal::open(dir, id)?;
+        let steps = entries.len();
+        state = state.restored(entries, journal);
+        tracing::info!(
+            steps,
+            events = state.event_count(),
+            balance = state.balance(),
+            "state restored from {}",
+            journal::database_path(dir).display()
+        );
+    }
+    let state = Arc::new(Mutex::new(state));
     let (local, incoming) = net::bind(addr)?;
-    let state = Arc::new(Mutex::new(BranchState::waiting(
-        id,
-        options.cluster.balance,
-    )));
     let mut peers = Vec::new();
     for (&peer, &peer_addr) in options
         .cluster
@@ -119,7 +133,14 @@ pub async fn serve(
         }
     };
     listening(local);
-    branch::serve(id, state, peers, config, routes, incoming, stopping).await?;
+    branch::serve(id, state.clone(), peers, config, routes, incoming, stopping).await?;
+    let journal = branch::lock(&state).take_journal();
+    if let Some(journal) = journal {
+        // Commits what is queued; blocking, like the writer it waits for.
+        tokio::task::spawn_blocking(move || journal.close())
+            .await
+            .map_err(Error::from)??;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -133,6 +154,9 @@ pub enum ServeError {
     /// The branch could not listen, or its server failed.
     #[error(transparent)]
     Branch(#[from] Error),
+    /// The store of `--data` could not be opened, read or written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// Server reflection could not be built from the descriptors.
     #[error("server reflection: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),

@@ -178,7 +178,15 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
             let outcome = match net::channel(&branch, BRANCH_PORT, Caller::Customer, &SIM_TIMEOUTS)
             {
                 Ok(channel) => {
-                    customer::run(&spec, channel, model, recorder, SIM_TIMEOUTS.customer).await
+                    customer::run(
+                        &spec,
+                        channel,
+                        model,
+                        recorder,
+                        SIM_TIMEOUTS.customer,
+                        false,
+                    )
+                    .await
                 }
                 Err(error) => Err(error),
             };

@@ -1,0 +1,530 @@
+//! A branch's durable state (`serve --data DIR`): a journal of every step that changed the
+//! branch, in the order the steps happened, kept in an SQLite file. A branch restarted from its
+//! journal replays the steps through the same [`BranchState`](super::state::BranchState)
+//! methods and is exactly where it was: replica, clocks, log, the propagations it applied and
+//! the answer to each customer request.
+//!
+//! Each step is appended under the state's lock, and written by one writer thread that commits
+//! everything queued in one transaction (one fsync for many steps, however many handlers wait).
+//! A handler sends nothing that depends on a step (an acknowledgement, a reply, a propagation)
+//! before the step is committed: it waits on the [`Commit`] of its last step.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+use prost::Message;
+use rusqlite::{Connection, params};
+use tokio::sync::watch;
+
+use crate::model::{BranchId, EventId, Op, Process};
+use crate::wire::pb::{self, journal as jpb};
+use crate::wire::{Acknowledgement, CustomerRequest, Propagation, WireError};
+
+/// One step that changed a branch, as journaled: the input of one
+/// [`BranchState`](super::state::BranchState) method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// The run began with these processes.
+    Begin(Vec<Process>),
+    /// The branch went back to its initial state.
+    Reset,
+    /// A query was answered.
+    Query(CustomerRequest),
+    /// A deposit or withdraw was executed.
+    Execute(CustomerRequest),
+    /// A propagation was sent to `peer`.
+    Send {
+        /// The peer.
+        peer: BranchId,
+        /// What was sent.
+        propagation: Propagation,
+    },
+    /// A peer's propagation was handled.
+    Apply(Propagation),
+    /// A peer's acknowledgement was merged.
+    Acknowledge {
+        /// The propagation's sequence number on the link to the peer.
+        sequence: u64,
+        /// The change.
+        op: Op,
+        /// Its event.
+        event: EventId,
+        /// The acknowledgement.
+        ack: Acknowledgement,
+    },
+    /// A deposit's or withdraw's customer was answered.
+    Reply {
+        /// The change.
+        op: Op,
+        /// Its event.
+        event: EventId,
+    },
+}
+
+impl Entry {
+    fn encode(&self) -> Vec<u8> {
+        use jpb::entry::Entry as E;
+        let entry = match self.clone() {
+            Entry::Begin(processes) => E::Begin(pb::BeginRequest {
+                processes: processes.iter().map(ToString::to_string).collect(),
+                clocks: String::new(),
+            }),
+            Entry::Reset => E::Reset(pb::ResetRequest {}),
+            Entry::Query(request) => E::Query(request.into()),
+            Entry::Execute(request) => {
+                let operation = request
+                    .action
+                    .change()
+                    .map_or(0, |(op, _)| i32::from(pb::Operation::from(op)));
+                E::Execute(jpb::Change {
+                    operation,
+                    request: Some(request.into()),
+                })
+            }
+            Entry::Send { peer, propagation } => E::Send(jpb::Sent {
+                peer_id: peer.0,
+                propagation: Some(propagation.into()),
+            }),
+            Entry::Apply(propagation) => E::Apply(propagation.into()),
+            Entry::Acknowledge {
+                sequence,
+                op,
+                event,
+                ack,
+            } => E::Acknowledge(jpb::Acknowledged {
+                sequence,
+                operation: pb::Operation::from(op).into(),
+                event_id: event.0,
+                reply: Some(ack.into()),
+            }),
+            Entry::Reply { op, event } => E::Reply(jpb::Replied {
+                operation: pb::Operation::from(op).into(),
+                event_id: event.0,
+            }),
+        };
+        jpb::Entry { entry: Some(entry) }.encode_to_vec()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Entry, String> {
+        use jpb::entry::Entry as E;
+        let entry = jpb::Entry::decode(bytes).map_err(|error| error.to_string())?;
+        let wire = |error: WireError| error.to_string();
+        Ok(match entry.entry.ok_or("an empty entry")? {
+            E::Begin(begin) => Entry::Begin(
+                begin
+                    .processes
+                    .iter()
+                    .map(|name| name.parse::<Process>().map_err(|e| e.to_string()))
+                    .collect::<Result<_, _>>()?,
+            ),
+            E::Reset(_) => Entry::Reset,
+            E::Query(query) => Entry::Query(query.try_into().map_err(wire)?),
+            E::Execute(change) => {
+                let op = Op::try_from(change.operation).map_err(wire)?;
+                let request = change.request.ok_or("an execute without its request")?;
+                Entry::Execute((op, request).try_into().map_err(wire)?)
+            }
+            E::Send(sent) => Entry::Send {
+                peer: BranchId(sent.peer_id),
+                propagation: sent
+                    .propagation
+                    .ok_or("a send without its propagation")?
+                    .try_into()
+                    .map_err(wire)?,
+            },
+            E::Apply(propagation) => Entry::Apply(propagation.try_into().map_err(wire)?),
+            E::Acknowledge(acknowledged) => Entry::Acknowledge {
+                sequence: acknowledged.sequence,
+                op: Op::try_from(acknowledged.operation).map_err(wire)?,
+                event: EventId(acknowledged.event_id),
+                ack: acknowledged
+                    .reply
+                    .ok_or("an acknowledgement without its reply")?
+                    .try_into()
+                    .map_err(wire)?,
+            },
+            E::Reply(replied) => Entry::Reply {
+                op: Op::try_from(replied.operation).map_err(wire)?,
+                event: EventId(replied.event_id),
+            },
+        })
+    }
+}
+
+/// Why a branch's store could not be opened, read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused (the message names the file).
+    #[error("{path}: {message}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's message.
+        message: String,
+    },
+    /// The file belongs to another branch.
+    #[error("{path} holds the state of {held}, not {wanted}")]
+    OtherBranch {
+        /// The database file.
+        path: PathBuf,
+        /// The branch whose state it holds.
+        held: BranchId,
+        /// The branch started on it.
+        wanted: BranchId,
+    },
+    /// An entry of the journal could not be read back.
+    #[error("{path}: journal entry {position}: {problem}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The entry's position.
+        position: i64,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The writer stopped: nothing more can be committed.
+    #[error("the store stopped: {0}")]
+    Stopped(String),
+}
+
+/// What the writer thread is asked to write: one encoded entry, at its position.
+struct Write {
+    position: u64,
+    bytes: Vec<u8>,
+    reset: bool,
+}
+
+/// The writer thread, which ends with what it failed with, if anything.
+type Writer = JoinHandle<Result<(), StoreError>>;
+
+/// The appending end of a branch's journal, kept in its state.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    writes: mpsc::Sender<Write>,
+    /// The position of the last entry appended.
+    appended: u64,
+    /// The position of the last entry committed; closed if the writer failed.
+    committed: watch::Receiver<u64>,
+    writer: Arc<Mutex<Option<Writer>>>,
+}
+
+impl std::fmt::Debug for Write {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Write({})", self.position)
+    }
+}
+
+/// What has to be committed before a handler sends what depends on it.
+#[derive(Debug)]
+#[must_use = "a step must be committed before what depends on it is sent"]
+pub struct Commit(Option<(u64, watch::Receiver<u64>)>);
+
+impl Commit {
+    /// Nothing to wait for: the state is not journaled.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// Waits until the step is committed; fails if the store stopped first.
+    pub async fn wait(self) -> Result<(), StoreError> {
+        let Some((position, mut committed)) = self.0 else {
+            return Ok(());
+        };
+        committed
+            .wait_for(|&through| through >= position)
+            .await
+            .map(|_| ())
+            .map_err(|_| StoreError::Stopped("its writer ended".into()))
+    }
+}
+
+impl Journal {
+    /// Appends `entry`, to be committed by the writer; returns its position.
+    pub fn append(&mut self, entry: &Entry) {
+        self.appended += 1;
+        // If the writer has stopped, the entry is lost with it, and its Commit says so.
+        let _ = self.writes.send(Write {
+            position: self.appended,
+            bytes: entry.encode(),
+            reset: matches!(entry, Entry::Reset),
+        });
+    }
+
+    /// The commit of everything appended so far.
+    pub fn commit(&self) -> Commit {
+        Commit(Some((self.appended, self.committed.clone())))
+    }
+
+    /// Commits what is queued, stops the writer and waits for it (blocking: call it from a
+    /// blocking context). Clones of the journal can append no more.
+    pub fn close(self) -> Result<(), StoreError> {
+        let writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        drop(self.writes);
+        match writer.map(JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(StoreError::Stopped("its writer panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The file a branch's state is kept in, under `--data DIR`.
+pub fn database_path(dir: &Path) -> PathBuf {
+    dir.join("branch.sqlite")
+}
+
+/// Opens (or creates) the store of branch `id` under `dir`: returns the entries journaled so
+/// far, in order, and the journal to append to.
+pub fn open(dir: &Path, id: BranchId) -> Result<(Vec<Entry>, Journal), StoreError> {
+    let path = database_path(dir);
+    let sqlite = |error: rusqlite::Error| StoreError::Sqlite {
+        path: path.clone(),
+        message: error.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|error| StoreError::Sqlite {
+        path: dir.to_path_buf(),
+        message: error.to_string(),
+    })?;
+    let connection = Connection::open(&path).map_err(sqlite)?;
+    // WAL: a commit is one append and one fsync of the log; FULL: that fsync happens before
+    // the commit returns, so that a committed step survives the machine's crash too.
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .map_err(sqlite)?;
+    connection
+        .pragma_update(None, "synchronous", "FULL")
+        .map_err(sqlite)?;
+    connection
+        .execute_batch(
+            "CREATE TABLE IF NOT EXISTS branch (id INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS journal (
+                 position INTEGER PRIMARY KEY,
+                 entry BLOB NOT NULL
+             );",
+        )
+        .map_err(sqlite)?;
+    let held: Option<u32> = connection
+        .query_row("SELECT id FROM branch", [], |row| row.get(0))
+        .map(Some)
+        .or_else(|error| match error {
+            rusqlite::Error::QueryReturnedNoRows => Ok(None),
+            error => Err(error),
+        })
+        .map_err(sqlite)?;
+    match held {
+        Some(held) if held != id.0 => {
+            return Err(StoreError::OtherBranch {
+                path,
+                held: BranchId(held),
+                wanted: id,
+            });
+        }
+        Some(_) => {}
+        None => {
+            connection
+                .execute("INSERT INTO branch (id) VALUES (?1)", params![id.0])
+                .map_err(sqlite)?;
+        }
+    }
+    let (entries, last) = read(&connection, &path)?;
+    let (writes, queue) = mpsc::channel();
+    let (committed_sender, committed) = watch::channel(last);
+    let writer_path = path.clone();
+    let writer = std::thread::Builder::new()
+        .name(format!("store-{id}"))
+        .spawn(move || write(connection, &writer_path, &queue, &committed_sender))
+        .map_err(|error| StoreError::Stopped(error.to_string()))?;
+    Ok((
+        entries,
+        Journal {
+            writes,
+            appended: last,
+            committed,
+            writer: Arc::new(Mutex::new(Some(writer))),
+        },
+    ))
+}
+
+/// Every entry of the journal, in order, and the position of the last.
+fn read(connection: &Connection, path: &Path) -> Result<(Vec<Entry>, u64), StoreError> {
+    let sqlite = |error: rusqlite::Error| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    };
+    let mut statement = connection
+        .prepare("SELECT position, entry FROM journal ORDER BY position")
+        .map_err(sqlite)?;
+    let rows = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })
+        .map_err(sqlite)?;
+    let mut entries = Vec::new();
+    let mut last = 0;
+    for row in rows {
+        let (position, bytes) = row.map_err(sqlite)?;
+        let entry = Entry::decode(&bytes).map_err(|problem| StoreError::Corrupt {
+            path: path.to_path_buf(),
+            position,
+            problem,
+        })?;
+        last = u64::try_from(position).unwrap_or(0);
+        entries.push(entry);
+    }
+    Ok((entries, last))
+}
+
+/// The writer thread: commits everything queued in one transaction, then says how far it got;
+/// ends when every journal handle is dropped, after committing what was queued.
+fn write(
+    mut connection: Connection,
+    path: &Path,
+    queue: &mpsc::Receiver<Write>,
+    committed: &watch::Sender<u64>,
+) -> Result<(), StoreError> {
+    let sqlite = |error: rusqlite::Error| StoreError::Sqlite {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    };
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter());
+        let transaction = connection.transaction().map_err(sqlite)?;
+        {
+            let mut insert = transaction
+                .prepare_cached("INSERT INTO journal (position, entry) VALUES (?1, ?2)")
+                .map_err(sqlite)?;
+            for write in &batch {
+                let position = i64::try_from(write.position).unwrap_or(i64::MAX);
+                if write.reset {
+                    // A reset starts over: what came before it is never replayed.
+                    transaction
+                        .execute("DELETE FROM journal WHERE position < ?1", params![position])
+                        .map_err(sqlite)?;
+                }
+                insert
+                    .execute(params![position, write.bytes])
+                    .map_err(sqlite)?;
+            }
+        }
+        transaction.commit().map_err(sqlite)?;
+        if let Some(last) = batch.last() {
+            committed.send_replace(last.position);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Action, CustomerId, MessageId};
+    use crate::trace::Stamp;
+
+    fn stamp(sender: Process, lamport: u64, number: u64) -> Stamp {
+        Stamp {
+            lamport,
+            vector: vec![1, 2, 3],
+            message: MessageId { sender, number },
+        }
+    }
+
+    fn entries() -> Vec<Entry> {
+        let customer = Process::Customer(CustomerId(1));
+        let propagation = Propagation {
+            origin: BranchId(1),
+            event: EventId(2),
+            op: Op::Withdraw,
+            money: 30,
+            stamp: stamp(Process::Branch(BranchId(1)), 4, 2),
+            sequence: 1,
+            acknowledged_through: 0,
+        };
+        vec![
+            Entry::Begin(vec![Process::Branch(BranchId(1)), customer]),
+            Entry::Query(CustomerRequest {
+                customer: CustomerId(1),
+                event: EventId(1),
+                action: Action::Query,
+                stamp: stamp(customer, 0, 1),
+            }),
+            Entry::Execute(CustomerRequest {
+                customer: CustomerId(1),
+                event: EventId(2),
+                action: Action::Withdraw(30),
+                stamp: stamp(customer, 1, 2),
+            }),
+            Entry::Send {
+                peer: BranchId(2),
+                propagation: propagation.clone(),
+            },
+            Entry::Apply(Propagation {
+                origin: BranchId(2),
+                stamp: stamp(Process::Branch(BranchId(2)), 3, 1),
+                ..propagation
+            }),
+            Entry::Acknowledge {
+                sequence: 1,
+                op: Op::Withdraw,
+                event: EventId(2),
+                ack: Acknowledgement {
+                    branch: BranchId(2),
+                    balance: 370,
+                    stamp: stamp(Process::Branch(BranchId(2)), 6, 1),
+                },
+            },
+            Entry::Reply {
+                op: Op::Withdraw,
+                event: EventId(2),
+            },
+            Entry::Reset,
+        ]
+    }
+
+    #[test]
+    fn every_entry_reads_back_as_it_was_written() {
+        for entry in entries() {
+            assert_eq!(Entry::decode(&entry.encode()), Ok(entry));
+        }
+    }
+
+    #[test]
+    fn a_store_gives_back_what_was_committed_and_refuses_another_branch() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let (replayed, mut journal) = open(dir.path(), BranchId(1)).expect("opens");
+        assert!(replayed.is_empty());
+        let written = entries();
+        for entry in &written[..7] {
+            journal.append(entry);
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime
+            .block_on(journal.commit().wait())
+            .expect("committed");
+        journal.close().expect("closed");
+        let (replayed, mut journal) = open(dir.path(), BranchId(1)).expect("opens again");
+        assert_eq!(replayed, written[..7]);
+        // A reset drops what came before it.
+        journal.append(&Entry::Reset);
+        journal.close().expect("closed");
+        let (replayed, journal) = open(dir.path(), BranchId(1)).expect("opens again");
+        assert_eq!(replayed, vec![Entry::Reset]);
+        journal.close().expect("closed");
+        let refused = open(dir.path(), BranchId(2)).map(|_| ()).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            format!(
+                "{} holds the state of B1, not B2",
+                database_path(dir.path()).display()
+            )
+        );
+    }
+}
