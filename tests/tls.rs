@@ -446,6 +446,26 @@ async fn callers_are_who_their_certificates_name() {
         .expect_err("not branch-2");
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
 
+    // A branch whose certificate another CA signed (though it names branch-2): a client of
+    // the cluster's CA does not get through the handshake.
+    let rogue_address = free_address("127.0.0.2");
+    let rogue_file = cluster.dir.path().join("rogue.toml");
+    std::fs::write(
+        &rogue_file,
+        format!("[[branch]]\nid = 2\naddress = \"{rogue_address}\"\nbalance = 400\n"),
+    )
+    .expect("written");
+    let _rogue = start(&rogue_file, 2, &cluster.stranger.flags());
+    let channel = Endpoint::from_shared(format!("https://{rogue_address}"))
+        .expect("a URI")
+        .tls_config(cluster.customers.client(2))
+        .expect("a TLS config")
+        .connect_lazy();
+    let refused = bounded(BranchClient::new(channel).deposit(deposit(2)))
+        .await
+        .expect_err("not our CA");
+    assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
+
     // A plaintext client.
     let channel = Endpoint::from_shared(format!("http://{}", cluster.addresses[0]))
         .expect("a URI")

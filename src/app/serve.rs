@@ -51,17 +51,20 @@ pub struct ServeArgs {
 /// customer of its input; a client checks that the branch it dials holds `branch-N`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct TlsArgs {
-    /// Mutual TLS: this process's certificate (PEM), signed by the --tls-ca; a branch's names
-    /// `branch-N`, a run's `customers` or each `customer-N` it acts for. Needs --tls-key and
-    /// --tls-ca.
-    #[arg(long, value_name = "FILE")]
+    /// Mutual TLS: this process's certificate (PEM), signed by --tls-ca. A caller is who the
+    /// DNS names of its certificate's subjectAltName say: `branch-N` is branch N (a branch
+    /// shows its certificate to its callers and to its peers), `customer-N` may act for
+    /// customer N only, `customers` for every customer; so a run's certificate names
+    /// `customers`, or each customer of its input. A client checks that the branch it dials
+    /// holds `branch-N`. Needs --tls-key and --tls-ca.
+    #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
     pub tls_cert: Option<String>,
     /// Mutual TLS: the private key (PEM) of --tls-cert.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
     pub tls_key: Option<String>,
     /// Mutual TLS: the CA certificate (PEM) that signs every certificate of the cluster; a
     /// peer whose certificate it did not sign is refused at the handshake.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
     pub tls_ca: Option<String>,
 }
 
