@@ -17,6 +17,24 @@ pub enum Error {
         /// The customer that asked.
         customer: CustomerId,
     },
+    /// A caller whose TLS certificate does not let it do what it asked (see [`crate::tls`]).
+    #[error("{branch}: a certificate naming {names} may not {act}")]
+    Forbidden {
+        /// The branch that refused.
+        branch: BranchId,
+        /// Who the certificate names.
+        names: String,
+        /// What it asked to do, e.g. `act for C2`.
+        act: String,
+    },
+    /// A call over TLS whose client certificate could not be read.
+    #[error("{branch}: the caller's certificate: {problem}")]
+    Unauthenticated {
+        /// The branch that refused.
+        branch: BranchId,
+        /// What is wrong with the certificate.
+        problem: String,
+    },
     /// Applying a change would overflow a branch's 64-bit balance.
     #[error("{branch}: event {event}: the balance would overflow")]
     Overflow {
@@ -139,7 +157,10 @@ impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();
         match error {
-            Error::PermissionDenied { .. } => tonic::Status::permission_denied(message),
+            Error::PermissionDenied { .. } | Error::Forbidden { .. } => {
+                tonic::Status::permission_denied(message)
+            }
+            Error::Unauthenticated { .. } => tonic::Status::unauthenticated(message),
             Error::Overflow { .. } | Error::OutOfSequence { .. } => {
                 tonic::Status::out_of_range(message)
             }

@@ -24,6 +24,7 @@
 //!
 //! - [`wire`]: the generated gRPC code and every conversion to and from it.
 //! - `net`: timeouts, keepalive, real TCP listeners and channels.
+//! - [`tls`]: mutual TLS between the processes of a cluster, and who a certificate names.
 //! - `branch`: a branch's replica and clock, its handlers, and its links to the other branches,
 //!   served on any stream of connections by one function.
 //! - `customer`: runs one customer's events against its branch.
@@ -61,6 +62,7 @@ pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod source;
+pub mod tls;
 pub mod trace;
 pub mod verify;
 pub mod wire;

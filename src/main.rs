@@ -11,7 +11,7 @@ use lamport_bank::app::bench::run as bench;
 use lamport_bank::app::check::{CheckOptions, run as check};
 use lamport_bank::app::render::{RenderOptions, run as render};
 use lamport_bank::app::run::{RunOptions, run};
-use lamport_bank::app::serve::{LogFormat, ResetArgs, ServeArgs};
+use lamport_bank::app::serve::{LogFormat, ResetArgs, ServeArgs, TlsArgs};
 use lamport_bank::app::simulate::{SimulateOptions, run as simulate};
 use lamport_bank::app::{self, AppError, Clocks, Console, Outcome, OutputPaths};
 use lamport_bank::bench::{self as benchmark, BenchConfig};
@@ -115,6 +115,8 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     cluster: Option<String>,
     #[command(flatten)]
+    tls: TlsArgs,
+    #[command(flatten)]
     scenario: ScenarioArgs,
     #[command(flatten)]
     outputs: OutputPaths,
@@ -213,6 +215,7 @@ fn command(command: Command, console: &mut Console) -> Outcome {
                 input: args.input,
                 outputs: args.outputs,
                 cluster: args.cluster,
+                tls: args.tls,
             },
             console,
         ),

@@ -3,6 +3,7 @@
 //! writes every file it was asked for.
 
 use super::outputs::{self, Flag, OutputPaths};
+use super::serve::TlsArgs;
 use super::{AppError, Console, Ended, Outcome, pictures, progress};
 use crate::cluster::{self, RunConfig, RunProgress};
 use crate::limits;
@@ -26,6 +27,8 @@ pub struct RunOptions {
     /// Run the customers against this cluster of `serve` processes (a cluster file) instead of
     /// branches started here.
     pub cluster: Option<String>,
+    /// Mutual TLS towards the cluster's branches (with `cluster` only).
+    pub tls: TlsArgs,
 }
 
 /// Runs the scenario `options` names and writes everything it asks for.
@@ -33,6 +36,13 @@ pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
     if let Some(cluster) = &options.cluster {
         return run_on_cluster(options, cluster, console);
+    }
+    if options.tls != TlsArgs::default() {
+        return Err(AppError::BadInput(
+            "--tls-cert, --tls-key and --tls-ca: only with --cluster (a run on this machine \
+             needs no TLS)"
+                .to_string(),
+        ));
     }
     let (source, scenario) = super::load(options.input.as_deref())?;
     limits::raise_open_files();
@@ -71,6 +81,22 @@ fn run_on_cluster(options: &RunOptions, path: &str, console: &mut Console) -> Ou
     cluster
         .matches(&scenario)
         .map_err(|mismatch| AppError::BadInput(format!("{source}: {mismatch}")))?;
+    let tls = options.tls.load()?;
+    if let (Some(tls), Some(cert)) = (&tls, &options.tls.tls_cert) {
+        let refused = scenario
+            .customers
+            .iter()
+            .map(|customer| customer.id)
+            .find(|&id| !tls.identity().may_act_for(id));
+        if let Some(customer) = refused {
+            return Err(AppError::BadInput(format!(
+                "--tls-cert {cert}: it names {}, so it may not act for {customer} of {source} \
+                 (it needs customer-{} or customers)",
+                tls.identity(),
+                customer.0
+            )));
+        }
+    }
     let config = RunConfig {
         model: options.model.or(cluster.clocks).unwrap_or_default(),
         schedule: options.schedule,
@@ -78,7 +104,7 @@ fn run_on_cluster(options: &RunOptions, path: &str, console: &mut Console) -> Ou
     };
     let runtime = super::runtime()?;
     let report = runtime
-        .block_on(remote::run(&cluster, &scenario, config))
+        .block_on(remote::run(&cluster, &scenario, config, tls.as_ref()))
         .map_err(|error| {
             if error.is_refusal() {
                 AppError::BadInput(error.to_string())

@@ -11,6 +11,7 @@ use crate::net::Timeouts;
 use crate::remote::ClusterFile;
 use crate::remote::run as remote;
 use crate::remote::serve::{self, ServeOptions};
+use crate::tls::Tls;
 
 /// How a branch is served (the command's arguments, as `--help` shows them).
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -43,6 +44,62 @@ pub struct ServeArgs {
     /// container's log collector.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// Mutual TLS (the three flags together, or none).
+///
+/// With them, each caller is who its certificate names in its subjectAltName DNS names:
+/// `branch-N` is branch N (a branch's certificate is its server certificate and its client
+/// certificate towards its peers), `customer-N` may act for customer N only, `customers` for
+/// every customer. So `run --cluster` takes one certificate naming `customers`, or every
+/// customer of its input; a client checks that the branch it dials holds `branch-N`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct TlsArgs {
+    /// Mutual TLS: this process's certificate (PEM), signed by --tls-ca. A caller is who the
+    /// DNS names of its certificate's subjectAltName say: `branch-N` is branch N (a branch
+    /// shows its certificate to its callers and to its peers), `customer-N` may act for
+    /// customer N only, `customers` for every customer; so a run's certificate names
+    /// `customers`, or each customer of its input. A client checks that the branch it dials
+    /// holds `branch-N`. Needs --tls-key and --tls-ca.
+    #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
+    pub tls_cert: Option<String>,
+    /// Mutual TLS: the private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
+    pub tls_key: Option<String>,
+    /// Mutual TLS: the CA certificate (PEM) that signs every certificate of the cluster; a
+    /// peer whose certificate it did not sign is refused at the handshake.
+    #[arg(long, value_name = "FILE", help_heading = "Mutual TLS")]
+    pub tls_ca: Option<String>,
+}
+
+impl TlsArgs {
+    /// The TLS the flags name, read and checked; `None` without the flags. Refuses in one line
+    /// some flags without the others, or a file that does not hold what it should.
+    pub fn load(&self) -> Result<Option<Tls>, AppError> {
+        match (&self.tls_cert, &self.tls_key, &self.tls_ca) {
+            (None, None, None) => Ok(None),
+            (Some(cert), Some(key), Some(ca)) => Tls::load(cert, key, ca)
+                .map(Some)
+                .map_err(|error| AppError::BadInput(error.to_string())),
+            _ => {
+                let given: Vec<&str> = [
+                    ("--tls-cert", &self.tls_cert),
+                    ("--tls-key", &self.tls_key),
+                    ("--tls-ca", &self.tls_ca),
+                ]
+                .iter()
+                .filter(|(_, value)| value.is_some())
+                .map(|(flag, _)| *flag)
+                .collect();
+                Err(AppError::BadInput(format!(
+                    "{}: mutual TLS takes all three of --tls-cert, --tls-key and --tls-ca",
+                    given.join(" and ")
+                )))
+            }
+        }
+    }
 }
 
 /// How logs are written.
@@ -61,6 +118,8 @@ pub struct ResetArgs {
     /// The cluster file (TOML) of the branches to reset.
     #[arg(long, value_name = "FILE")]
     pub cluster: String,
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// Loads a cluster file, refusing it in one line.
@@ -71,6 +130,18 @@ pub fn load_cluster(path: &str) -> Result<ClusterFile, AppError> {
 /// Serves the branch `args` names until Ctrl-C or SIGTERM.
 pub fn run(args: &ServeArgs, _console: &mut Console) -> Outcome {
     let cluster = load_cluster(&args.cluster)?;
+    let tls = args.tls.load()?;
+    if let (Some(tls), Some(cert)) = (&tls, &args.tls.tls_cert) {
+        let id = BranchId(args.id);
+        if !tls.identity().is_branch(id) {
+            return Err(AppError::BadInput(format!(
+                "--tls-cert {cert}: it names {}, not {} (branch {})",
+                tls.identity(),
+                crate::tls::branch_name(id),
+                args.id
+            )));
+        }
+    }
     let options = ServeOptions {
         model: args
             .clocks
@@ -83,6 +154,7 @@ pub fn run(args: &ServeArgs, _console: &mut Console) -> Outcome {
         allow_reset: args.allow_reset,
         data: args.data.clone(),
         timeouts: Timeouts::REAL,
+        tls,
     };
     options
         .listen_address()
@@ -93,10 +165,14 @@ pub fn run(args: &ServeArgs, _console: &mut Console) -> Outcome {
     runtime
         .block_on(serve::serve(&options, stop_signal(), |addr| {
             tracing::info!(branch = %id, %addr, clocks = options.model.name(), "listening");
-            tracing::warn!(
-                branch = %id,
-                "no TLS: this branch trusts everyone who can reach {addr}"
-            );
+            if options.tls.is_some() {
+                tracing::info!(branch = %id, "mutual TLS: each caller is who its certificate names");
+            } else {
+                tracing::warn!(
+                    branch = %id,
+                    "no TLS: anyone who can reach {addr} can act as any customer or branch"
+                );
+            }
         }))
         .map_err(|error| match error {
             serve::ServeError::UnknownBranch(unknown) => AppError::BadInput(unknown.to_string()),
@@ -126,9 +202,10 @@ async fn stop_signal() {
 /// Returns every branch of the cluster `args` names to its initial state.
 pub fn reset(args: &ResetArgs, console: &mut Console) -> Outcome {
     let cluster = load_cluster(&args.cluster)?;
+    let tls = args.tls.load()?;
     let runtime = super::runtime()?;
     runtime
-        .block_on(remote::reset(&cluster, &RunConfig::default()))
+        .block_on(remote::reset(&cluster, &RunConfig::default(), tls.as_ref()))
         .map_err(|error| {
             if error.is_refusal() {
                 AppError::BadInput(error.to_string())

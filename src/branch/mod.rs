@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::service::Routes;
 use tonic::transport::Channel;
+use tonic::transport::ServerTlsConfig;
 use tonic::transport::server::Connected;
 use tracing::Instrument;
 
@@ -59,6 +60,10 @@ pub struct BranchConfig {
     /// How many request/reply exchanges the branch has served: one per unary call, and one per
     /// propagation received on a stream. May be shared by several branches.
     pub served: Arc<AtomicU64>,
+    /// Mutual TLS: the branch's certificate and the CA its callers' must be signed by. With it,
+    /// every caller is who its certificate names (see [`crate::tls`]); without, anyone who can
+    /// reach the branch is trusted (the in-process cluster and the simulation).
+    pub tls: Option<ServerTlsConfig>,
 }
 
 /// The customer calls a branch has in flight, and whether it still takes new ones: closed when
@@ -145,6 +150,12 @@ where
         stop: stop.clone(),
     };
     let timeouts = config.timeouts;
+    let mut server = net::server();
+    if let Some(tls) = config.tls.clone() {
+        server = server
+            .tls_config(tls)
+            .map_err(|source| Error::Serve { branch: id, source })?;
+    }
     let peers = span.in_scope(|| Peers::connect(id, peers, &link_config, &links));
     let gate = Arc::new(Gate::default());
     let changes = TaskTracker::new();
@@ -164,7 +175,7 @@ where
         stop.cancel();
         let _ = stopped.send(());
     };
-    let server = net::server()
+    let server = server
         .add_routes(extra.add_service(service.into_server()))
         .serve_with_incoming_shutdown(incoming, stopping)
         .instrument(span.clone());

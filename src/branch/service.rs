@@ -21,6 +21,7 @@ use super::state::{BranchState, Earlier, Execution};
 use super::{BranchConfig, Gate, Pass, SharedState, lock};
 use crate::error::Error;
 use crate::model::{BranchId, CustomerId, EventId, MessageId, Op, Process, Schedule};
+use crate::tls;
 use crate::trace::{Fault, Outcome, Stamp};
 use crate::wire::pb::{self, branch_server};
 use crate::wire::{Acknowledgement, Answer, CustomerRequest, Propagation};
@@ -70,6 +71,11 @@ impl BranchService {
     /// The tonic server wrapping this service.
     pub fn into_server(self) -> branch_server::BranchServer<Self> {
         branch_server::BranchServer::new(self)
+    }
+
+    /// Who called, by the certificate of its connection (see [`tls::authenticate`]).
+    fn caller<T>(&self, request: &Request<T>) -> Result<Option<tls::PeerIdentity>, Error> {
+        tls::authenticate(self.id, self.config.tls.is_some(), request)
     }
 
     /// Refuses a customer that is not this branch's own.
@@ -390,7 +396,9 @@ impl branch_server::Branch for BranchService {
         request: Request<pb::QueryRequest>,
     ) -> Result<Response<pb::QueryReply>, Status> {
         self.served();
+        let caller = self.caller(&request)?;
         let request = CustomerRequest::try_from(request.into_inner()).map_err(Error::from)?;
+        tls::may_act_for(self.id, caller.as_ref(), request.customer)?;
         let _pass = self.enter()?;
         Ok(Response::new(self.query(&request).await?.into()))
     }
@@ -400,8 +408,10 @@ impl branch_server::Branch for BranchService {
         request: Request<pb::ChangeRequest>,
     ) -> Result<Response<pb::ChangeReply>, Status> {
         self.served();
+        let caller = self.caller(&request)?;
         let request =
             CustomerRequest::try_from((Op::Deposit, request.into_inner())).map_err(Error::from)?;
+        tls::may_act_for(self.id, caller.as_ref(), request.customer)?;
         let pass = self.enter()?;
         Ok(Response::new(
             self.change_detached(request, pass).await?.into(),
@@ -413,8 +423,10 @@ impl branch_server::Branch for BranchService {
         request: Request<pb::ChangeRequest>,
     ) -> Result<Response<pb::ChangeReply>, Status> {
         self.served();
+        let caller = self.caller(&request)?;
         let request =
             CustomerRequest::try_from((Op::Withdraw, request.into_inner())).map_err(Error::from)?;
+        tls::may_act_for(self.id, caller.as_ref(), request.customer)?;
         let pass = self.enter()?;
         Ok(Response::new(
             self.change_detached(request, pass).await?.into(),
@@ -432,9 +444,12 @@ impl branch_server::Branch for BranchService {
         // on a new stream.
         let (id, state, served) = (self.id, self.state.clone(), self.config.served.clone());
         let peers: BTreeSet<BranchId> = self.peers.iter().map(|(peer, _)| peer).collect();
+        let caller = self.caller(&request)?;
+        tls::may_propagate(id, caller.as_ref(), &peers)?;
         let acknowledgements = request.into_inner().then(move |request| {
             served.fetch_add(1, Ordering::Relaxed);
             let applied = request.and_then(|request| {
+                tls::may_propagate_as(id, caller.as_ref(), BranchId(request.origin_id))?;
                 apply_propagation(id, &state, &peers, request).map_err(Status::from)
             });
             async move {

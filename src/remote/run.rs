@@ -15,9 +15,10 @@ use crate::cluster::RunConfig;
 use crate::customer::Customers;
 use crate::error::Error;
 use crate::model::{BranchId, Process};
-use crate::net::{self, Caller};
+use crate::net::Caller;
 use crate::report::Report;
 use crate::scenario::Scenario;
+use crate::tls::{self, Tls};
 use crate::trace::{History, file as trace_file};
 use crate::wire::pb::{self, admin_client::AdminClient};
 
@@ -96,12 +97,16 @@ impl Remote {
     }
 }
 
-fn remotes(cluster: &ClusterFile, config: &RunConfig) -> Result<Vec<Remote>, Error> {
+fn remotes(
+    cluster: &ClusterFile,
+    config: &RunConfig,
+    tls: Option<&Tls>,
+) -> Result<Vec<Remote>, Error> {
     cluster
         .branches
         .iter()
         .map(|(&id, &addr)| {
-            let channel = net::tcp_channel(addr, Caller::Customer, &config.timeouts)?;
+            let channel = tls::channel(tls, id, addr, Caller::Customer, &config.timeouts)?;
             Ok(Remote {
                 id,
                 addr,
@@ -112,9 +117,13 @@ fn remotes(cluster: &ClusterFile, config: &RunConfig) -> Result<Vec<Remote>, Err
 }
 
 /// Returns every branch of `cluster` to its initial state (branches started with
-/// `--allow-reset` only).
-pub async fn reset(cluster: &ClusterFile, config: &RunConfig) -> Result<(), RemoteError> {
-    for mut remote in remotes(cluster, config)? {
+/// `--allow-reset` only), over mutual TLS with `tls` if given.
+pub async fn reset(
+    cluster: &ClusterFile,
+    config: &RunConfig,
+    tls: Option<&Tls>,
+) -> Result<(), RemoteError> {
+    for mut remote in remotes(cluster, config, tls)? {
         let mut request = tonic::Request::new(pb::ResetRequest {});
         request.set_timeout(ADMIN_DEADLINE);
         remote
@@ -127,14 +136,17 @@ pub async fn reset(cluster: &ClusterFile, config: &RunConfig) -> Result<(), Remo
 }
 
 /// Runs `scenario`'s customers against `cluster` (whose branches must be the scenario's) as
-/// `config` says, collects every branch's log, and checks the whole as a run is checked.
+/// `config` says, collects every branch's log, and checks the whole as a run is checked. With
+/// `tls`, every call is made over mutual TLS with its certificate, which must name the
+/// customers (see [`crate::tls`]).
 pub async fn run(
     cluster: &ClusterFile,
     scenario: &Scenario,
     config: RunConfig,
+    tls: Option<&Tls>,
 ) -> Result<Report, RemoteError> {
     let table = scenario.process_table();
-    let mut remotes = remotes(cluster, &config)?;
+    let mut remotes = remotes(cluster, &config, tls)?;
     for remote in &mut remotes {
         let mut request = tonic::Request::new(pb::BeginRequest {
             processes: table.names(),
@@ -148,7 +160,7 @@ pub async fn run(
     for (&id, &addr) in &cluster.branches {
         channels.insert(
             id,
-            net::tcp_channel(addr, Caller::Customer, &config.timeouts)?,
+            tls::channel(tls, id, addr, Caller::Customer, &config.timeouts)?,
         );
     }
     let customers = Customers {

@@ -22,6 +22,7 @@ use crate::branch::{self, BranchConfig};
 use crate::error::Error;
 use crate::model::{BranchId, ClockModel};
 use crate::net::{self, Caller, Timeouts};
+use crate::tls::{self, Tls};
 use crate::wire::pb::{self, branch_server::BranchServer};
 
 /// How one branch is served.
@@ -42,6 +43,9 @@ pub struct ServeOptions {
     pub data: Option<PathBuf>,
     /// Deadlines, keepalive, drain and grace.
     pub timeouts: Timeouts,
+    /// Mutual TLS, as server and towards the peers; without it, everyone who can reach the
+    /// port is trusted.
+    pub tls: Option<Tls>,
 }
 
 /// A `--id` that the cluster file does not list.
@@ -95,7 +99,13 @@ pub async fn serve(
     {
         peers.push((
             peer,
-            net::tcp_channel(peer_addr, Caller::Branch, &options.timeouts)?,
+            tls::channel(
+                options.tls.as_ref(),
+                peer,
+                peer_addr,
+                Caller::Branch,
+                &options.timeouts,
+            )?,
         ));
     }
     let (reporter, health) = tonic_health::server::health_reporter();
@@ -119,6 +129,7 @@ pub async fn serve(
         .add_service(admin.into_server());
     let config = BranchConfig {
         timeouts: options.timeouts,
+        tls: options.tls.as_ref().map(Tls::server),
         ..BranchConfig::default()
     };
     let stopping = async {
