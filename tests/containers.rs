@@ -873,3 +873,20 @@ fn the_kubernetes_manifests_hold_the_cluster_file() {
         "{script}"
     );
 }
+
+/// `health` (the compose file's health check, whose SERVING case the compose test relies on)
+/// fails with status 4 and one line when nothing answers.
+#[test]
+fn health_fails_when_no_branch_answers() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let address = free.local_addr().expect("bound");
+    drop(free);
+    let output = Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
+        .args(["health", &address.to_string(), "--timeout", "1"])
+        .output()
+        .expect("the binary runs");
+    assert_eq!(output.status.code(), Some(4));
+    let said = text(&output.stderr);
+    assert!(said.starts_with(&format!("{address}: ")), "{said}");
+    assert_eq!(said.lines().count(), 1, "{said}");
+}
