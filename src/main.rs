@@ -11,7 +11,7 @@ use lamport_bank::app::bench::run as bench;
 use lamport_bank::app::check::{CheckOptions, run as check};
 use lamport_bank::app::render::{RenderOptions, run as render};
 use lamport_bank::app::run::{RunOptions, run};
-use lamport_bank::app::serve::{LogFormat, ResetArgs, ServeArgs, TlsArgs};
+use lamport_bank::app::serve::{HealthArgs, LogFormat, ResetArgs, ServeArgs, TlsArgs};
 use lamport_bank::app::simulate::{SimulateOptions, run as simulate};
 use lamport_bank::app::{self, AppError, Clocks, Console, Outcome, OutputPaths};
 use lamport_bank::bench::{self as benchmark, BenchConfig};
@@ -55,6 +55,9 @@ enum Command {
     /// Return every branch of a cluster to its initial state (branches started with
     /// --allow-reset only).
     Reset(ResetArgs),
+    /// Ask a branch whether it serves (gRPC health): exit status 0 if it answers SERVING, 4 if
+    /// not or if it cannot be reached. For a container's health check.
+    Health(HealthArgs),
     /// Measure throughput, latency, exchanges, events and memory on seeded workloads, against the
     /// limit of plain gRPC calls on this machine (measured first, in the same process). Each row
     /// is printed as it is measured; Ctrl-C stops and keeps the rows so far.
@@ -239,6 +242,7 @@ fn command(command: Command, console: &mut Console) -> Outcome {
         Command::Check(options) => check(&options, console),
         Command::Serve(args) => app::serve::run(&args, console),
         Command::Reset(args) => app::serve::reset(&args, console),
+        Command::Health(args) => app::serve::health(&args, console),
         Command::Render(options) => render(&options, console),
         Command::Bench(args) => {
             let config = BenchConfig::new(

@@ -219,3 +219,53 @@ pub fn reset(args: &ResetArgs, console: &mut Console) -> Outcome {
     ))?;
     Ok(Ended::Holds)
 }
+
+/// Which branch to ask whether it serves (the `health` command's arguments).
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct HealthArgs {
+    /// The branch's address, e.g. `127.0.0.1:50051`.
+    pub address: SocketAddr,
+    /// How long to wait for the answer, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 2)]
+    pub timeout: u64,
+}
+
+/// Asks the branch at `args.address` for its gRPC health (`grpc.health.v1.Health/Check`):
+/// done (0) if it answers SERVING, a failed run (4) otherwise. For a container's health check,
+/// where an image without a shell has no other probe.
+pub fn health(args: &HealthArgs, console: &mut Console) -> Outcome {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let address = args.address;
+    let timeout = std::time::Duration::from_secs(args.timeout);
+    let runtime = super::runtime()?;
+    let status = runtime.block_on(async {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .map_err(|error| error.to_string())?
+            .connect_timeout(timeout)
+            .timeout(timeout);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|error| error.to_string())?;
+        let reply = HealthClient::new(channel)
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map_err(|status| status.message().to_string())?;
+        Ok::<i32, String>(reply.into_inner().status)
+    });
+    match status {
+        Ok(status) if status == ServingStatus::Serving as i32 => {
+            console.line(&format!("{address}: serving"))?;
+            Ok(Ended::Holds)
+        }
+        Ok(status) => Err(AppError::RunFailed(format!(
+            "{address}: not serving ({})",
+            ServingStatus::try_from(status).map_or("unknown", |s| s.as_str_name())
+        ))),
+        Err(problem) => Err(AppError::RunFailed(format!("{address}: {problem}"))),
+    }
+}
