@@ -151,7 +151,10 @@ impl Cluster {
         let table = scenario.process_table();
         let mut listeners = BTreeMap::new();
         for branch in &scenario.branches {
-            listeners.insert(branch.id, net::bind(SocketAddr::new(config.host, 0))?);
+            listeners.insert(
+                branch.id,
+                net::bind(SocketAddr::new(config.host, 0), &config.timeouts)?,
+            );
         }
         let mut channels = BTreeMap::new();
         for (id, (addr, _)) in &listeners {

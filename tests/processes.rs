@@ -604,3 +604,113 @@ fn a_branch_killed_mid_run_without_data_loses_its_state_and_the_run_says_so() {
     assert_ne!(output.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("B2: no run has begun"), "{stderr}");
 }
+
+/// Waits for `server` to exit, for a minute at most (a hang fails the test instead of holding
+/// it forever), and returns its status with the rest of its log.
+fn exit_of(server: &mut Server) -> (std::process::ExitStatus, String) {
+    let mut status = None;
+    for _ in 0..1200 {
+        status = server.child.try_wait().expect("waitable");
+        if status.is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let Some(status) = status else {
+        panic!("still running a minute after SIGTERM: {}", server.said);
+    };
+    let mut rest = String::new();
+    server.stderr.read_to_string(&mut rest).expect("readable");
+    (status, format!("{}{rest}", server.said))
+}
+
+/// What a hostile neighbour can hold open: an idle TCP connection that never speaks HTTP/2,
+/// a `Propagate` stream that sends nothing, and a call whose request stops after three bytes
+/// of its message. None of them keeps SIGTERM from ending the branch: it closes what is still
+/// open after the grace period and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_open_streams_and_half_sent_calls_do_not_hold_a_branch_at_sigterm() {
+    use lamport_bank::wire::pb::{PropagateRequest, branch_client::BranchClient};
+
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (file, addresses) = cluster_file(dir.path(), &["127.0.0.1", "127.0.0.2"], 10);
+    let mut first = start_logging(&file, 1, &[], "lamport_bank=debug");
+    let address = addresses[0];
+
+    // Accepted first (the listen queue is in order), so accepted before the two below answer.
+    let idle = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connected");
+
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+        .expect("a URI")
+        .connect_lazy();
+    let silent = futures_util::stream::pending::<PropagateRequest>();
+    // Answered with its headers once the branch serves the stream.
+    let _open_stream = BranchClient::new(channel)
+        .propagate(silent)
+        .await
+        .expect("the stream is open");
+
+    let tcp = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connected");
+    let (mut sender, mut connection) = h2::client::handshake(tcp).await.expect("HTTP/2");
+    let ping_pong = connection.ping_pong().expect("a ping handle");
+    let driver = tokio::spawn(connection);
+    let request = http::Request::post(format!("http://{address}/lamport_bank.v1.Branch/Deposit"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("a request");
+    let (_reply, mut body) = sender.send_request(request, false).expect("sent");
+    // A gRPC message's 5-byte prefix, cut after 3: the branch waits for the rest.
+    body.send_data(bytes::Bytes::from_static(&[0, 0, 0]), false)
+        .expect("sent");
+    let mut ping_pong = ping_pong;
+    // The branch answers a ping after the frames before it: it holds the half-sent call.
+    ping_pong.ping(h2::Ping::opaque()).await.expect("pong");
+
+    first.signal("-TERM");
+    let (status, said) = tokio::task::spawn_blocking(move || exit_of(&mut first))
+        .await
+        .expect("waited");
+    assert!(status.success(), "{status:?}: {said}");
+    assert!(
+        said.contains("connections still open after the grace period: closed"),
+        "{said}"
+    );
+    assert!(said.contains("stopped"), "{said}");
+    drop(idle);
+    driver.abort();
+}
+
+/// A connection that sends nothing (none of HTTP/2's preface), and one that stops in the middle
+/// of the preface, are closed by the branch once `--idle-timeout` has passed.
+#[test]
+fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
+    use std::io::Write;
+
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let (file, addresses) = cluster_file(dir.path(), &["127.0.0.1", "127.0.0.2"], 10);
+    let mut first = start(&file, 1, &["--idle-timeout", "1"]);
+    let mut silent = std::net::TcpStream::connect(addresses[0]).expect("connected");
+    let mut halfway = std::net::TcpStream::connect(addresses[0]).expect("connected");
+    halfway.write_all(b"PRI * HT").expect("written");
+    for connection in [&mut silent, &mut halfway] {
+        // Bounds the wait if the branch never closes it: the read then fails with WouldBlock.
+        connection
+            .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .expect("set");
+        // The branch speaks first (its HTTP/2 settings); then it closes the connection.
+        let mut sent = Vec::new();
+        match connection.read_to_end(&mut sent) {
+            Ok(_) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => {}
+            other => panic!("still open, or not closed by the branch: {other:?}"),
+        }
+    }
+    first.signal("-TERM");
+    let (status, said) = exit_of(&mut first);
+    assert!(status.success(), "{status:?}: {said}");
+}

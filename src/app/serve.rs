@@ -3,6 +3,7 @@
 //! --cluster FILE`, which returns every branch of a cluster to its initial state.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use super::{AppError, Clocks, Console, Ended, Outcome};
 use crate::cluster::RunConfig;
@@ -44,6 +45,12 @@ pub struct ServeArgs {
     /// container's log collector.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Close a connection that sends nothing for this many seconds: one that never starts
+    /// HTTP/2, or stops in the middle of a frame. The branch pings its callers every third of
+    /// it, so a live caller always answers in time.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub idle_timeout: u64,
     #[command(flatten)]
     pub tls: TlsArgs,
 }
@@ -153,7 +160,10 @@ pub fn run(args: &ServeArgs, _console: &mut Console) -> Outcome {
         listen: args.listen,
         allow_reset: args.allow_reset,
         data: args.data.clone(),
-        timeouts: Timeouts::REAL,
+        timeouts: Timeouts {
+            silence: Some(Duration::from_secs(args.idle_timeout)),
+            ..Timeouts::REAL
+        },
         tls,
     };
     options

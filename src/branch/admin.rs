@@ -36,6 +36,7 @@ impl AdminService {
     /// The tonic server wrapping this service.
     pub fn into_server(self) -> admin_server::AdminServer<Self> {
         admin_server::AdminServer::new(self)
+            .max_decoding_message_size(crate::net::MAX_MESSAGE_BYTES)
     }
 }
 

@@ -511,6 +511,8 @@ mod tests {
         max_backoff: Duration::from_millis(50),
         drain: Duration::from_secs(10),
         grace: Duration::from_secs(2),
+        silence: None,
+        call: Duration::from_secs(10),
     };
 
     /// A propagation of event `event`, message `number` of the origin.
@@ -557,7 +559,7 @@ mod tests {
             let peer = peer.clone();
             async move {
                 let incoming = simnet::incoming(PORT).await?;
-                net::server()
+                net::server(&FAST)
                     .add_service(branch_server::BranchServer::new(peer))
                     .serve_with_incoming(incoming)
                     .await?;

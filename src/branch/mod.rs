@@ -150,7 +150,7 @@ where
         stop: stop.clone(),
     };
     let timeouts = config.timeouts;
-    let mut server = net::server();
+    let mut server = net::server(&timeouts);
     if let Some(tls) = config.tls.clone() {
         server = server
             .tls_config(tls)

@@ -71,6 +71,7 @@ impl BranchService {
     /// The tonic server wrapping this service.
     pub fn into_server(self) -> branch_server::BranchServer<Self> {
         branch_server::BranchServer::new(self)
+            .max_decoding_message_size(crate::net::MAX_MESSAGE_BYTES)
     }
 
     /// Who called, by the certificate of its connection (see [`tls::authenticate`]).

@@ -15,7 +15,7 @@ use crate::cluster::RunConfig;
 use crate::customer::Customers;
 use crate::error::Error;
 use crate::model::{BranchId, Process};
-use crate::net::Caller;
+use crate::net::{self, Caller};
 use crate::report::Report;
 use crate::scenario::Scenario;
 use crate::tls::{self, Tls};
@@ -110,7 +110,7 @@ fn remotes(
             Ok(Remote {
                 id,
                 addr,
-                admin: AdminClient::new(channel),
+                admin: AdminClient::new(channel).max_decoding_message_size(net::MAX_LOG_BYTES),
             })
         })
         .collect()

@@ -89,7 +89,7 @@ pub async fn serve(
         );
     }
     let state = Arc::new(Mutex::new(state));
-    let (local, incoming) = net::bind(addr)?;
+    let (local, incoming) = net::bind(addr, &options.timeouts)?;
     let mut peers = Vec::new();
     for (&peer, &peer_addr) in options
         .cluster

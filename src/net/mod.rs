@@ -1,6 +1,9 @@
 //! How branches and customers reach each other: the timeouts every call obeys, the server and
 //! client settings that notice a dead connection, and real TCP listeners and channels. The
 //! simulated network ([`crate::sim::net`]) plugs in here with its own listener and connector.
+//! A real listener closes connections that go silent ([`silence`]).
+
+pub mod silence;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -9,6 +12,22 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Channel, Endpoint, Server};
 
 use crate::error::Error;
+use silence::Incoming;
+
+/// How many requests (streams) one connection may have open at once; a client at the limit
+/// waits for one to end. A run's customers share one connection per branch.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 1024;
+
+/// The largest header block a request may carry (HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`).
+pub const MAX_HEADER_BYTES: u32 = 16 * 1024;
+
+/// The largest message a branch decodes (tonic's default, stated): a propagation with the
+/// widest vector clock allowed ([`crate::wire::MAX_VECTOR`] entries) takes at most 640 KiB.
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest branch log a run collects (one message per branch, from the branches it
+/// chose to trust): 1 GiB, where tonic's default of 4 MiB would fail a long run.
+pub const MAX_LOG_BYTES: usize = 1 << 30;
 
 /// How long calls may take and how dead connections are noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +50,15 @@ pub struct Timeouts {
     /// When a branch stops, after the calls in flight: how long connections may stay open
     /// (an idle one, a peer's open stream, a half-sent call) before they are closed.
     pub grace: Duration,
+    /// A connection to a branch that sends nothing for this long is closed: one that never
+    /// starts HTTP/2, or stops in the middle of a frame. The branch pings its callers every
+    /// third of it, which a live caller answers. `None` in the simulation, whose held links
+    /// delay the answers to pings as they delay everything.
+    pub silence: Option<Duration>,
+    /// How long a customer's call may take at the branch, from its first byte to the reply:
+    /// a call whose request never ends (half sent) is cancelled then. As long as the
+    /// customer's own deadline, so that a slow but honest call is not cut short.
+    pub call: Duration,
 }
 
 impl Timeouts {
@@ -43,6 +71,8 @@ impl Timeouts {
         max_backoff: Duration::from_secs(2),
         drain: Duration::from_secs(10),
         grace: Duration::from_secs(2),
+        silence: Some(Duration::from_secs(30)),
+        call: Duration::from_secs(120),
     };
 
     /// The pause before attempt `attempt` (from 2): exponential, capped at `max_backoff`.
@@ -60,11 +90,23 @@ impl Default for Timeouts {
     }
 }
 
-/// A branch's server. It sends no keepalive pings of its own: the clients ping, and a server
-/// that closed a connection held up by a slow link would fail a customer's call that was only
-/// late.
-pub fn server() -> Server {
-    Server::builder()
+/// A branch's server, with the limits of [`MAX_STREAMS_PER_CONNECTION`] and
+/// [`MAX_HEADER_BYTES`], and calls cancelled after `timeouts.call`. With `timeouts.silence`
+/// (real networks), it pings every connection that has been quiet for a third of it and drops
+/// one whose ping goes unanswered as long, so that a live caller always has something to send
+/// and a dead one is noticed. Without (the simulation), it sends no pings: a server that
+/// closed a connection held up by a slow link would fail a customer's call that was only late.
+pub fn server(timeouts: &Timeouts) -> Server {
+    let server = Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_max_header_list_size(MAX_HEADER_BYTES)
+        .timeout(timeouts.call);
+    match timeouts.silence {
+        Some(silence) => server
+            .http2_keepalive_interval(Some(silence / 3))
+            .http2_keepalive_timeout(Some(silence / 3)),
+        None => server,
+    }
 }
 
 /// Who is on the calling side of a channel.
@@ -93,15 +135,16 @@ pub fn endpoint(uri: String, caller: Caller, timeouts: &Timeouts) -> Result<Endp
 }
 
 /// A listener on `addr` (port 0: a free port), with the address it got. Its connections do
-/// not wait to gather small writes: `serve_with_incoming` ignores `Server::tcp_nodelay`, and
-/// without this, Nagle's algorithm stalls small replies by 40 ms.
-pub fn bind(addr: SocketAddr) -> Result<(SocketAddr, TcpIncoming), Error> {
+/// not wait to gather small writes (`serve_with_incoming` ignores `Server::tcp_nodelay`, and
+/// without this, Nagle's algorithm stalls small replies by 40 ms), and are closed after
+/// `timeouts.silence` without a byte.
+pub fn bind(addr: SocketAddr, timeouts: &Timeouts) -> Result<(SocketAddr, Incoming), Error> {
     let listen_error = |source| Error::Listen { addr, source };
     let incoming = TcpIncoming::bind(addr)
         .map_err(listen_error)?
         .with_nodelay(Some(true));
     let local = incoming.local_addr().map_err(listen_error)?;
-    Ok((local, incoming))
+    Ok((local, Incoming::new(incoming, timeouts.silence)))
 }
 
 /// A lazily connected channel to the real TCP server at `addr`.
