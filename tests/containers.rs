@@ -2,7 +2,8 @@
 //! binary, the shared libraries `ldd` names and the dynamic loader: no registry is needed), on
 //! a private Docker network per test with fixed addresses, with the customers in a container
 //! of their own. Runs equal the expected outputs, a branch cut off the network for a few
-//! seconds delays a run but does not break it, `docker stop` drains, and `deploy/compose.yaml`
+//! seconds delays a run but does not break it, a branch killed mid-run comes back from its
+//! volume with nothing lost, `docker stop` drains, and `deploy/compose.yaml`
 //! runs the sample. The deployment files (compose, Kubernetes) are also read and checked
 //! against the cluster file parser, without Docker.
 //!
@@ -219,9 +220,8 @@ fn wait_exited(container: &str, limit: Duration) -> (i64, String, String) {
 /// Where a branch container keeps its state, and what else it is started with.
 #[derive(Default)]
 struct BranchOptions<'a> {
-    /// A named volume mounted at `/data` (for durable state, once `serve --data DIR` exists:
-    /// a test of `docker kill` then `docker start` gives it the same volume). Removed with the
-    /// network.
+    /// A named volume mounted at `/data`, for durable state (`serve --data /data`): a
+    /// container started again keeps it. Removed with the network.
     volume: Option<&'a str>,
     /// More arguments to `serve`.
     args: &'a [&'a str],
@@ -537,20 +537,7 @@ fn a_branch_cut_off_the_network_delays_a_run_but_does_not_break_it() {
     }
     let mut network = Network::new("partition", 3, 400);
     let branches = network.start_branches(&[]);
-    let input = long_workload(&network);
-    let customers = network.start_customers(&[
-        "run",
-        &input,
-        "--cluster",
-        "/work/cluster.toml",
-        "--concurrent",
-        "--output",
-        "/work/output.json",
-        "--results",
-        "/work/results.json",
-        "--trace",
-        "/work/trace.jsonl",
-    ]);
+    let customers = start_long_run(&mut network);
     // The run has begun once B3 has been told it.
     wait_until(READY, "B3 to be told the run", || {
         logs(&branches[2]).contains("a run begins").then_some(())
@@ -575,7 +562,13 @@ fn a_branch_cut_off_the_network_delays_a_run_but_does_not_break_it() {
     ]);
     let (code, _, stderr) = wait_exited(&customers, RUN);
     assert_eq!(code, 0, "{stderr}");
+    assert_nothing_lost(&network);
+}
 
+/// The long workload's run ([`start_long_run`]) ended whole: its trace passes `check`, its
+/// invariants hold, and every replica ends with the balance its accepted changes add up to
+/// (a change applied twice, or lost, would show there).
+fn assert_nothing_lost(network: &Network) {
     let (status, said) = check(&network.dir().join("trace.jsonl"));
     assert_eq!(status, Some(0), "{said}");
     let results = read_json(&network.dir().join("results.json"));
@@ -598,6 +591,89 @@ fn a_branch_cut_off_the_network_delays_a_run_but_does_not_break_it() {
         })
         .collect();
     assert_eq!(finals, [(1, wanted), (2, wanted), (3, wanted)]);
+}
+
+/// Starts the long workload's customers, concurrent, writing the output, results and trace
+/// into the network's folder; returns their container's name.
+fn start_long_run(network: &mut Network) -> String {
+    let input = long_workload(network);
+    network.start_customers(&[
+        "run",
+        &input,
+        "--cluster",
+        "/work/cluster.toml",
+        "--concurrent",
+        "--output",
+        "/work/output.json",
+        "--results",
+        "/work/results.json",
+        "--trace",
+        "/work/trace.jsonl",
+    ])
+}
+
+/// The size of a file in a Docker volume, read on the host where Docker keeps it (this needs
+/// the rights to read Docker's folder, as the tests' root user has).
+fn size_in_volume(volume: &str, file: &str) -> u64 {
+    let mountpoint = docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", volume]);
+    std::fs::metadata(Path::new(&mountpoint).join(file)).map_or(0, |meta| meta.len())
+}
+
+/// `docker kill` (SIGKILL) of a branch that keeps its state in a volume (`--data /data`), in the
+/// middle of a concurrent run, then `docker start`: the branch comes back from what it had
+/// committed, its peers re-send what it had not acknowledged, its customer asks again, and
+/// the run completes with nothing lost and nothing applied twice.
+#[test]
+fn a_branch_killed_in_its_container_comes_back_from_its_volume() {
+    if !need_docker() {
+        return;
+    }
+    let mut network = Network::new("kill", 3, 400);
+    let volumes: Vec<String> = (1..=3)
+        .map(|id| format!("{}-data-{id}", network.name))
+        .collect();
+    let branches: Vec<String> = (1..=3)
+        .map(|id| {
+            network.start_branch(
+                id,
+                BranchOptions {
+                    volume: Some(&volumes[id as usize - 1]),
+                    args: &["--data", "/data"],
+                },
+            )
+        })
+        .collect();
+    let customers = start_long_run(&mut network);
+    // Killed once it has committed a good part of the run: its write-ahead log has grown.
+    wait_until(RUN, "B2 to commit part of the run", || {
+        (size_in_volume(&volumes[1], "branch.sqlite-wal") > 64 * 1024).then_some(())
+    });
+    docker_ok(&["kill", &branches[1]]);
+    wait_until(READY, "B2 to be killed", || {
+        (state(&branches[1]) == "exited").then_some(())
+    });
+    assert_eq!(
+        state(&customers),
+        "running",
+        "the run ended before B2 was killed: {}",
+        logs(&customers)
+    );
+    docker_ok(&["start", &branches[1]]);
+    // Its log holds both lives: the second "listening" is the restarted branch's.
+    wait_until(READY, "B2 to listen again", || {
+        (logs(&branches[1]).matches("\"listening\"").count() >= 2).then_some(())
+    });
+    let restored = logs(&branches[1]);
+    let steps: u64 = regex::Regex::new(r#""steps":(\d+)"#)
+        .expect("a pattern")
+        .captures_iter(&restored)
+        .filter_map(|found| found[1].parse().ok())
+        .max()
+        .unwrap_or(0);
+    assert!(steps > 0, "B2 restored nothing: {restored}");
+    let (code, _, stderr) = wait_exited(&customers, RUN);
+    assert_eq!(code, 0, "{stderr}");
+    assert_nothing_lost(&network);
 }
 
 /// `docker stop` (SIGTERM) of every branch after a run: each drains and exits 0, saying so.
