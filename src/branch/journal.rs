@@ -64,6 +64,60 @@ pub enum Entry {
 }
 
 impl Entry {
+    /// The entry in a line for a person, kept beside it in the `step` column, so that
+    /// `sqlite3 DIR/branch.sqlite 'SELECT * FROM journal'` reads as the branch's history.
+    pub fn describe(&self) -> String {
+        let change = |op: Op, money: i64| format!("{} {money}", op.name());
+        match self {
+            Entry::Begin(processes) => {
+                let names: Vec<String> = processes.iter().map(ToString::to_string).collect();
+                format!("begin a run of {}", names.join(" "))
+            }
+            Entry::Reset => "reset to the initial state".to_string(),
+            Entry::Query(request) => format!(
+                "answer {}'s query (event {}, stamped L={})",
+                request.customer, request.event, request.stamp.lamport
+            ),
+            Entry::Execute(request) => format!(
+                "execute {}'s {} (event {}, stamped L={})",
+                request.customer,
+                request
+                    .action
+                    .change()
+                    .map_or_else(|| "query".to_string(), |(op, money)| change(op, money)),
+                request.event,
+                request.stamp.lamport
+            ),
+            Entry::Send { peer, propagation } => format!(
+                "send {} (event {}) to {peer} as message {}, stamped L={}",
+                change(propagation.op, propagation.money),
+                propagation.event,
+                propagation.sequence,
+                propagation.stamp.lamport
+            ),
+            Entry::Apply(propagation) => format!(
+                "apply {} (event {}) from {}, message {}, stamped L={}",
+                change(propagation.op, propagation.money),
+                propagation.event,
+                propagation.origin,
+                propagation.sequence,
+                propagation.stamp.lamport
+            ),
+            Entry::Acknowledge {
+                sequence,
+                op,
+                event,
+                ack,
+            } => format!(
+                "{} acknowledged {} (event {event}), message {sequence}, stamped L={}",
+                ack.branch,
+                op.name(),
+                ack.stamp.lamport
+            ),
+            Entry::Reply { op, event } => format!("answer the {} (event {event})", op.name()),
+        }
+    }
+
     fn encode(&self) -> Vec<u8> {
         use jpb::entry::Entry as E;
         let entry = match self.clone() {
@@ -193,6 +247,7 @@ pub enum StoreError {
 struct Write {
     position: u64,
     bytes: Vec<u8>,
+    step: String,
     reset: bool,
 }
 
@@ -248,6 +303,7 @@ impl Journal {
         let _ = self.writes.send(Write {
             position: self.appended,
             bytes: entry.encode(),
+            step: entry.describe(),
             reset: matches!(entry, Entry::Reset),
         });
     }
@@ -305,6 +361,7 @@ pub fn open(dir: &Path, id: BranchId) -> Result<(Vec<Entry>, Journal), StoreErro
             "CREATE TABLE IF NOT EXISTS branch (id INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS journal (
                  position INTEGER PRIMARY KEY,
+                 step TEXT NOT NULL,
                  entry BLOB NOT NULL
              );",
         )
@@ -398,7 +455,7 @@ fn write(
         let transaction = connection.transaction().map_err(sqlite)?;
         {
             let mut insert = transaction
-                .prepare_cached("INSERT INTO journal (position, entry) VALUES (?1, ?2)")
+                .prepare_cached("INSERT INTO journal (position, step, entry) VALUES (?1, ?2, ?3)")
                 .map_err(sqlite)?;
             for write in &batch {
                 let position = i64::try_from(write.position).unwrap_or(i64::MAX);
@@ -409,7 +466,7 @@ fn write(
                         .map_err(sqlite)?;
                 }
                 insert
-                    .execute(params![position, write.bytes])
+                    .execute(params![position, write.step, write.bytes])
                     .map_err(sqlite)?;
             }
         }
@@ -433,6 +490,39 @@ mod tests {
             vector: vec![1, 2, 3],
             message: MessageId { sender, number },
         }
+    }
+
+    /// Each entry's line in the `step` column, written out by hand from the entries below.
+    #[test]
+    fn the_step_column_reads_as_the_branch_history() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (_, mut journal) = open(dir.path(), BranchId(1)).expect("opened");
+        // Without the reset at the end, which would delete the rest.
+        for entry in entries().iter().filter(|entry| **entry != Entry::Reset) {
+            journal.append(entry);
+        }
+        journal.close().expect("closed");
+        let connection = Connection::open(database_path(dir.path())).expect("readable");
+        let mut statement = connection
+            .prepare("SELECT step FROM journal ORDER BY position")
+            .expect("a query");
+        let steps: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .expect("rows")
+            .collect::<Result<_, _>>()
+            .expect("text");
+        assert_eq!(
+            steps,
+            [
+                "begin a run of B1 C1",
+                "answer C1's query (event 1, stamped L=0)",
+                "execute C1's withdraw 30 (event 2, stamped L=1)",
+                "send withdraw 30 (event 2) to B2 as message 1, stamped L=4",
+                "apply withdraw 30 (event 2) from B2, message 1, stamped L=3",
+                "B2 acknowledged withdraw (event 2), message 1, stamped L=6",
+                "answer the withdraw (event 2)",
+            ]
+        );
     }
 
     fn entries() -> Vec<Entry> {
