@@ -80,13 +80,18 @@ pub async fn serve(
         let (entries, journal) = journal::open(dir, id)?;
         let steps = entries.len();
         state = state.restored(entries, journal);
-        tracing::info!(
-            steps,
-            events = state.event_count(),
-            balance = state.balance(),
-            "state restored from {}",
-            journal::database_path(dir).display()
-        );
+        let path = journal::database_path(dir);
+        if steps == 0 {
+            tracing::info!("state kept in {}, empty so far", path.display());
+        } else {
+            tracing::info!(
+                steps,
+                events = state.event_count(),
+                balance = state.balance(),
+                "state restored from {}",
+                path.display()
+            );
+        }
     }
     let state = Arc::new(Mutex::new(state));
     let (local, incoming) = net::bind(addr, &options.timeouts)?;
