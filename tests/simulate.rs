@@ -228,3 +228,26 @@ fn a_crash_loses_what_was_not_committed_and_nothing_that_was() {
     assert!(lost_some, "no crash caught a step before its commit");
     assert!(mid_run, "no crash happened in the middle of a run");
 }
+
+/// A seed gives the same trace whatever ran before it in the process (a sweep runs many seeds
+/// in one process, and its replay command runs one alone): runs in one order, then in the
+/// reverse order, match seed by seed, crashes included.
+#[test]
+fn a_seed_replays_the_same_whatever_ran_before_it() {
+    let config = |seed| SimConfig {
+        seed,
+        faults: FaultSet::ALL,
+        schedule: Schedule::Concurrent,
+        ..SimConfig::default()
+    };
+    let run = |seed| {
+        let report = simulate::simulate(&simulate::sweep::workload(seed), &config(seed));
+        assert!(report.passed(), "seed {seed}: {:?}", report.problems());
+        trace_bytes(&report)
+    };
+    let seeds: Vec<u64> = (1..=12).collect();
+    let forwards: Vec<Vec<u8>> = seeds.iter().map(|&seed| run(seed)).collect();
+    for (&seed, first) in seeds.iter().zip(&forwards).rev() {
+        assert!(run(seed) == *first, "seed {seed} differs on its second run");
+    }
+}

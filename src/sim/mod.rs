@@ -142,7 +142,7 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         })
         .collect();
     // The state of each branch's current run of its host, replaced when the host restarts.
-    let states: BTreeMap<BranchId, Rc<RefCell<SharedState>>> = starts
+    let states: Branches = starts
         .iter()
         .map(|(&id, start)| (id, Rc::new(RefCell::new(start.state()))))
         .collect();
@@ -205,8 +205,14 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
                 let _ = before.await;
             }
             let branch = host(Process::Branch(spec.id.home_branch()));
-            let outcome = match net::channel(&branch, BRANCH_PORT, Caller::Customer, &SIM_TIMEOUTS)
-            {
+            // A crashed host sends nothing (see `Crashing::next`), so a customer of a branch that
+            // may crash pings, as a branch does, to notice that its call is gone.
+            let caller = if durable {
+                Caller::Branch
+            } else {
+                Caller::Customer
+            };
+            let outcome = match net::channel(&branch, BRANCH_PORT, caller, &SIM_TIMEOUTS) {
                 Ok(channel) => {
                     // A customer of a branch that may crash asks again, as against `serve`.
                     customer::run(
@@ -232,14 +238,18 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         .into_iter()
         .peekable();
     let mut crashing = Crashing::Planned(plan::plan_crash(config.seed, config.faults, scenario));
+    let mut active: Option<Fault> = None;
     let mut stuck = Vec::new();
     loop {
         let now = sim.elapsed();
         while let Some(next) = planned.next_if(|next| next.at <= now) {
             plan::apply(&sim, &next.fault, &everyone);
+            // The plan's network faults never overlap: at most one is in effect.
+            active = plan::begins(&next.fault).then(|| next.fault.clone());
             log.note_at(now, next.fault);
         }
-        if let Some(fault) = crashing.next(&mut sim, now, &starts, &states) {
+        let network = (&everyone[..], active.as_ref());
+        if let Some(fault) = crashing.next(&mut sim, now, network, (&starts, &states)) {
             log.note_at(now, fault);
         }
         match sim.step() {
@@ -310,6 +320,10 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
     }
 }
 
+/// The state of each branch's current run of its host, shared with the host's closure, which
+/// replaces it when the host restarts.
+type Branches = BTreeMap<BranchId, Rc<RefCell<SharedState>>>;
+
 /// Where a run's crash is.
 #[derive(Debug)]
 enum Crashing {
@@ -324,12 +338,15 @@ enum Crashing {
 impl Crashing {
     /// Crashes or restarts a branch if it is time (between two steps of the simulation, as
     /// the network faults are applied); returns the fault to log.
+    ///
+    /// `network` is every host, with the network fault in effect if any; `branches` how each
+    /// branch starts, and the state of its current run.
     fn next(
         &mut self,
         sim: &mut turmoil::Sim<'_>,
         now: Duration,
-        starts: &BTreeMap<BranchId, Start>,
-        states: &BTreeMap<BranchId, Rc<RefCell<SharedState>>>,
+        (everyone, active): (&[String], Option<&Fault>),
+        (starts, states): (&BTreeMap<BranchId, Start>, &Branches),
     ) -> Option<Fault> {
         match self {
             Crashing::Planned(None) | Crashing::Done => None,
@@ -345,7 +362,22 @@ impl Crashing {
                 let events = states
                     .get(&branch)
                     .map_or(0, |slot| lock(&slot.borrow()).event_count());
-                sim.crash(host(Process::Branch(branch)));
+                let crashed = host(Process::Branch(branch));
+                let others = || everyone.iter().filter(|other| **other != crashed);
+                // A crashed host sends nothing: cut off while it goes down, so that what it was
+                // sending and the closing of its connections are lost. (Its tasks are dropped in
+                // an order that depends on tokio's task ids, which are counted over the whole
+                // process: what they sent would make a run depend on the runs before it.)
+                for other in others() {
+                    sim.partition(crashed.as_str(), other.as_str());
+                }
+                sim.crash(crashed.as_str());
+                for other in others() {
+                    sim.repair(crashed.as_str(), other.as_str());
+                }
+                if let Some(fault) = active {
+                    plan::apply(sim, fault, everyone);
+                }
                 *self = Crashing::Down(branch, now + crash.down);
                 Some(Fault::Crash { branch, events })
             }

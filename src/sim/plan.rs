@@ -253,6 +253,14 @@ fn plan_network(seed: u64, faults: FaultSet, scenario: &Scenario) -> Vec<Planned
     planned
 }
 
+/// Whether `fault` starts a network fault (that a later one undoes).
+pub(crate) fn begins(fault: &Fault) -> bool {
+    matches!(
+        fault,
+        Fault::Partition { .. } | Fault::Hold { .. } | Fault::Pause { .. }
+    )
+}
+
 /// Applies a planned fault to the simulated network.
 pub(crate) fn apply(sim: &turmoil::Sim<'_>, fault: &Fault, everyone: &[String]) {
     match fault {
