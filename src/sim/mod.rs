@@ -141,7 +141,8 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
             (spec.id, start)
         })
         .collect();
-    // The state of each branch's current run of its host, replaced when the host restarts.
+    // Each branch's state, set again by its host's closure (which turmoil calls at once, and
+    // again at each restart).
     let states: Branches = starts
         .iter()
         .map(|(&id, start)| (id, Rc::new(RefCell::new(start.state()))))
