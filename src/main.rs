@@ -166,7 +166,8 @@ struct SimulateArgs {
     #[arg(long, value_name = "FIRST..LAST")]
     seeds: Option<Seeds>,
     /// The faults to inject: `all`, `none`, or a comma-separated list of latency, reorder,
-    /// partition, oneway, hold, pause, duplicate.
+    /// partition, oneway, hold, pause, duplicate, crash (a branch's host crashes and restarts
+    /// from what it had committed).
     #[arg(long, default_value = "none")]
     faults: FaultSet,
     #[command(flatten)]

@@ -54,7 +54,7 @@ fn argument_errors_print_the_whole_message() {
         text(&output.stderr).starts_with(
             "error: invalid value 'fire' for '--faults <FAULTS>': unknown fault \"fire\" \
              (expected all, none, or some of latency, reorder, partition, oneway, hold, pause, \
-             duplicate)"
+             duplicate, crash)"
         ),
         "{}",
         text(&output.stderr)
@@ -68,6 +68,35 @@ fn argument_errors_print_the_whole_message() {
     let output = run(&["--help"], b"");
     assert_eq!(output.status.code(), Some(0));
     assert!(text(&output.stdout).contains("Usage: lamport-bank [COMMAND]"));
+}
+
+/// `simulate --faults crash` is accepted (a branch crashes and restarts, and the run still
+/// passes: exit status 0, the replay command names the fault), and `simulate --help` lists it
+/// among the faults.
+#[test]
+fn the_crash_fault_is_accepted_and_listed_in_the_help() {
+    let sample = examples_dir().join("sample.json");
+    let sample = sample.to_string_lossy();
+    let output = run(
+        &["simulate", &sample, "--seed", "2", "--faults", "crash"],
+        b"",
+    );
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("faults crash") && stderr.contains("--seed 2 --faults crash"),
+        "{stderr}"
+    );
+    let output = run(&["simulate", "--help"], b"");
+    assert_eq!(output.status.code(), Some(0));
+    let help = text(&output.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        help.contains("partition, oneway, hold, pause, duplicate, crash"),
+        "{help}"
+    );
 }
 
 /// `check -` and `render -` read standard input, named `<stdin>` in messages; a broken rule is

@@ -582,3 +582,87 @@ fn a_simulated_partition_is_drawn_as_a_band_and_lost_messages_as_dashed_arrows()
         "{width} px for {subtitle} characters"
     );
 }
+
+/// A crash is drawn on the crashed branch's lane, once, named with its restart, and placed
+/// between the last event the branch's store kept and its first event after the restart.
+#[test]
+fn a_simulated_crash_is_drawn_across_the_crashed_branchs_lane() {
+    use lamport_bank::model::Process;
+    use lamport_bank::sim::plan::FaultSet;
+    use lamport_bank::sim::{self as simulate, SimConfig};
+    use lamport_bank::trace::Fault;
+    let faults = FaultSet::parse("crash").expect("valid");
+    let mut drawn = 0;
+    for seed in 1..=20 {
+        let config = SimConfig {
+            seed,
+            faults,
+            ..SimConfig::default()
+        };
+        let report = simulate::simulate(&simulate::sweep::workload(seed), &config);
+        let history = &report.run.history;
+        let restart = history.faults.iter().find_map(|record| match record.fault {
+            Fault::Restart { branch, events, .. } => Some((branch, events, record.at_ms)),
+            _ => None,
+        });
+        let Some((branch, kept, restarted_at)) = restart else {
+            continue;
+        };
+        let lane = history
+            .table
+            .processes()
+            .iter()
+            .position(|process| *process == Process::Branch(branch))
+            .expect("a lane");
+        let kept = usize::try_from(kept).expect("small");
+        if kept == 0 || kept >= history.events[lane].len() {
+            continue;
+        }
+        let svg = lamport_bank::picture::svg::render(history).expect("drawn");
+        let document = roxmltree::Document::parse(&svg).expect("the SVG is XML");
+        let crashes = with_class(&document, "crash");
+        assert_eq!(crashes.len(), 1, "seed {seed}: one crash");
+        let name = Process::Branch(branch).to_string();
+        assert_eq!(crashes[0].attribute("data-branch"), Some(name.as_str()));
+        let title = crashes[0]
+            .descendants()
+            .find(|node| node.has_tag_name("title"))
+            .and_then(|node| node.text())
+            .unwrap_or_default();
+        assert!(
+            title.starts_with(&format!("crash {name} at "))
+                && title.contains(&format!("restart at {restarted_at} ms")),
+            "seed {seed}: {title}"
+        );
+        // The zigzag's x, between the dots of the last kept event and the next one.
+        let x_of = |seq: usize| {
+            let seq = seq.to_string();
+            with_class(&document, "event")
+                .iter()
+                .find(|node| {
+                    node.attribute("data-process") == Some(name.as_str())
+                        && node.attribute("data-seq") == Some(seq.as_str())
+                })
+                .and_then(|node| node.attribute("data-x"))
+                .and_then(|x| x.parse::<i64>().ok())
+                .expect("the event is drawn")
+        };
+        let path = crashes[0]
+            .descendants()
+            .find(|node| node.has_tag_name("path"))
+            .and_then(|node| node.attribute("d"))
+            .unwrap_or_default();
+        let first_x: i64 = path
+            .trim_start_matches('M')
+            .split(',')
+            .next()
+            .and_then(|x| x.parse().ok())
+            .expect("a path");
+        // The path starts 3 px right of the mark's x.
+        let middle = first_x - 3;
+        let (before, after) = (x_of(kept), x_of(kept + 1));
+        assert!(before <= middle && middle <= after, "seed {seed}: {path}");
+        drawn += 1;
+    }
+    assert!(drawn > 0, "no seed crashed a branch mid-run");
+}

@@ -1,5 +1,6 @@
 //! A branch's durable state (`serve --data DIR`): a journal of every step that changed the
-//! branch, in the order the steps happened, kept in an SQLite file. A branch restarted from its
+//! branch, in the order the steps happened, kept in an SQLite file (or, in a simulation, in the
+//! [`memory`] store, which has the same commit points). A branch restarted from its
 //! journal replays the steps through the same [`BranchState`](super::state::BranchState)
 //! methods and is exactly where it was: replica, clocks, log, the propagations it applied and
 //! the answer to each customer request.
@@ -7,7 +8,10 @@
 //! Each step is appended under the state's lock, and written by one writer thread that commits
 //! everything queued in one transaction (one fsync for many steps, however many handlers wait).
 //! A handler sends nothing that depends on a step (an acknowledgement, a reply, a propagation)
-//! before the step is committed: it waits on the [`Commit`] of its last step.
+//! before the step is committed: it waits on the [`Commit`] of its last step. The two stores
+//! differ only behind [`Journal`] and [`Commit`]: the branch's code is the same over either.
+
+pub mod memory;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -257,9 +261,25 @@ type Writer = JoinHandle<Result<(), StoreError>>;
 /// The appending end of a branch's journal, kept in its state.
 #[derive(Debug, Clone)]
 pub struct Journal {
-    writes: mpsc::Sender<Write>,
     /// The position of the last entry appended.
     appended: u64,
+    /// Where the entries go.
+    backend: Backend,
+}
+
+/// The stores a journal can append to.
+#[derive(Debug, Clone)]
+enum Backend {
+    /// An SQLite file, written by a thread of its own (`serve --data`).
+    Sqlite(Sqlite),
+    /// Memory that outlives the branch's host (simulations; see [`memory`]).
+    Memory(memory::Volatile),
+}
+
+/// The SQLite store's end of a journal: its writer thread, and how far it has committed.
+#[derive(Debug, Clone)]
+struct Sqlite {
+    writes: mpsc::Sender<Write>,
     /// The position of the last entry committed; closed if the writer failed.
     committed: watch::Receiver<u64>,
     writer: Arc<Mutex<Option<Writer>>>,
@@ -274,7 +294,16 @@ impl std::fmt::Debug for Write {
 /// What has to be committed before a handler sends what depends on it.
 #[derive(Debug)]
 #[must_use = "a step must be committed before what depends on it is sent"]
-pub struct Commit(Option<(u64, watch::Receiver<u64>)>);
+pub struct Commit(Option<(u64, Committing)>);
+
+/// Where a [`Commit`] learns that its position is committed.
+#[derive(Debug)]
+enum Committing {
+    /// From the SQLite writer, which says how far it got.
+    Sqlite(watch::Receiver<u64>),
+    /// From the memory store, which the waiter commits itself (see [`memory`]).
+    Memory(memory::Volatile),
+}
 
 impl Commit {
     /// Nothing to wait for: the state is not journaled.
@@ -284,44 +313,60 @@ impl Commit {
 
     /// Waits until the step is committed; fails if the store stopped first.
     pub async fn wait(self) -> Result<(), StoreError> {
-        let Some((position, mut committed)) = self.0 else {
+        let Some((position, committing)) = self.0 else {
             return Ok(());
         };
-        committed
-            .wait_for(|&through| through >= position)
-            .await
-            .map(|_| ())
-            .map_err(|_| StoreError::Stopped("its writer ended".into()))
+        match committing {
+            Committing::Sqlite(mut committed) => committed
+                .wait_for(|&through| through >= position)
+                .await
+                .map(|_| ())
+                .map_err(|_| StoreError::Stopped("its writer ended".into())),
+            Committing::Memory(volatile) => volatile.commit_through(position).await,
+        }
     }
 }
 
 impl Journal {
-    /// Appends `entry`, to be committed by the writer; returns its position.
+    /// Appends `entry`, to be committed by the store.
     pub fn append(&mut self, entry: &Entry) {
         self.appended += 1;
-        // If the writer has stopped, the entry is lost with it, and its Commit says so.
-        let _ = self.writes.send(Write {
-            position: self.appended,
-            bytes: entry.encode(),
-            step: entry.describe(),
-            reset: matches!(entry, Entry::Reset),
-        });
+        match &self.backend {
+            Backend::Sqlite(sqlite) => {
+                // If the writer has stopped, the entry is lost with it, and its Commit says so.
+                let _ = sqlite.writes.send(Write {
+                    position: self.appended,
+                    bytes: entry.encode(),
+                    step: entry.describe(),
+                    reset: matches!(entry, Entry::Reset),
+                });
+            }
+            Backend::Memory(volatile) => volatile.append(self.appended, entry.clone()),
+        }
     }
 
     /// The commit of everything appended so far.
     pub fn commit(&self) -> Commit {
-        Commit(Some((self.appended, self.committed.clone())))
+        let committing = match &self.backend {
+            Backend::Sqlite(sqlite) => Committing::Sqlite(sqlite.committed.clone()),
+            Backend::Memory(volatile) => Committing::Memory(volatile.clone()),
+        };
+        Commit(Some((self.appended, committing)))
     }
 
     /// Commits what is queued, stops the writer and waits for it (blocking: call it from a
     /// blocking context). Clones of the journal can append no more.
     pub fn close(self) -> Result<(), StoreError> {
-        let writer = self
+        let sqlite = match self.backend {
+            Backend::Sqlite(sqlite) => sqlite,
+            Backend::Memory(volatile) => return volatile.flush(),
+        };
+        let writer = sqlite
             .writer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        drop(self.writes);
+        drop(sqlite.writes);
         match writer.map(JoinHandle::join) {
             Some(Ok(result)) => result,
             Some(Err(_)) => Err(StoreError::Stopped("its writer panicked".into())),
@@ -400,10 +445,12 @@ pub fn open(dir: &Path, id: BranchId) -> Result<(Vec<Entry>, Journal), StoreErro
     Ok((
         entries,
         Journal {
-            writes,
             appended: last,
-            committed,
-            writer: Arc::new(Mutex::new(Some(writer))),
+            backend: Backend::Sqlite(Sqlite {
+                writes,
+                committed,
+                writer: Arc::new(Mutex::new(Some(writer))),
+            }),
         },
     ))
 }

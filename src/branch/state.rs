@@ -859,6 +859,63 @@ mod tests {
         assert_eq!(state.events()[0].vector, [1, 0]);
     }
 
+    /// A branch restarted from a memory store is where it was at its last commit: the step
+    /// after it is lost (its customer, asking again, gets it done as new), the one before is
+    /// kept (and is finished, not done again).
+    #[test]
+    fn a_restart_from_memory_keeps_the_committed_steps_only() {
+        use super::super::journal::memory::MemoryStore;
+        let store = MemoryStore::new();
+        let start = || {
+            let (entries, journal) = store.open(std::time::Duration::ZERO);
+            state(2, 400)
+                .remembering_requests()
+                .restored(entries, journal)
+        };
+        let mut before = start();
+        let first = from_customer(2, 0);
+        assert_eq!(
+            before.execute(Op::Deposit, EventId(1), 10, &first),
+            Execution::Applied
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(before.commit().wait()).expect("committed");
+        let second = Stamp {
+            message: MessageId {
+                sender: Process::Customer(CustomerId(2)),
+                number: 2,
+            },
+            ..from_customer(2, 1)
+        };
+        before.execute(Op::Deposit, EventId(2), 20, &second);
+        assert_eq!((before.balance(), before.clock()), (430, 4));
+        // The host crashes before the second step is committed.
+        drop(before);
+        let after = start();
+        assert_eq!(
+            (after.balance(), after.clock(), after.event_count()),
+            (410, 2, 2)
+        );
+        let ask = |event, amount, stamp: &Stamp| CustomerRequest {
+            customer: CustomerId(2),
+            event: EventId(event),
+            action: Action::Deposit(amount),
+            stamp: stamp.clone(),
+        };
+        assert_eq!(
+            after.earlier(&ask(1, 10, &first)).ok(),
+            Some(Earlier::InProgress)
+        );
+        assert_eq!(after.earlier(&ask(2, 20, &second)).ok(), Some(Earlier::New));
+        assert_eq!(
+            after.unfinished().len(),
+            1,
+            "the kept change is to be finished"
+        );
+    }
+
     #[test]
     fn acknowledge_and_reply_follow_the_clock_rules() {
         let mut state = state(2, 400);

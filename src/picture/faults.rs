@@ -5,13 +5,18 @@
 //! - a lost attempt is a dashed arrow from the event that sent the message, heading for its
 //!   destination and stopping halfway, with a cross (`×3` when three attempts were lost);
 //! - a partition, a hold or a pause is a shaded band over the lanes it cut off. It reaches from
-//!   the first message it held up to the receipt of the last one, drawn behind the events.
+//!   the first message it held up to the receipt of the last one, drawn behind the events;
+//! - a crash is a zigzag across the crashed branch's lane, between the last event its store
+//!   kept and the first one after its restart (the events it lost are not in the trace).
 //!
-//! A fault that held up no message is not drawn: nothing in the run felt it.
+//! A network fault that held up no message is not drawn: nothing in the run felt it. A crash
+//! is always drawn.
 
 use std::collections::BTreeMap;
 
-use super::geometry::{Band, Deliveries, Dot, FaultOverlay, LAMPORT_STEP, Lane, LostMessage};
+use super::geometry::{
+    Band, CrashMark, Deliveries, Dot, FaultOverlay, LAMPORT_STEP, Lane, LostMessage,
+};
 use crate::model::{MessageId, Process};
 use crate::trace::{Fault, FaultRecord};
 
@@ -124,7 +129,66 @@ pub fn overlay(
             y: (top - 18, bottom + 18),
         });
     }
-    FaultOverlay { lost, bands }
+    let crashes = crashes(faults, dots, lanes);
+    FaultOverlay {
+        lost,
+        bands,
+        crashes,
+    }
+}
+
+/// The mark of each crash, with its restart if the branch restarted before the run ended.
+fn crashes(faults: &[FaultRecord], dots: &[Dot], lanes: &[Lane]) -> Vec<CrashMark> {
+    let mut marks = Vec::new();
+    for (index, record) in faults.iter().enumerate() {
+        let Fault::Crash { branch, events } = &record.fault else {
+            continue;
+        };
+        let process = Process::Branch(*branch);
+        let Some(lane_index) = lanes.iter().position(|lane| lane.process == process) else {
+            continue;
+        };
+        let restart = faults[index + 1..]
+            .iter()
+            .find_map(|later| match &later.fault {
+                Fault::Restart {
+                    branch: restarted,
+                    events,
+                    clock,
+                } if restarted == branch => Some((later.at_ms, *events, *clock)),
+                _ => None,
+            });
+        let on_lane: Vec<&Dot> = dots.iter().filter(|dot| dot.lane == lane_index).collect();
+        // The events the store kept: the restart says how many; without a restart, the branch
+        // ended as its store had it, every event of its lane.
+        let kept = restart.map_or(on_lane.len() as u64, |(_, kept, _)| kept);
+        let before = on_lane.iter().find(|dot| dot.seq == kept).map(|dot| dot.x);
+        let after = on_lane
+            .iter()
+            .find(|dot| dot.seq == kept + 1)
+            .map(|dot| dot.x);
+        let x = match (before, after) {
+            (Some(before), Some(after)) => (before + after) / 2,
+            (Some(before), None) => before + LAMPORT_STEP / 2,
+            (None, Some(after)) => after - LAMPORT_STEP / 2,
+            (None, None) => super::geometry::LEFT,
+        };
+        let name = process.to_string();
+        let restarted = restart.map_or_else(
+            || ", not restarted before the end".to_string(),
+            |(at_ms, _, clock)| format!(", restart at {at_ms} ms (clock {clock})"),
+        );
+        marks.push(CrashMark {
+            label: format!(
+                "crash {name} at {} ms ({events} events, {kept} kept){restarted}",
+                record.at_ms
+            ),
+            branch: name,
+            x,
+            y: lanes[lane_index].y,
+        });
+    }
+    marks
 }
 
 /// Whether `later` undoes `fault`.

@@ -275,6 +275,21 @@ pub struct Band {
     pub y: (i64, i64),
 }
 
+/// Where a branch crashed, on its lane: between its last event kept by its store and its first
+/// event after the restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrashMark {
+    /// The crashed branch, e.g. `B2`.
+    pub branch: String,
+    /// What the mark says, e.g. `crash B2 at 120 ms (9 events, 7 kept), restart at 480 ms
+    /// (clock 11)`.
+    pub label: String,
+    /// Where it crosses the lane.
+    pub x: i64,
+    /// The lane's vertical position.
+    pub y: i64,
+}
+
 /// The faults of a run, placed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FaultOverlay {
@@ -282,6 +297,8 @@ pub struct FaultOverlay {
     pub lost: Vec<LostMessage>,
     /// Partitions, holds and pauses that held up messages.
     pub bands: Vec<Band>,
+    /// Crashes of branches, with their restarts.
+    pub crashes: Vec<CrashMark>,
 }
 
 /// Where a message was sent and received, by dot index.

@@ -180,6 +180,12 @@ impl Layout {
                 faults.lost.len()
             ));
         }
+        if !faults.crashes.is_empty() {
+            subtitle.push_str(&format!(
+                " · {} crash(es) and restart(s) (zigzag across the lane)",
+                faults.crashes.len()
+            ));
+        }
         let subtitle_end = TEXT_LEFT
             + SUBTITLE_CHAR_WIDTH * i64::try_from(subtitle.chars().count()).unwrap_or(i64::MAX / 8)
             + TEXT_LEFT;

@@ -6,7 +6,7 @@
 
 use super::PictureError;
 use super::geometry::{
-    Arrow, Band, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind, TEXT_LEFT, Tick,
+    Arrow, Band, CrashMark, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind, TEXT_LEFT, Tick,
 };
 use super::layout::Layout;
 use crate::trace::History;
@@ -59,6 +59,8 @@ const STYLE: &str = "
 .band.hold rect{fill:#fef3c7;stroke:#f59e0b}
 .band.pause rect{fill:#e5e7eb;stroke:#9ca3af}
 .band text{font-size:10px;fill:#7f1d1d}
+.crash path{fill:none;stroke:#dc2626;stroke-width:2.5;stroke-linejoin:bevel}
+.crash text{font-size:10px;font-weight:700;fill:#dc2626}
 .lost line{stroke:#dc2626;stroke-width:1.6;stroke-dasharray:6 4}
 .lost path{stroke:#dc2626;stroke-width:2.5;stroke-linecap:round}
 .lost text{font-size:10px;font-weight:700;fill:#dc2626}
@@ -130,13 +132,16 @@ pub fn draw(layout: &Layout, flavor: Flavor) -> String {
     }
     // Faults sit behind the lanes; the order-of-recording view hides them (see html.rs).
     let faults = &layout.faults;
-    if !faults.bands.is_empty() || !faults.lost.is_empty() {
+    if !faults.bands.is_empty() || !faults.lost.is_empty() || !faults.crashes.is_empty() {
         out.push_str("<g class=\"faults\">\n");
         for band in &faults.bands {
             draw_band(&mut out, band);
         }
         for lost in &faults.lost {
             draw_lost(&mut out, lost);
+        }
+        for crash in &faults.crashes {
+            draw_crash(&mut out, crash);
         }
         out.push_str("</g>\n");
     }
@@ -276,6 +281,26 @@ fn draw_band(out: &mut String, band: &Band) {
         right - 4,
         bottom - 5,
         escape(&band.label),
+    ));
+}
+
+fn draw_crash(out: &mut String, crash: &CrashMark) {
+    let (x, y) = (crash.x, crash.y);
+    out.push_str(&format!(
+        "<g class=\"crash\" data-branch=\"{}\"><title>{}</title>\
+         <path d=\"M{},{}L{},{}L{},{}L{},{}\"/><text x=\"{x}\" y=\"{}\" \
+         text-anchor=\"middle\">crash</text></g>\n",
+        crash.branch,
+        escape(&crash.label),
+        x + 3,
+        y - 16,
+        x - 4,
+        y - 2,
+        x + 4,
+        y + 2,
+        x - 3,
+        y + 16,
+        y - 20,
     ));
 }
 

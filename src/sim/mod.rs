@@ -2,6 +2,12 @@
 //! simulated network and clock ([`net`]), with faults planned from a seed ([`plan`]), one seed
 //! or a [`sweep`] of many. The same input, seed and build give the same history, byte for
 //! byte, so any run can be replayed.
+//!
+//! With the `crash` fault, every branch is a durable one, as `serve --data` makes it: it
+//! remembers its customers' requests, and journals every step to a memory store that the
+//! simulation holds outside the branch's host, with the same commit points as the SQLite store.
+//! A crashed host loses everything else; when it restarts, the branch replays what it had
+//! committed and finishes what it had begun, and its customer, whose call broke, asks again.
 
 pub mod net;
 pub mod plan;
@@ -14,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::branch::inject::{Bug, Injector};
+use crate::branch::journal::memory::MemoryStore;
 use crate::branch::state::BranchState;
 use crate::branch::{self, BranchConfig, SharedState, lock};
 use crate::customer::{self, CustomerLog};
@@ -22,9 +29,9 @@ use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
 use crate::net::{Caller, Timeouts};
 use crate::report::Report;
 use crate::scenario::Scenario;
-use crate::trace::{FaultLog, History, Outcome, Recorder, Recording};
+use crate::trace::{Fault, FaultLog, History, Outcome, ProcessTable, Recorder, Recording};
 use net::BRANCH_PORT;
-use plan::{FaultSet, host};
+use plan::{CrashPlan, FaultSet, host};
 
 /// Timeouts scaled to the simulated network: short, so that faults are noticed and healed
 /// within a few simulated seconds.
@@ -45,6 +52,10 @@ pub const SIM_LIMIT: Duration = Duration::from_secs(600);
 
 /// How often, per thousand propagations, a branch delivers one twice when duplicates are on.
 pub const DUPLICATE_PER_MILLE: u64 = 250;
+
+/// How long a branch's memory store takes to commit (its fsync, in simulated time): steps
+/// waiting for it are lost if the branch crashes meanwhile.
+pub const COMMIT_SYNC: Duration = Duration::from_millis(1);
 
 /// How one simulation runs. Every combination of fields is a valid simulation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,15 +126,32 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
     }
     let mut sim = builder.build();
 
-    let mut states: BTreeMap<BranchId, SharedState> = BTreeMap::new();
-    for spec in &scenario.branches {
-        let state =
-            BranchState::new(spec.id, spec.balance, &table, Recording::FULL).with_bug(config.bug);
-        states.insert(spec.id, Arc::new(Mutex::new(state)));
-    }
+    // Durable branches only when they may crash: otherwise the branches are those of a run in
+    // one process, as they always were.
+    let durable = config.faults.crash;
+    let starts: BTreeMap<BranchId, Start> = scenario
+        .branches
+        .iter()
+        .map(|spec| {
+            let start = Start {
+                id: spec.id,
+                balance: spec.balance,
+                table: table.clone(),
+                bug: config.bug,
+                store: durable.then(MemoryStore::new),
+            };
+            (spec.id, start)
+        })
+        .collect();
+    // Each branch's state, set again by its host's closure (which turmoil calls at once, and
+    // again at each restart).
+    let states: Branches = starts
+        .iter()
+        .map(|(&id, start)| (id, Rc::new(RefCell::new(start.state()))))
+        .collect();
     let branch_ids: Vec<BranchId> = states.keys().copied().collect();
-    for (&id, state) in &states {
-        let state = state.clone();
+    for (start, slot) in starts.values().zip(states.values()) {
+        let (id, start, slot) = (start.id, start.clone(), slot.clone());
         let peers = branch_ids.clone();
         let branch_config = BranchConfig {
             schedule: config.schedule,
@@ -135,8 +163,10 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
                 .then(|| Injector::duplicating(DUPLICATE_PER_MILLE, config.seed ^ u64::from(id.0))),
             ..BranchConfig::default()
         };
+        // Called when the host starts, and again each time it restarts after a crash.
         sim.host(host(Process::Branch(id)), move || {
-            let state = state.clone();
+            let state = start.state();
+            *slot.borrow_mut() = state.clone();
             let peers = peers.clone();
             let branch_config = branch_config.clone();
             async move {
@@ -149,7 +179,8 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
                     channels.push((peer, channel));
                 }
                 let incoming = net::incoming(BRANCH_PORT).await?;
-                // A simulated branch serves until the simulation ends with its customers.
+                // A simulated branch serves until the simulation ends with its customers (or
+                // its host crashes).
                 let forever = std::future::pending();
                 let extra = tonic::service::Routes::default();
                 branch::serve(id, state, channels, branch_config, extra, incoming, forever).await?;
@@ -177,16 +208,23 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
                 let _ = before.await;
             }
             let branch = host(Process::Branch(spec.id.home_branch()));
-            let outcome = match net::channel(&branch, BRANCH_PORT, Caller::Customer, &SIM_TIMEOUTS)
-            {
+            // A crashed host sends nothing (see `Crashing::next`), so a customer of a branch that
+            // may crash pings, as a branch does, to notice that its call is gone.
+            let caller = if durable {
+                Caller::Branch
+            } else {
+                Caller::Customer
+            };
+            let outcome = match net::channel(&branch, BRANCH_PORT, caller, &SIM_TIMEOUTS) {
                 Ok(channel) => {
+                    // A customer of a branch that may crash asks again, as against `serve`.
                     customer::run(
                         &spec,
                         channel,
                         model,
                         recorder,
                         SIM_TIMEOUTS.customer,
-                        false,
+                        durable,
                     )
                     .await
                 }
@@ -202,12 +240,20 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
     let mut planned = plan::plan(config.seed, config.faults, scenario)
         .into_iter()
         .peekable();
+    let mut crashing = Crashing::Planned(plan::plan_crash(config.seed, config.faults, scenario));
+    let mut active: Option<Fault> = None;
     let mut stuck = Vec::new();
     loop {
         let now = sim.elapsed();
         while let Some(next) = planned.next_if(|next| next.at <= now) {
             plan::apply(&sim, &next.fault, &everyone);
+            // The plan's network faults never overlap: at most one is in effect.
+            active = plan::begins(&next.fault).then(|| next.fault.clone());
             log.note_at(now, next.fault);
+        }
+        let network = (&everyone[..], active.as_ref());
+        if let Some(fault) = crashing.next(&mut sim, now, network, (&starts, &states)) {
+            log.note_at(now, fault);
         }
         match sim.step() {
             Ok(true) => break,
@@ -219,6 +265,18 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         }
     }
     let simulated_ms = u64::try_from(sim.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // A branch still down when the run ended is what its store would give it back.
+    for (id, slot) in &states {
+        if !sim.is_host_running(host(Process::Branch(*id)))
+            && let Some(start) = starts.get(id)
+        {
+            *slot.borrow_mut() = start.state();
+        }
+    }
+    let states: BTreeMap<BranchId, SharedState> = states
+        .into_iter()
+        .map(|(id, slot)| (id, slot.borrow().clone()))
+        .collect();
 
     let mut customers = BTreeMap::new();
     for spec in &scenario.customers {
@@ -262,6 +320,118 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         run,
         stuck,
         simulated_ms,
+    }
+}
+
+/// The state of each branch's current run of its host, shared with the host's closure, which
+/// replaces it when the host restarts.
+type Branches = BTreeMap<BranchId, Rc<RefCell<SharedState>>>;
+
+/// Where a run's crash is.
+#[derive(Debug)]
+enum Crashing {
+    /// To come, if planned.
+    Planned(Option<CrashPlan>),
+    /// The branch is down until the given time.
+    Down(BranchId, Duration),
+    /// Over (or never planned).
+    Done,
+}
+
+impl Crashing {
+    /// Crashes or restarts a branch if it is time (between two steps of the simulation, as
+    /// the network faults are applied); returns the fault to log.
+    ///
+    /// `network` is every host, with the network fault in effect if any; `branches` how each
+    /// branch starts, and the state of its current run.
+    fn next(
+        &mut self,
+        sim: &mut turmoil::Sim<'_>,
+        now: Duration,
+        (everyone, active): (&[String], Option<&Fault>),
+        (starts, states): (&BTreeMap<BranchId, Start>, &Branches),
+    ) -> Option<Fault> {
+        match self {
+            Crashing::Planned(None) | Crashing::Done => None,
+            Crashing::Planned(Some(crash)) => {
+                let branch = crash.branch;
+                let committed = starts
+                    .get(&branch)
+                    .and_then(|start| start.store.as_ref())
+                    .map_or(0, MemoryStore::position);
+                if committed < crash.after_commits {
+                    return None;
+                }
+                let events = states
+                    .get(&branch)
+                    .map_or(0, |slot| lock(&slot.borrow()).event_count());
+                let crashed = host(Process::Branch(branch));
+                let others = || everyone.iter().filter(|other| **other != crashed);
+                // A crashed host sends nothing: cut off while it goes down, so that what it was
+                // sending and the closing of its connections are lost. (Its tasks are dropped in
+                // an order that depends on tokio's task ids, which are counted over the whole
+                // process: what they sent would make a run depend on the runs before it.)
+                for other in others() {
+                    sim.partition(crashed.as_str(), other.as_str());
+                }
+                sim.crash(crashed.as_str());
+                for other in others() {
+                    sim.repair(crashed.as_str(), other.as_str());
+                }
+                if let Some(fault) = active {
+                    plan::apply(sim, fault, everyone);
+                }
+                *self = Crashing::Down(branch, now + crash.down);
+                Some(Fault::Crash { branch, events })
+            }
+            Crashing::Down(branch, until) => {
+                if now < *until {
+                    return None;
+                }
+                let branch = *branch;
+                // The host's closure runs again, and restores the branch from its store.
+                sim.bounce(host(Process::Branch(branch)));
+                *self = Crashing::Done;
+                let (events, clock) = states.get(&branch).map_or((0, 0), |slot| {
+                    let state = slot.borrow();
+                    let state = lock(&state);
+                    (state.event_count(), state.clock())
+                });
+                Some(Fault::Restart {
+                    branch,
+                    events,
+                    clock,
+                })
+            }
+        }
+    }
+}
+
+/// How a simulated branch (re)starts.
+#[derive(Debug, Clone)]
+struct Start {
+    id: BranchId,
+    balance: i64,
+    table: ProcessTable,
+    bug: Option<Bug>,
+    /// The branch's store, if it is a durable one.
+    store: Option<MemoryStore>,
+}
+
+impl Start {
+    /// The state the branch starts with: its initial one, then, for a durable branch, every
+    /// step its store committed replayed (as `serve --data` restores a branch).
+    fn state(&self) -> SharedState {
+        let state = BranchState::new(self.id, self.balance, &self.table, Recording::FULL)
+            .with_bug(self.bug);
+        let state = match &self.store {
+            Some(store) => {
+                let (entries, journal) = store.open(COMMIT_SYNC);
+                state.remembering_requests().restored(entries, journal)
+            }
+            None => state,
+        };
+        Arc::new(Mutex::new(state))
     }
 }
 

@@ -1,5 +1,7 @@
 //! The faults of a simulation: which kinds are on ([`FaultSet`], as `--faults` names them), the
-//! plan of when each happens (from the seed), and how each is applied to turmoil's network.
+//! plan of when each happens (from the seed), and how each network fault is applied to
+//! turmoil's network (a crash and its restart are applied by the driver, [`super::simulate`],
+//! which holds the branches' stores).
 
 use std::fmt;
 use std::time::Duration;
@@ -26,6 +28,8 @@ pub struct FaultSet {
     pub pause: bool,
     /// Some propagations delivered twice.
     pub duplicate: bool,
+    /// A branch's host crashes, losing what it had not committed, and restarts from its store.
+    pub crash: bool,
 }
 
 /// A fault name `--faults` does not know.
@@ -42,7 +46,7 @@ impl std::str::FromStr for FaultSet {
 }
 
 /// The names `--faults` accepts, in order.
-pub const FAULT_NAMES: [&str; 7] = [
+pub const FAULT_NAMES: [&str; 8] = [
     "latency",
     "reorder",
     "partition",
@@ -50,6 +54,7 @@ pub const FAULT_NAMES: [&str; 7] = [
     "hold",
     "pause",
     "duplicate",
+    "crash",
 ];
 
 impl FaultSet {
@@ -62,6 +67,7 @@ impl FaultSet {
         hold: true,
         pause: true,
         duplicate: true,
+        crash: true,
     };
 
     fn flag(&mut self, name: &str) -> Option<&mut bool> {
@@ -73,6 +79,7 @@ impl FaultSet {
             "hold" => &mut self.hold,
             "pause" => &mut self.pause,
             "duplicate" => &mut self.duplicate,
+            "crash" => &mut self.crash,
             _ => return None,
         })
     }
@@ -125,9 +132,66 @@ pub(crate) struct Planned {
     pub fault: Fault,
 }
 
+/// The crash of one branch: when it comes, and how long the branch stays down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CrashPlan {
+    /// The branch whose host crashes.
+    pub branch: BranchId,
+    /// It crashes as soon as its store holds this many committed steps: a moment of the run's
+    /// progress rather than of time, so that the crash lands inside short runs and long ones
+    /// alike (and, the store's commits being in flight all the time, often catches some).
+    pub after_commits: u64,
+    /// How long its host stays down before it restarts.
+    pub down: Duration,
+}
+
+/// The shortest and the longest time a crashed branch stays down, in milliseconds.
+pub const DOWNTIME_MS: (u64, u64) = (50, 1000);
+
 /// Plans the network faults of a run from `seed`: each enabled kind once, one after another in
 /// its own window of time, every one undone before the next starts.
 pub(crate) fn plan(seed: u64, faults: FaultSet, scenario: &Scenario) -> Vec<Planned> {
+    plan_network(seed, faults, scenario)
+}
+
+/// Plans the crash of a run from `seed`, if crashes are on: from a stream of the seed of its
+/// own, so that it leaves the network faults' plan as it was. The crash may come while a
+/// network fault is under way. Its moment is drawn between the first committed step of the
+/// branch and the least number of steps the branch commits in the run (one per request of its
+/// own customer, one per change of any other), so that it mostly lands mid-run; if the run
+/// commits fewer (rejected withdrawals are not propagated), the crash does not happen.
+pub(crate) fn plan_crash(seed: u64, faults: FaultSet, scenario: &Scenario) -> Option<CrashPlan> {
+    if !faults.crash || scenario.branches.is_empty() {
+        return None;
+    }
+    let mut rng = SplitMix64::new(seed ^ 0xC4A5_4ED0);
+    let branch = scenario.branches[rng.below(scenario.branches.len() as u64) as usize].id;
+    let least: usize = scenario
+        .customers
+        .iter()
+        .map(|customer| {
+            if customer.id.home_branch() == branch {
+                customer.events.len()
+            } else {
+                let changes = customer.events.iter();
+                changes
+                    .filter(|event| event.action.change().is_some())
+                    .count()
+            }
+        })
+        .sum();
+    let after_commits = 1 + rng.below(least.max(1) as u64);
+    let (low, high) = DOWNTIME_MS;
+    let down = Duration::from_millis(low + rng.below(high - low + 1));
+    Some(CrashPlan {
+        branch,
+        after_commits,
+        down,
+    })
+}
+
+/// The network faults of a run: each enabled kind once, one after another.
+fn plan_network(seed: u64, faults: FaultSet, scenario: &Scenario) -> Vec<Planned> {
     let mut rng = SplitMix64::new(seed ^ 0x5EED_FA17);
     let branches: Vec<BranchId> = scenario.branches.iter().map(|b| b.id).collect();
     let mut planned = Vec::new();
@@ -189,6 +253,14 @@ pub(crate) fn plan(seed: u64, faults: FaultSet, scenario: &Scenario) -> Vec<Plan
     planned
 }
 
+/// Whether `fault` starts a network fault (that a later one undoes).
+pub(crate) fn begins(fault: &Fault) -> bool {
+    matches!(
+        fault,
+        Fault::Partition { .. } | Fault::Hold { .. } | Fault::Pause { .. }
+    )
+}
+
 /// Applies a planned fault to the simulated network.
 pub(crate) fn apply(sim: &turmoil::Sim<'_>, fault: &Fault, everyone: &[String]) {
     match fault {
@@ -216,7 +288,10 @@ pub(crate) fn apply(sim: &turmoil::Sim<'_>, fault: &Fault, everyone: &[String]) 
                 }
             }
         }
-        Fault::Retry { .. } | Fault::Duplicate { .. } => {}
+        Fault::Retry { .. }
+        | Fault::Duplicate { .. }
+        | Fault::Crash { .. }
+        | Fault::Restart { .. } => {}
     }
 }
 
@@ -253,7 +328,7 @@ mod tests {
             error.as_deref(),
             Some(
                 "unknown fault \"fire\" (expected all, none, or some of latency, reorder, \
-                 partition, oneway, hold, pause, duplicate)"
+                 partition, oneway, hold, pause, duplicate, crash)"
             )
         );
     }
@@ -267,5 +342,29 @@ mod tests {
             assert!(window[0].at <= window[1].at, "in time order");
         }
         assert!(matches!(planned[7].fault, Fault::Resume { .. }));
+    }
+
+    #[test]
+    fn a_crash_is_planned_within_the_run_and_leaves_the_network_plan_alone() {
+        for seed in 1..=50 {
+            let scenario = crate::sim::sweep::workload(seed);
+            let network = FaultSet {
+                crash: false,
+                ..FaultSet::ALL
+            };
+            let describe = |faults| format!("{:?}", plan(seed, faults, &scenario));
+            assert_eq!(describe(FaultSet::ALL), describe(network), "seed {seed}");
+            assert_eq!(plan_crash(seed, network, &scenario), None);
+            let crash = plan_crash(seed, FaultSet::ALL, &scenario).expect("crashes are on");
+            assert!(scenario.branches.iter().any(|b| b.id == crash.branch));
+            // The workload's customers make five requests each, one customer per branch: the
+            // crashed branch commits at least its own customer's five.
+            assert!(
+                (1..=5 * scenario.branches.len() as u64).contains(&crash.after_commits),
+                "seed {seed}: {crash:?}"
+            );
+            let down = crash.down.as_millis();
+            assert!((50..=1000).contains(&down), "seed {seed}: down {down} ms");
+        }
     }
 }

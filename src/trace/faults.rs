@@ -1,4 +1,4 @@
-//! The faults a run met (partitions, holds, pauses, retries, deliberate duplicates), as they
+//! The faults a run met (partitions, holds, pauses, crashes, retries, deliberate duplicates), as they
 //! appear in traces and pictures, and the shared, timestamped log where a run notes them.
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -56,6 +56,25 @@ pub enum Fault {
         /// The resumed branch.
         #[serde(with = "branch_name")]
         branch: BranchId,
+    },
+    /// A branch's host crashes: everything the branch had not committed to its store is lost.
+    Crash {
+        /// The crashed branch.
+        #[serde(with = "branch_name")]
+        branch: BranchId,
+        /// How many events the branch had recorded, committed or not.
+        events: u64,
+    },
+    /// A crashed branch starts again from what it had committed.
+    Restart {
+        /// The restarted branch.
+        #[serde(with = "branch_name")]
+        branch: BranchId,
+        /// How many of its events it got back from its store (its events before the crash that
+        /// were committed): its later events follow them.
+        events: u64,
+        /// Its Lamport clock after them, where its next event goes on from.
+        clock: u64,
     },
     /// An attempt to deliver `message` to `to` failed (lost, or too late): it is sent again.
     Retry {

@@ -559,6 +559,21 @@ mod tests {
                         branch: BranchId(1),
                     },
                 },
+                FaultRecord {
+                    at_ms: 14,
+                    fault: Fault::Crash {
+                        branch: BranchId(1),
+                        events: 3,
+                    },
+                },
+                FaultRecord {
+                    at_ms: 20,
+                    fault: Fault::Restart {
+                        branch: BranchId(1),
+                        events: 2,
+                        clock: 2,
+                    },
+                },
             ],
             source: Some("in.json".to_string()),
         }
