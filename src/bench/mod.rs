@@ -34,6 +34,7 @@ pub mod cpu;
 pub mod latency;
 pub mod limit;
 pub mod memory;
+pub mod processes;
 
 use std::fmt::Write as _;
 use std::future::Future;
