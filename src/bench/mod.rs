@@ -34,7 +34,7 @@
 //! in-process cluster and against the same limit, on a cluster of `serve` processes on
 //! loopback ([`processes`]), once in memory and once with `--data`: the same seeded workload,
 //! warmed up the same way, run by the same customers as `run --cluster` (a
-//! [`Session`](crate::remote::run::Session)), so that the rows tell what a process boundary
+//! [`Session`]), so that the rows tell what a process boundary
 //! and durability cost. There the exchanges and events are counted from the branches' logs
 //! (Collect), the CPU time is the children's and this process's (the customers') together,
 //! and the memory is the sum of the children's peaks.
