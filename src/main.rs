@@ -95,6 +95,15 @@ struct BenchArgs {
     /// shared channel), from 1 to 10000.
     #[arg(long, value_name = "N", default_value_t = benchmark::CONCURRENT_CALLERS)]
     callers: usize,
+    /// Also run every configuration on clusters of `serve` processes on loopback (this
+    /// binary, one process per branch, on free ports, with a cluster file in a temporary
+    /// folder), once in memory and once with --data (SQLite, a folder per branch), right after
+    /// the in-process cluster and against the same limit: rows `in-process`, `processes` and
+    /// `processes+data` show what a process boundary and durability cost. Every process is
+    /// stopped at the end of its configuration (SIGTERM, then SIGKILL after 20 s), and the
+    /// folder removed, also after an error or Ctrl-C.
+    #[arg(long)]
+    processes: bool,
     /// Print the results as JSON on stdout (the table still goes to stderr).
     #[arg(long)]
     json: bool,
@@ -256,7 +265,7 @@ fn command(command: Command, console: &mut Console) -> Outcome {
                 args.callers,
             )
             .map_err(|error| AppError::BadInput(error.to_string()))?;
-            bench(&config, args.json, console)
+            bench(&config, args.processes, args.json, console)
         }
     }
 }

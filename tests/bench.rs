@@ -1,6 +1,7 @@
 //! The `bench` command on a tiny configuration: its JSON has every field, its counts are exactly
-//! what the workload implies, and its rates are sane. No timing thresholds: the figures
-//! themselves depend on the machine.
+//! what the workload implies, and its rates are sane; with `--processes`, the rows of the
+//! clusters of `serve` processes are there too and no process is left behind. No timing
+//! thresholds: the figures themselves depend on the machine.
 
 use std::process::{Command, Output};
 
@@ -194,5 +195,104 @@ fn bench_refuses_bad_flags() {
         assert_eq!(output.status.code(), Some(2), "{args:?}");
         assert_eq!(String::from_utf8_lossy(&output.stderr), message);
         assert!(output.stdout.is_empty());
+    }
+}
+
+/// The pid and cluster file of every `serve` process a benchmark said (at debug level) it
+/// started.
+fn serve_children(stderr: &str) -> Vec<(u32, String)> {
+    let started = regex::Regex::new(r"serve started .*pid=(\d+) cluster=(\S+)").unwrap();
+    started
+        .captures_iter(stderr)
+        .map(|found| (found[1].parse().unwrap(), found[2].to_string()))
+        .collect()
+}
+
+/// With `--processes`, two branches and five operations each: every configuration has its
+/// three rows (in process, processes, processes with `--data`), in that order, each with the
+/// counts the workload implies (the same workload everywhere, so exchanges and events are
+/// counted alike from the processes' logs) and replicas that agree; and once the benchmark
+/// has ended, none of the `serve` processes it started is running and their temporary folders
+/// are gone.
+#[test]
+fn bench_with_processes_adds_their_rows_and_leaves_nothing_behind() {
+    let output = Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
+        .env("RUST_LOG", "lamport_bank::bench=debug")
+        .args([
+            "bench",
+            "--branches",
+            "2",
+            "--ops",
+            "5",
+            "--limit-time",
+            "0.05",
+        ])
+        .args(["--processes", "--json"])
+        .output()
+        .expect("the binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let json: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+    assert_eq!(
+        json["clusters"],
+        serde_json::json!(["in-process", "processes", "processes+data"])
+    );
+    let runs = json["runs"].as_array().expect("runs is an array");
+    let rows: Vec<(&str, &str)> = runs
+        .iter()
+        .map(|run| {
+            (
+                run["schedule"].as_str().unwrap(),
+                run["cluster"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ("sequential", "in-process"),
+            ("sequential", "processes"),
+            ("sequential", "processes+data"),
+            ("concurrent", "in-process"),
+            ("concurrent", "processes"),
+            ("concurrent", "processes+data"),
+        ]
+    );
+    for run in runs {
+        assert_eq!(count(run, "branches"), 2);
+        let (changes, queries) = (
+            count(run, "deposits") + count(run, "withdraws"),
+            count(run, "queries"),
+        );
+        assert_eq!(changes + queries, 10, "{run}");
+        assert_eq!(count(run, "exchanges"), queries + changes * 2, "{run}");
+        assert_eq!(count(run, "events"), 3 * queries + 8 * changes, "{run}");
+        assert_eq!(run["replicas_agree"], true, "{run}");
+        assert!(number(run, "ops_per_s") > 0.0, "{run}");
+        assert!(count(run, "peak_memory_kib") > 0, "{run}");
+        assert_ordered_latencies(&run["latency_us"]);
+    }
+    let table = stderr
+        .lines()
+        .filter(|line| {
+            line.contains("  in-process  ")
+                || line.contains("  processes  ")
+                || line.contains("  processes+data  ")
+        })
+        .count();
+    assert_eq!(table, 6, "{stderr}");
+
+    // Two configurations, two clusters of processes each, two branches each.
+    let children = serve_children(&stderr);
+    assert_eq!(children.len(), 8, "{stderr}");
+    for (pid, cluster) in &children {
+        // The process is gone, or its id already belongs to another process.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&cmdline).contains(cluster.as_str()),
+            "serve {pid} of {cluster} still runs"
+        );
+        let folder = std::path::Path::new(cluster).parent().unwrap();
+        assert!(!folder.exists(), "{} is left", folder.display());
     }
 }

@@ -7,9 +7,21 @@ use super::{AppError, Console, Ended, Outcome, progress};
 use crate::bench::{self, BenchConfig, BenchReport, Event, Stage};
 use crate::limits;
 
-/// Runs the benchmark `config` describes; with `json`, also prints the results as JSON on
+/// Runs the benchmark `config` describes; with `processes`, also on clusters of `serve`
+/// processes started from this very binary; with `json`, also prints the results as JSON on
 /// standard output.
-pub fn run(config: &BenchConfig, json: bool, console: &mut Console) -> Outcome {
+pub fn run(config: &BenchConfig, processes: bool, json: bool, console: &mut Console) -> Outcome {
+    let config = if processes {
+        let binary = std::env::current_exe().map_err(|error| {
+            AppError::RunFailed(format!(
+                "--processes: this binary's path, to start it as `serve`: {error}"
+            ))
+        })?;
+        config.clone().with_processes(binary)
+    } else {
+        config.clone()
+    };
+    let config = &config;
     limits::raise_open_files();
     let room = limits::room();
     for &branches in config.branches() {
@@ -34,10 +46,15 @@ pub fn run(config: &BenchConfig, json: bool, console: &mut Console) -> Outcome {
                 index,
                 branches,
                 schedule,
+                deployment,
                 ..
             }) => {
                 bar.set_position(index as u64 + 1);
-                bar.set_message(format!("{branches} branches, {}", schedule.name()));
+                bar.set_message(format!(
+                    "{branches} branches, {}, {}",
+                    schedule.name(),
+                    deployment.name()
+                ));
             }
             Event::Limit(limit) => {
                 let preview = BenchReport {

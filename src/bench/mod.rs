@@ -29,27 +29,41 @@
 //!
 //! Benchmarks keep Lamport clocks only ([`RECORDING`]: no vector clocks, no history), so that
 //! memory measures the system, not a trace of millions of events.
+//!
+//! With [`BenchConfig::with_processes`], every configuration also runs, right after the
+//! in-process cluster and against the same limit, on a cluster of `serve` processes on
+//! loopback ([`processes`]), once in memory and once with `--data`: the same seeded workload,
+//! warmed up the same way, run by the same customers as `run --cluster` (a
+//! [`Session`]), so that the rows tell what a process boundary
+//! and durability cost. There the exchanges and events are counted from the branches' logs
+//! (Collect), the CPU time is the children's and this process's (the customers') together,
+//! and the memory is the sum of the children's peaks.
 
 pub mod cpu;
 pub mod latency;
 pub mod limit;
 pub mod memory;
+pub mod processes;
 
 use std::fmt::Write as _;
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, RunConfig};
 use crate::error::Error;
-use crate::model::{Action, ClockModel, Schedule};
+use crate::model::{Action, BranchId, ClockModel, EventId, Schedule, Step};
+use crate::remote::run::{RemoteError, Session};
 use crate::scenario::Scenario;
 use crate::scenario::workload::{self, DEFAULT_INITIAL_BALANCE, WorkloadSpec};
-use crate::trace::Recording;
+use crate::trace::{EventKind, Recording};
 
 use latency::Percentiles;
 use limit::Limit;
+use processes::{ProcessError, Processes, Storage};
 
 /// The numbers of branches benchmarked unless told otherwise.
 pub const DEFAULT_BRANCHES: [u32; 3] = [4, 16, 64];
@@ -80,6 +94,41 @@ pub struct BenchConfig {
     seed: u64,
     limit_time: Duration,
     callers: usize,
+    /// The `lamport-bank` binary to start as `serve` processes, if the clusters of processes
+    /// are measured too.
+    serve_binary: Option<PathBuf>,
+}
+
+/// Where a configuration's branches run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Deployment {
+    /// Every branch a server in this process (a [`Cluster`]).
+    InProcess,
+    /// Every branch a `serve` process of its own on loopback, its state in memory.
+    Processes,
+    /// The same with `serve --data`: every step committed to SQLite and fsynced before what
+    /// depends on it leaves the branch.
+    ProcessesData,
+}
+
+impl Deployment {
+    /// Its name in the table and the JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            Deployment::InProcess => "in-process",
+            Deployment::Processes => "processes",
+            Deployment::ProcessesData => "processes+data",
+        }
+    }
+
+    /// Where a cluster of processes keeps its state; `None` in process.
+    fn storage(self) -> Option<Storage> {
+        match self {
+            Deployment::InProcess => None,
+            Deployment::Processes => Some(Storage::Memory),
+            Deployment::ProcessesData => Some(Storage::Data),
+        }
+    }
 }
 
 /// The most branches one configuration may have.
@@ -119,6 +168,7 @@ impl Default for BenchConfig {
             seed: DEFAULT_SEED,
             limit_time: DEFAULT_LIMIT_TIME,
             callers: CONCURRENT_CALLERS,
+            serve_binary: None,
         }
     }
 }
@@ -165,7 +215,29 @@ impl BenchConfig {
             seed,
             limit_time,
             callers,
+            serve_binary: None,
         })
+    }
+
+    /// The same benchmark, each configuration also run on clusters of `serve` processes
+    /// started from `binary` (the `lamport-bank` binary): in memory, and with `--data`.
+    pub fn with_processes(mut self, binary: PathBuf) -> Self {
+        self.serve_binary = Some(binary);
+        self
+    }
+
+    /// Where each configuration runs, in the order run: in process, then (if asked) on
+    /// clusters of processes.
+    pub fn deployments(&self) -> Vec<Deployment> {
+        if self.serve_binary.is_some() {
+            vec![
+                Deployment::InProcess,
+                Deployment::Processes,
+                Deployment::ProcessesData,
+            ]
+        } else {
+            vec![Deployment::InProcess]
+        }
     }
 
     /// The numbers of branches, one configuration each.
@@ -195,7 +267,7 @@ impl BenchConfig {
 
     /// How many workload runs the benchmark makes.
     pub fn run_count(&self) -> usize {
-        self.branches.len() * self.schedules.len()
+        self.branches.len() * self.schedules.len() * self.deployments().len()
     }
 
     /// The workload of one configuration: one customer per branch, a seeded mix.
@@ -234,6 +306,8 @@ pub enum Stage {
         branches: u32,
         /// Its schedule.
         schedule: Schedule,
+        /// Where its branches run.
+        deployment: Deployment,
     },
 }
 
@@ -275,6 +349,8 @@ pub struct Measurement {
     pub branches: u32,
     /// The schedule.
     pub schedule: Schedule,
+    /// Where the branches ran.
+    pub deployment: Deployment,
     /// The operations run.
     pub mix: Mix,
     /// Wall time of the customer phase.
@@ -287,7 +363,8 @@ pub struct Measurement {
     /// Lamport events recorded during the customer phase, by branches and customers.
     pub events: u64,
     /// Peak resident memory of the process during this configuration, in KiB (`None` if the
-    /// system does not say).
+    /// system does not say); on a cluster of processes, the sum of the branches' processes'
+    /// peaks (the customers, in this process, not counted).
     pub peak_kib: Option<u64>,
     /// Whether the peak was reset before this configuration (otherwise it is the process's
     /// peak so far).
@@ -295,7 +372,8 @@ pub struct Measurement {
     /// The limit this configuration is compared with (measured just before it), in calls per
     /// second.
     pub limit: f64,
-    /// CPU time of the whole process during the customer phase.
+    /// CPU time of the whole process during the customer phase (and, on a cluster of
+    /// processes, of every branch's process).
     pub cpu: Option<Duration>,
     /// The limit's CPU time per call (for the same schedule).
     pub limit_cpu: Option<Duration>,
@@ -396,15 +474,30 @@ pub enum Event<'a> {
     Measured(&'a Measurement),
 }
 
+/// Why a benchmark could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// An in-process cluster, or the limit's, failed.
+    #[error(transparent)]
+    Run(#[from] Error),
+    /// A cluster of processes could not be started or stopped.
+    #[error(transparent)]
+    Processes(#[from] ProcessError),
+    /// A run on a cluster of processes failed.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+}
+
 /// Runs the benchmark: measures the limit, then every configuration in turn (for each number of
-/// branches, each schedule), telling `events` what it starts and what it measured as it goes.
-/// Once `stop` resolves, the configuration in progress is abandoned and the report holds what
-/// was measured before it.
+/// branches, each schedule: the limit again, then each deployment), telling `events` what it
+/// starts and what it measured as it goes. Once `stop` resolves, the configuration in progress
+/// is abandoned (its processes, if any, stopped) and the report holds what was measured before
+/// it.
 pub async fn run(
     config: &BenchConfig,
     events: &mut (dyn FnMut(Event<'_>) + Send),
     stop: impl Future<Output = ()>,
-) -> Result<BenchReport, Error> {
+) -> Result<BenchReport, BenchError> {
     tokio::pin!(stop);
     let mut report = BenchReport {
         config: config.clone(),
@@ -422,29 +515,59 @@ pub async fn run(
     events(Event::Limit(&limit));
     report.limit = Some(limit);
     let total = config.run_count();
+    let deployments = config.deployments();
     for &branches in &config.branches {
         for &schedule in &config.schedules {
-            events(Event::Starting(Stage::Run {
-                index: report.runs.len(),
-                total,
-                branches,
-                schedule,
-            }));
-            let measured = async {
-                let limit = limit::measure(config.limit_time, config.callers).await?;
-                let limit = match schedule {
-                    Schedule::Sequential => (limit.sequential, limit.sequential_cpu),
-                    Schedule::Concurrent => (limit.concurrent, limit.concurrent_cpu),
+            let mut limit = None;
+            for &deployment in &deployments {
+                events(Event::Starting(Stage::Run {
+                    index: report.runs.len(),
+                    total,
+                    branches,
+                    schedule,
+                    deployment,
+                }));
+                // One limit for the deployments of a configuration, measured just before the
+                // first: their rows compare with each other and with the same limit.
+                let against = match limit {
+                    Some(against) => against,
+                    None => {
+                        let measured = tokio::select! {
+                            biased;
+                            () = &mut stop => return Ok(report.stopped()),
+                            measured = limit::measure(config.limit_time, config.callers) => measured?,
+                        };
+                        let against = match schedule {
+                            Schedule::Sequential => (measured.sequential, measured.sequential_cpu),
+                            Schedule::Concurrent => (measured.concurrent, measured.concurrent_cpu),
+                        };
+                        *limit.insert(against)
+                    }
                 };
-                measure(config, branches, schedule, limit).await
-            };
-            let measurement = tokio::select! {
-                biased;
-                () = &mut stop => return Ok(report.stopped()),
-                measurement = measured => measurement?,
-            };
-            events(Event::Measured(&measurement));
-            report.runs.push(measurement);
+                let measurement = match (deployment.storage(), &config.serve_binary) {
+                    (Some(storage), Some(binary)) => {
+                        let measured = measure_processes(
+                            config,
+                            (binary, storage),
+                            (branches, schedule, deployment),
+                            against,
+                            stop.as_mut(),
+                        )
+                        .await?;
+                        match measured {
+                            Some(measurement) => measurement,
+                            None => return Ok(report.stopped()),
+                        }
+                    }
+                    _ => tokio::select! {
+                        biased;
+                        () = &mut stop => return Ok(report.stopped()),
+                        measurement = measure(config, branches, schedule, against) => measurement?,
+                    },
+                };
+                events(Event::Measured(&measurement));
+                report.runs.push(measurement);
+            }
         }
     }
     Ok(report)
@@ -482,11 +605,10 @@ async fn measure(
     let balances = cluster.balances();
     cluster.shutdown().await?;
     let mut latencies: Vec<Duration> = logs?.into_values().flat_map(|log| log.latencies).collect();
-    let mut finals = balances.values();
-    let first = finals.next();
     Ok(Measurement {
         branches,
         schedule,
+        deployment: Deployment::InProcess,
         mix,
         elapsed,
         latency: Percentiles::of(&mut latencies),
@@ -497,7 +619,114 @@ async fn measure(
         limit,
         cpu,
         limit_cpu,
-        replicas_agree: finals.all(|balance| Some(balance) == first),
+        replicas_agree: all_equal(balances.values()),
+    })
+}
+
+fn all_equal<'a>(mut balances: impl Iterator<Item = &'a i64>) -> bool {
+    let first = balances.next();
+    balances.all(|balance| Some(balance) == first)
+}
+
+/// Runs one configuration on a new cluster of `serve` processes of `binary` and measures it,
+/// then stops every process, whatever happened: `None` if `stop` resolved first.
+async fn measure_processes<S: Future<Output = ()>>(
+    config: &BenchConfig,
+    (binary, storage): (&Path, Storage),
+    what: (u32, Schedule, Deployment),
+    limit: (f64, Option<Duration>),
+    stop: Pin<&mut S>,
+) -> Result<Option<Measurement>, BenchError> {
+    let scenario = config.workload(what.0);
+    let ids: Vec<BranchId> = scenario.branches.iter().map(|branch| branch.id).collect();
+    let mut on = Processes::new(
+        binary,
+        &ids,
+        scenario.initial_balance(),
+        config.model,
+        storage,
+    )?;
+    let measured = tokio::select! {
+        biased;
+        () = stop => None,
+        measured = measure_on(config, &scenario, &mut on, what, limit) => Some(measured),
+    };
+    let stopped = on.stop().await;
+    let measurement = measured.transpose()?;
+    stopped?;
+    Ok(measurement)
+}
+
+/// Starts the processes of `on`, warms them up, runs `scenario` and measures it.
+async fn measure_on(
+    config: &BenchConfig,
+    scenario: &Scenario,
+    on: &mut Processes,
+    (branches, schedule, deployment): (u32, Schedule, Deployment),
+    (limit, limit_cpu): (f64, Option<Duration>),
+) -> Result<Measurement, BenchError> {
+    let mix = Mix::of(scenario);
+    on.start().await?;
+    let run = RunConfig {
+        model: config.model,
+        schedule,
+        recording: RECORDING,
+        ..RunConfig::default()
+    };
+    let mut session = Session::begin(on.cluster(), scenario, run, None).await?;
+    // As in process: every connection and stream is made before timing starts.
+    session.run_customers(&workload::warm_up(scenario)).await?;
+    let cpu_of = |on: &Processes| {
+        cpu::used()
+            .zip(on.cpu())
+            .map(|(ours, theirs)| ours + theirs)
+    };
+    let cpu_before = cpu_of(on);
+    let started = Instant::now();
+    let logs = session.run_customers(&scenario.customers).await?;
+    let elapsed = started.elapsed();
+    let cpu = cpu_of(on)
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
+    let peak_kib = on.peak_kib();
+    let collected = session.collect().await?;
+    // The workload's events only: the warm-up's event ids come after the workload's.
+    let last = scenario
+        .customers
+        .iter()
+        .flat_map(|customer| customer.events.iter().map(|event| event.id))
+        .max()
+        .unwrap_or(EventId(0));
+    let timed = collected
+        .branch_events
+        .values()
+        .flatten()
+        .filter(|event| event.event_id <= last);
+    let (mut branch_events, mut propagations) = (0, 0);
+    for event in timed {
+        branch_events += 1;
+        if matches!(event.kind, EventKind::Branch(sub) if sub.step == Step::PropagateRequest) {
+            propagations += 1;
+        }
+    }
+    let mut latencies: Vec<Duration> = logs.into_values().flat_map(|log| log.latencies).collect();
+    Ok(Measurement {
+        branches,
+        schedule,
+        deployment,
+        mix,
+        elapsed,
+        latency: Percentiles::of(&mut latencies),
+        // A customer's call each, and one per propagation a branch received.
+        exchanges: mix.total() + propagations,
+        events: branch_events + CUSTOMER_EVENTS_PER_OP * mix.total(),
+        peak_kib,
+        // Each process is new, so its peak is this configuration's.
+        peak_reset: true,
+        limit,
+        cpu,
+        limit_cpu,
+        replicas_agree: all_equal(collected.finals.values()),
     })
 }
 
@@ -522,6 +751,7 @@ impl BenchReport {
                 "concurrent_cpu_us_per_call": limit.concurrent_cpu.map(micros),
                 "seconds_each": limit.duration.as_secs_f64(),
             })),
+            "clusters": config.deployments().iter().map(|d| d.name()).collect::<Vec<_>>(),
             "runs": runs,
             "stopped": self.stopped,
         })
@@ -579,12 +809,22 @@ impl BenchReport {
                 cpu_micros(limit.concurrent_cpu)
             )?;
         }
+        if config.serve_binary.is_some() {
+            writeln!(
+                out,
+                "Clusters: in-process (every branch a server in this process); processes (every \
+                 branch a `serve` process on loopback, state in memory); processes+data (the same \
+                 with --data: each step committed to SQLite and fsynced before what depends on it \
+                 leaves the branch). The same workload and warm-up on each, against the same limit"
+            )?;
+        }
         writeln!(out)?;
         writeln!(
             out,
-            "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>7}  {:>11}  {:>9}",
+            "{:>8}  {:<10}  {:<14}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>7}  {:>11}  {:>9}",
             "branches",
             "schedule",
+            "cluster",
             "ops",
             "ops/s",
             "p50 µs",
@@ -637,6 +877,15 @@ impl BenchReport {
                 "peak memory: the whole process's VmHWM, reset before each configuration"
             )?;
         }
+        if self.config.serve_binary.is_some() {
+            writeln!(
+                out,
+                "processes: peak memory is the sum of the serve processes' VmHWM (the customers, \
+                 in this process, not counted); CPU is theirs and this process's; exchanges and \
+                 events are counted from the branches' logs; a serve process records every event \
+                 with vector clocks (for Collect), the in-process cluster Lamport clocks only"
+            )?;
+        }
         if !self.replicas_agree() {
             writeln!(out, "WARNING: some run ended with replicas that disagree")?;
         }
@@ -655,9 +904,10 @@ impl BenchReport {
 /// One configuration's line of the table.
 pub fn row(run: &Measurement) -> String {
     format!(
-        "{:>8}  {:<10}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}\n",
+        "{:>8}  {:<10}  {:<14}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}\n",
         run.branches,
         run.schedule.name(),
+        run.deployment.name(),
         run.mix.total(),
         thousands(run.ops_per_s()),
         run.latency.p50.as_micros(),
@@ -681,6 +931,7 @@ fn run_json(run: &Measurement) -> Value {
     json!({
         "branches": run.branches,
         "schedule": run.schedule.name(),
+        "cluster": run.deployment.name(),
         "operations": run.mix.total(),
         "deposits": run.mix.deposits,
         "withdraws": run.mix.withdraws,
@@ -758,6 +1009,7 @@ mod tests {
         let run = Measurement {
             branches: 4,
             schedule: Schedule::Sequential,
+            deployment: Deployment::InProcess,
             mix: Mix {
                 deposits: 45,
                 withdraws: 45,

@@ -1,7 +1,8 @@
 //! A run of an input's customers against a cluster of `serve` processes: every branch is told
 //! the run (Begin), the customers run here against their branches, and once they are done every
 //! branch's log is collected, so that the run is assembled, checked and written exactly as an
-//! in-process run is.
+//! in-process run is. [`Session`] holds the three steps apart, for a benchmark that warms the
+//! connections up before it times the customers.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,15 +12,15 @@ use std::time::Duration;
 use tonic::transport::Channel;
 
 use super::config::ClusterFile;
-use crate::cluster::RunConfig;
+use crate::cluster::{CustomerLogs, RunConfig};
 use crate::customer::Customers;
 use crate::error::Error;
 use crate::model::{BranchId, Process};
 use crate::net::{self, Caller};
 use crate::report::Report;
-use crate::scenario::Scenario;
+use crate::scenario::{CustomerSpec, Scenario};
 use crate::tls::{self, Tls};
-use crate::trace::{History, file as trace_file};
+use crate::trace::{History, ProcessTable, TraceEvent, file as trace_file};
 use crate::wire::pb::{self, admin_client::AdminClient};
 
 /// How long an admin call (Begin, Collect, Reset) may take.
@@ -145,60 +146,13 @@ pub async fn run(
     config: RunConfig,
     tls: Option<&Tls>,
 ) -> Result<Report, RemoteError> {
-    let table = scenario.process_table();
-    let mut remotes = remotes(cluster, &config, tls)?;
-    for remote in &mut remotes {
-        let mut request = tonic::Request::new(pb::BeginRequest {
-            processes: table.names(),
-            clocks: config.model.name().to_string(),
-        });
-        request.set_timeout(ADMIN_DEADLINE);
-        let begun = remote.admin.begin(request).await;
-        begun.map_err(|status| remote.failed(status))?;
-    }
-    let mut channels: BTreeMap<BranchId, Channel> = BTreeMap::new();
-    for (&id, &addr) in &cluster.branches {
-        channels.insert(
-            id,
-            tls::channel(tls, id, addr, Caller::Customer, &config.timeouts)?,
-        );
-    }
-    let customers = Customers {
-        table: &table,
-        model: config.model,
-        schedule: config.schedule,
-        recording: config.recording,
-        deadline: config.timeouts.customer,
-        ask_again: true,
-    };
-    let done = Arc::new(AtomicUsize::new(0));
-    let mut logs = customers.run(&scenario.customers, &channels, &done).await?;
-    let mut branch_events = BTreeMap::new();
-    let mut finals = BTreeMap::new();
-    for remote in &mut remotes {
-        let mut request = tonic::Request::new(pb::CollectRequest {});
-        request.set_timeout(ADMIN_DEADLINE);
-        let reply = remote.admin.collect(request).await;
-        let reply = reply.map_err(|status| remote.failed(status))?.into_inner();
-        let mut events = Vec::with_capacity(reply.events.len());
-        for line in &reply.events {
-            let event = trace_file::read_event_line(line, &table).map_err(|problem| {
-                RemoteError::BadLog {
-                    branch: remote.id,
-                    problem: problem.to_string(),
-                }
-            })?;
-            if event.process != Process::Branch(remote.id) {
-                return Err(RemoteError::BadLog {
-                    branch: remote.id,
-                    problem: format!("it holds an event of {}", event.process),
-                });
-            }
-            events.push(event);
-        }
-        branch_events.insert(remote.id, events);
-        finals.insert(remote.id, reply.balance);
-    }
+    let mut session = Session::begin(cluster, scenario, config, tls).await?;
+    let mut logs = session.run_customers(&scenario.customers).await?;
+    let Collected {
+        mut branch_events,
+        finals,
+    } = session.collect().await?;
+    let table = session.table;
     let events = table
         .processes()
         .iter()
@@ -222,4 +176,111 @@ pub async fn run(
         finals,
         cluster.branches.clone(),
     ))
+}
+
+/// A run begun on every branch of a cluster: customers can be run against it, as many times
+/// as wanted (a benchmark warms the connections up first), and every branch's log collected.
+/// [`run`] is one begin, one run of the customers and one collect.
+pub struct Session {
+    table: ProcessTable,
+    config: RunConfig,
+    remotes: Vec<Remote>,
+    /// The channel to each branch that its customers call it over: made once, so that a
+    /// warm-up connects the very channel a later run of the customers uses.
+    channels: BTreeMap<BranchId, Channel>,
+    done: Arc<AtomicUsize>,
+}
+
+/// What every branch of a session recorded, as [`Session::collect`] took it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Collected {
+    /// Each branch's events so far, in the order it recorded them.
+    pub branch_events: BTreeMap<BranchId, Vec<TraceEvent>>,
+    /// Each branch's balance.
+    pub finals: BTreeMap<BranchId, i64>,
+}
+
+impl Session {
+    /// Tells every branch of `cluster` that a run of `scenario`'s processes begins (Begin), as
+    /// `config` says; over mutual TLS with `tls` if given.
+    pub async fn begin(
+        cluster: &ClusterFile,
+        scenario: &Scenario,
+        config: RunConfig,
+        tls: Option<&Tls>,
+    ) -> Result<Self, RemoteError> {
+        let table = scenario.process_table();
+        let mut remotes = remotes(cluster, &config, tls)?;
+        for remote in &mut remotes {
+            let mut request = tonic::Request::new(pb::BeginRequest {
+                processes: table.names(),
+                clocks: config.model.name().to_string(),
+            });
+            request.set_timeout(ADMIN_DEADLINE);
+            let begun = remote.admin.begin(request).await;
+            begun.map_err(|status| remote.failed(status))?;
+        }
+        let mut channels: BTreeMap<BranchId, Channel> = BTreeMap::new();
+        for (&id, &addr) in &cluster.branches {
+            channels.insert(
+                id,
+                tls::channel(tls, id, addr, Caller::Customer, &config.timeouts)?,
+            );
+        }
+        Ok(Self {
+            table,
+            config,
+            remotes,
+            channels,
+            done: Arc::default(),
+        })
+    }
+
+    /// Runs `customers` (of the scenario begun) against their branches, one after another or
+    /// all at once as the schedule says, and returns each customer's log.
+    pub async fn run_customers(
+        &self,
+        customers: &[CustomerSpec],
+    ) -> Result<CustomerLogs, RemoteError> {
+        let runner = Customers {
+            table: &self.table,
+            model: self.config.model,
+            schedule: self.config.schedule,
+            recording: self.config.recording,
+            deadline: self.config.timeouts.customer,
+            ask_again: true,
+        };
+        Ok(runner.run(customers, &self.channels, &self.done).await?)
+    }
+
+    /// Takes every branch's log and balance (Collect); the run goes on, and may be collected
+    /// again.
+    pub async fn collect(&mut self) -> Result<Collected, RemoteError> {
+        let mut collected = Collected::default();
+        for remote in &mut self.remotes {
+            let mut request = tonic::Request::new(pb::CollectRequest {});
+            request.set_timeout(ADMIN_DEADLINE);
+            let reply = remote.admin.collect(request).await;
+            let reply = reply.map_err(|status| remote.failed(status))?.into_inner();
+            let mut events = Vec::with_capacity(reply.events.len());
+            for line in &reply.events {
+                let event = trace_file::read_event_line(line, &self.table).map_err(|problem| {
+                    RemoteError::BadLog {
+                        branch: remote.id,
+                        problem: problem.to_string(),
+                    }
+                })?;
+                if event.process != Process::Branch(remote.id) {
+                    return Err(RemoteError::BadLog {
+                        branch: remote.id,
+                        problem: format!("it holds an event of {}", event.process),
+                    });
+                }
+                events.push(event);
+            }
+            collected.branch_events.insert(remote.id, events);
+            collected.finals.insert(remote.id, reply.balance);
+        }
+        Ok(collected)
+    }
 }
