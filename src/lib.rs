@@ -12,6 +12,7 @@
 //! - [`clock`]: the Lamport clock (tick, merge) and the vector clock.
 //! - [`rng`]: the seeded generator behind everything that must replay.
 //! - [`source`]: text from outside (a file or standard input), read with bounds.
+//! - [`json`]: JSON from outside read strictly (no key given twice), values cut in messages.
 //! - [`scenario`]: what a run is given: the input file read and validated, the built-in sample,
 //!   seeded workloads.
 //! - [`trace`]: what a run records: each process's recorder, the history, the branch logs and
@@ -52,6 +53,7 @@ pub mod clock;
 pub mod cluster;
 mod customer;
 mod error;
+pub mod json;
 pub mod limits;
 pub mod model;
 mod net;

@@ -85,9 +85,16 @@ impl Report {
         source: &str,
         scenario: &Scenario,
     ) -> std::fmt::Result {
+        let numbered = match scenario.numbered {
+            0 => String::new(),
+            n => format!(
+                "; {} without an id, numbered by their place in the input",
+                count(n, "event", "events")
+            ),
+        };
         writeln!(
             out,
-            "Input: {source} ({}, {}; clocks {}, schedule {})",
+            "Input: {source} ({}, {}; clocks {}, schedule {}{numbered})",
             count(scenario.branches.len(), "branch", "branches"),
             count(scenario.customers.len(), "customer", "customers"),
             self.model.name(),

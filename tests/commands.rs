@@ -356,3 +356,49 @@ fn a_sweep_refuses_output_flags() {
         )
     );
 }
+
+/// An input of 2021's form (`client` and `bank`, events without ids) runs, and the report says
+/// how its events were numbered: the sample's events in that form get the sample's ids, so
+/// the output equals the sample's expected file.
+#[test]
+fn an_input_of_2021_runs_and_its_report_says_the_events_were_numbered() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let sample: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(example("sample")).expect("readable"))
+            .expect("JSON");
+    let mut processes = sample.as_array().expect("an array").clone();
+    for process in &mut processes {
+        let object = process.as_object_mut().expect("an object");
+        let kind = match object["type"].as_str() {
+            Some("customer") => "client",
+            _ => "bank",
+        };
+        object.insert("type".into(), kind.into());
+        for event in object
+            .get_mut("events")
+            .and_then(|events| events.as_array_mut())
+            .into_iter()
+            .flatten()
+        {
+            event.as_object_mut().expect("an event").remove("id");
+        }
+    }
+    let input = dir.path().join("2021.json");
+    fs::write(&input, serde_json::to_string(&processes).expect("JSON")).expect("written");
+    let output = dir.path().join("out.json");
+    let (outcome, (_, report)) = run_with(
+        &input.display().to_string(),
+        OutputPaths {
+            output: Some(output.clone()),
+            ..OutputPaths::default()
+        },
+    );
+    assert!(matches!(outcome, Ok(Ended::Holds)), "{outcome:?}: {report}");
+    assert!(
+        report.contains("; 5 events without an id, numbered by their place in the input)"),
+        "{report}"
+    );
+    let expected =
+        fs::read_to_string(examples_dir().join("sample.original.expected.json")).expect("readable");
+    assert_eq!(fs::read_to_string(&output).expect("written"), expected);
+}

@@ -101,8 +101,8 @@ fn every_bad_input_is_refused_in_one_line_before_anything_runs() {
         ),
         (
             "Refuses an unknown process type",
-            format!(r#"[{B1}, {B1}, {{"id": 2, "type": "bank"}}]"#),
-            r#"process at index 2: unknown type "bank" (expected customer or branch)"#,
+            format!(r#"[{B1}, {B1}, {{"id": 2, "type": "vault"}}]"#),
+            r#"process at index 2: unknown type "vault" (expected customer or branch; 2021's client or bank)"#,
         ),
         (
             "Refuses a branch without a balance",
@@ -145,9 +145,9 @@ fn every_bad_input_is_refused_in_one_line_before_anything_runs() {
             r#"process 1 (customer): field "customer-requests" must be an array, got 3"#,
         ),
         (
-            "Refuses an event without an id",
-            one_event(r#"{"interface": "query"}"#),
-            r#"process 1 (customer): event at index 0: missing field "id""#,
+            "Refuses a misspelt field, naming the one it is near",
+            one_event(r#"{"id": 3, "interface": "deposit", "mony": 5}"#),
+            r#"process 1 (customer): event 3: unknown field "mony" (did you mean "money"?)"#,
         ),
         (
             "Refuses an event id of zero",
@@ -227,11 +227,11 @@ fn every_bad_input_is_refused_in_one_line_before_anything_runs() {
             r#"process 1 (customer): has both "events" and "customer-requests" (expected one of them)"#,
         ),
         (
-            "a customer request without a `customer-request-id`",
+            "a customer request with an `id` instead of a `customer-request-id`",
             format!(
                 r#"[{{"id": 1, "type": "customer", "customer-requests": [{{"id": 4, "interface": "query"}}]}}, {B1}]"#
             ),
-            r#"process 1 (customer): event at index 0: missing field "customer-request-id""#,
+            r#"process 1 (customer): event at index 0: unknown field "id" (expected customer-request-id, interface, money)"#,
         ),
         (
             "a customer request id given as a string",

@@ -55,6 +55,7 @@ pub async fn measure(duration: Duration, callers: usize) -> Result<Limit, Error>
             balance: 0,
         }],
         customers: Vec::new(),
+        numbered: 0,
     };
     let config = RunConfig {
         recording: Recording {

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value};
 
 use super::{BranchSpec, CustomerEvent, CustomerSpec, Scenario};
+use crate::json;
 use crate::model::{Action, BranchId, CustomerId, EventId};
 use crate::source::{self, json_kind, split_json_error};
 
@@ -66,7 +67,7 @@ pub enum Problem {
         got: String,
     },
     /// A process's `type` is neither `customer` nor `branch`.
-    #[error("unknown type {} (expected customer or branch)", quoted(.0))]
+    #[error("unknown type {} (expected customer or branch; 2021's client or bank)", quoted(.0))]
     UnknownType(String),
     /// An event's `interface` is neither `query`, `deposit` nor `withdraw`.
     #[error("unknown interface {} (expected query, deposit or withdraw)", quoted(.0))]
@@ -110,6 +111,82 @@ pub enum Problem {
     /// The input holds no branch process at all.
     #[error("no branch processes")]
     NoBranches,
+    /// The text begins with a UTF-8 byte-order mark, which JSON does not allow.
+    #[error(
+        "begins with a UTF-8 byte-order mark (U+FEFF), which JSON does not allow: save the file without it"
+    )]
+    ByteOrderMark,
+    /// A field this format does not have (a misspelling, or another format's field).
+    #[error("unknown field {}{}", quoted(.field), suggestion(.near, .expected))]
+    UnknownField {
+        /// The field, as written (cut if long).
+        field: String,
+        /// A field of this place that it is close to, if any.
+        near: Option<&'static str>,
+        /// The fields this place has.
+        expected: &'static [&'static str],
+    },
+    /// A field of the client-centric project's input, which sends the customer to another
+    /// branch: a format not read yet.
+    #[error("field {} sends the customer to another branch (the client-centric project's input), which is not supported yet", quoted(.0))]
+    ClientCentric(&'static str),
+    /// A branch entry with events.
+    #[error("a branch has no events (got {0} of them)")]
+    BranchEvents(usize),
+    /// Some order of the deposits could take a balance beyond what an `i64` holds.
+    #[error("the initial balance {balance} plus every deposit ({deposits} in all) could exceed {max}, the largest balance a branch keeps", max = i64::MAX)]
+    MayOverflow {
+        /// The initial balance.
+        balance: i64,
+        /// The sum of every deposit.
+        deposits: i128,
+    },
+}
+
+/// The fields a branch entry has.
+const BRANCH_FIELDS: &[&str] = &["id", "type", "balance", "events"];
+/// The fields a customer entry has.
+const CUSTOMER_FIELDS: &[&str] = &["id", "type", "events", "customer-requests"];
+/// The fields of an event in `events`.
+const EVENT_FIELDS: &[&str] = &["id", "interface", "money"];
+/// The fields of an event in `customer-requests`.
+const REQUEST_FIELDS: &[&str] = &["customer-request-id", "interface", "money"];
+/// The fields of the client-centric project's events (see [`Problem::ClientCentric`]).
+const CLIENT_CENTRIC_FIELDS: [&str; 2] = ["branch", "dest"];
+
+/// "(did you mean ...?)" for a near field, else the fields expected.
+fn suggestion(near: &Option<&'static str>, expected: &[&str]) -> String {
+    match near {
+        Some(near) => format!(" (did you mean \"{near}\"?)"),
+        None => format!(" (expected {})", expected.join(", ")),
+    }
+}
+
+/// Refuses a field of `object` that `expected` does not list, naming the nearest one.
+fn known_fields(
+    object: &Map<String, Value>,
+    expected: &'static [&'static str],
+) -> Result<(), Problem> {
+    let Some(field) = object
+        .keys()
+        .find(|field| !expected.contains(&field.as_str()))
+    else {
+        return Ok(());
+    };
+    if let Some(client_centric) = CLIENT_CENTRIC_FIELDS.iter().find(|name| **name == field) {
+        return Err(Problem::ClientCentric(client_centric));
+    }
+    let near = expected
+        .iter()
+        .map(|name| (strsim::damerau_levenshtein(name, field), *name))
+        .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
+        .min()
+        .map(|(_, name)| name);
+    Err(Problem::UnknownField {
+        field: json::cut(field),
+        near,
+        expected,
+    })
 }
 
 /// Reads and validates the scenario at `path`; `-` reads standard input (named `<stdin>`).
@@ -131,21 +208,27 @@ pub fn parse(source: &str, text: &str) -> Result<Scenario, InputError> {
         place,
         problem,
     };
-    let root: Value = serde_json::from_str(text).map_err(|error| {
+    if text.starts_with('\u{feff}') {
+        return Err(fail((String::new(), Problem::ByteOrderMark)));
+    }
+    let root: Value = json::parse(text).map_err(|error| {
         let (place, message) = split_json_error(&error);
         fail((place, Problem::MalformedJson(message)))
     })?;
     let Value::Array(items) = &root else {
         return Err(fail((String::new(), Problem::NotAnArray(json_kind(&root)))));
     };
-    let entries = items
+    let read = items
         .iter()
         .enumerate()
         .map(|(index, item)| parse_process(index, item))
         .collect::<Result<Vec<_>, _>>()
         .map_err(fail)?;
+    let (entries, numbered) = number_events(read);
     check_event_ids(&entries).map_err(fail)?;
-    assemble(entries).map_err(fail)
+    let mut scenario = assemble(entries).map_err(fail)?;
+    scenario.numbered = numbered;
+    Ok(scenario)
 }
 
 /// A problem and the place it was found.
@@ -157,7 +240,50 @@ enum Entry {
     Customer(CustomerId, Vec<CustomerEvent>),
 }
 
-fn parse_process(index: usize, item: &Value) -> Located<Entry> {
+/// A customer's event as read: its id, unless it came without one.
+struct ReadEvent {
+    id: Option<EventId>,
+    action: Action,
+}
+
+/// An entry as read, before the events without an id are numbered.
+enum ReadEntry {
+    Branch(BranchSpec),
+    Customer(CustomerId, Vec<ReadEvent>),
+}
+
+/// Gives each event that came without an id its place among all the input's events (from 1,
+/// in input order), as 2021's inputs expect; returns the entries and how many were numbered.
+fn number_events(read: Vec<ReadEntry>) -> (Vec<Entry>, usize) {
+    let mut place = 0;
+    let mut numbered = 0;
+    let entries = read
+        .into_iter()
+        .map(|entry| match entry {
+            ReadEntry::Branch(branch) => Entry::Branch(branch),
+            ReadEntry::Customer(id, events) => {
+                let events = events
+                    .into_iter()
+                    .map(|event| {
+                        place += 1;
+                        let id = event.id.unwrap_or_else(|| {
+                            numbered += 1;
+                            EventId(place)
+                        });
+                        CustomerEvent {
+                            id,
+                            action: event.action,
+                        }
+                    })
+                    .collect();
+                Entry::Customer(id, events)
+            }
+        })
+        .collect();
+    (entries, numbered)
+}
+
+fn parse_process(index: usize, item: &Value) -> Located<ReadEntry> {
     let at_index = |problem| (format!("process at index {index}"), problem);
     let object = item
         .as_object()
@@ -168,27 +294,37 @@ fn parse_process(index: usize, item: &Value) -> Located<Entry> {
     let kind_name = kind_name
         .as_str()
         .ok_or_else(|| at_index(mistyped("type", "a string", kind_name)))?;
-    let place = format!("process {id} ({kind_name})");
+    let place = format!("process {id} ({})", json::cut(kind_name));
     match kind_name {
-        "branch" => {
+        // 2021's inputs say "bank" and "client".
+        "branch" | "bank" => {
+            known_fields(object, BRANCH_FIELDS).map_err(|problem| (place.clone(), problem))?;
+            let events = object.get("events").map_or(0, |events| match events {
+                Value::Array(events) => events.len(),
+                _ => 1,
+            });
+            if events > 0 {
+                return Err((place, Problem::BranchEvents(events)));
+            }
             let balance =
                 required(object, "balance").map_err(|problem| (place.clone(), problem))?;
             match balance.as_i64().filter(|balance| *balance >= 0) {
-                Some(balance) => Ok(Entry::Branch(BranchSpec {
+                Some(balance) => Ok(ReadEntry::Branch(BranchSpec {
                     id: BranchId(id),
                     balance,
                 })),
-                None => Err((place, Problem::BadBalance(balance.to_string()))),
+                None => Err((place, Problem::BadBalance(json::shown(balance)))),
             }
         }
-        "customer" => {
-            parse_customer(&place, object).map(|events| Entry::Customer(CustomerId(id), events))
+        "customer" | "client" => {
+            known_fields(object, CUSTOMER_FIELDS).map_err(|problem| (place.clone(), problem))?;
+            parse_customer(&place, object).map(|events| ReadEntry::Customer(CustomerId(id), events))
         }
-        other => Err(at_index(Problem::UnknownType(other.to_string()))),
+        other => Err(at_index(Problem::UnknownType(json::cut(other)))),
     }
 }
 
-fn parse_customer(place: &str, object: &Map<String, Value>) -> Located<Vec<CustomerEvent>> {
+fn parse_customer(place: &str, object: &Map<String, Value>) -> Located<Vec<ReadEvent>> {
     let (list_field, id_field, list) = match (object.get("events"), object.get("customer-requests"))
     {
         (Some(list), None) => ("events", "id", list),
@@ -210,16 +346,25 @@ fn parse_customer(place: &str, object: &Map<String, Value>) -> Located<Vec<Custo
     Ok(events)
 }
 
-/// Parses one event; on failure, also returns the event's id if it was valid.
-fn parse_event(
-    event: &Value,
-    id_field: &'static str,
-) -> Result<CustomerEvent, (Option<u64>, Problem)> {
+/// Parses one event; on failure, also returns the event's id if it has a valid one.
+fn parse_event(event: &Value, id_field: &'static str) -> Result<ReadEvent, (Option<u64>, Problem)> {
     let object = event
         .as_object()
         .ok_or((None, Problem::NotAnObject(json_kind(event))))?;
-    let id = positive_id(object, id_field, u64::MAX).map_err(|problem| (None, problem))?;
-    let located = |problem| (Some(id), problem);
+    let id = match object.get(id_field) {
+        // Numbered later, by its place in the input.
+        None => None,
+        Some(_) => {
+            Some(positive_id(object, id_field, u64::MAX).map_err(|problem| (None, problem))?)
+        }
+    };
+    let located = |problem| (id, problem);
+    let fields = if id_field == "id" {
+        EVENT_FIELDS
+    } else {
+        REQUEST_FIELDS
+    };
+    known_fields(object, fields).map_err(located)?;
     let interface = required(object, "interface").map_err(located)?;
     let interface = interface
         .as_str()
@@ -228,10 +373,10 @@ fn parse_event(
         "query" => Action::Query,
         "deposit" => Action::Deposit(money(object).map_err(located)?),
         "withdraw" => Action::Withdraw(money(object).map_err(located)?),
-        other => return Err(located(Problem::UnknownInterface(other.to_string()))),
+        other => return Err(located(Problem::UnknownInterface(json::cut(other)))),
     };
-    Ok(CustomerEvent {
-        id: EventId(id),
+    Ok(ReadEvent {
+        id: id.map(EventId),
         action,
     })
 }
@@ -241,7 +386,7 @@ fn money(object: &Map<String, Value>) -> Result<i64, Problem> {
     value
         .as_i64()
         .filter(|money| *money > 0)
-        .ok_or_else(|| Problem::BadMoney(value.to_string()))
+        .ok_or_else(|| Problem::BadMoney(json::shown(value)))
 }
 
 fn positive_id(object: &Map<String, Value>, field: &'static str, max: u64) -> Result<u64, Problem> {
@@ -259,7 +404,7 @@ fn required<'a>(object: &'a Map<String, Value>, field: &'static str) -> Result<&
 fn bad_id(field: &'static str, value: &Value) -> Problem {
     Problem::BadId {
         field,
-        got: value.to_string(),
+        got: json::shown(value),
     }
 }
 
@@ -267,7 +412,7 @@ fn mistyped(field: &'static str, expected: &'static str, value: &Value) -> Probl
     Problem::MistypedField {
         field,
         expected,
-        got: value.to_string(),
+        got: json::shown(value),
     }
 }
 
@@ -340,10 +485,26 @@ fn assemble(entries: Vec<Entry>) -> Located<Scenario> {
         };
         return Err((format!("process {} (branch)", branch.id.0), problem));
     }
+    let deposits: i128 = customers
+        .iter()
+        .flat_map(|customer| &customer.events)
+        .map(|event| match event.action {
+            Action::Deposit(money) => i128::from(money),
+            _ => 0,
+        })
+        .sum();
+    if i128::from(first.balance) + deposits > i128::from(i64::MAX) {
+        let problem = Problem::MayOverflow {
+            balance: first.balance,
+            deposits,
+        };
+        return Err((String::new(), problem));
+    }
     branches.sort_by_key(|branch| branch.id);
     Ok(Scenario {
         branches,
         customers,
+        numbered: 0,
     })
 }
 
@@ -449,8 +610,8 @@ mod tests {
             {"id": 1, "type": "customer", "customer-requests": [
                 {"customer-request-id": 9, "interface": "deposit", "money": 3}]},
             {"id": 2, "type": "customer", "customer-requests": [
-                {"customer-request-id": 4, "interface": "withdraw", "money": 1, "extra": true}]},
-            {"id": 2, "type": "branch", "balance": 0, "note": "ignored"},
+                {"customer-request-id": 4, "interface": "withdraw", "money": 1}]},
+            {"id": 2, "type": "branch", "balance": 0},
             {"id": 1, "type": "branch", "balance": 0}
         ]"#;
         let scenario = match parse("in.json", text) {
@@ -519,7 +680,7 @@ mod tests {
         );
         assert_eq!(
             refusal(r#"[{"id": 1, "type": "bank\"x"}]"#),
-            r#"in.json: process at index 0: unknown type "bank\"x" (expected customer or branch)"#
+            r#"in.json: process at index 0: unknown type "bank\"x" (expected customer or branch; 2021's client or bank)"#
         );
         assert_eq!(
             refusal("[\n  1,"),
@@ -533,6 +694,111 @@ mod tests {
             refusal(
                 r#"[{"id": 1, "type": "customer", "events": [{"id": 1, "interface": "query"}, {"id": 1, "interface": "query"}]}, {"id": 1, "type": "branch", "balance": 1}]"#
             ),
+            "in.json: process 1 (customer): event 1: duplicate event id 1 (first used by C1)"
+        );
+    }
+
+    /// A customer entry of one event, `event` written as JSON, beside [`BRANCH`].
+    fn one_event(event: &str) -> String {
+        format!(r#"[{{"id": 1, "type": "customer", "events": [{event}]}}, {BRANCH}]"#)
+    }
+
+    #[test]
+    fn input_that_means_something_else_is_refused_not_guessed() {
+        assert_eq!(
+            refusal(&one_event(
+                r#"{"id": 1, "interface": "deposit", "mony": 5}"#
+            )),
+            r#"in.json: process 1 (customer): event 1: unknown field "mony" (did you mean "money"?)"#
+        );
+        assert_eq!(
+            refusal(&one_event(r#"{"id": 1, "interfce": "query"}"#)),
+            r#"in.json: process 1 (customer): event 1: unknown field "interfce" (did you mean "interface"?)"#
+        );
+        assert_eq!(
+            refusal(r#"[{"id": 1, "type": "branch", "balance": 1, "colour": "red"}]"#),
+            r#"in.json: process 1 (branch): unknown field "colour" (expected id, type, balance, events)"#
+        );
+        assert_eq!(
+            refusal(&one_event(
+                r#"{"id": 2, "interface": "deposit", "money": 10, "dest": 3}"#
+            )),
+            "in.json: process 1 (customer): event 2: field \"dest\" sends the customer to another branch (the client-centric project's input), which is not supported yet"
+        );
+        assert_eq!(
+            refusal(&one_event(r#"{"interface": "query", "branch": 2}"#)),
+            "in.json: process 1 (customer): event at index 0: field \"branch\" sends the customer to another branch (the client-centric project's input), which is not supported yet"
+        );
+        assert_eq!(
+            refusal(&one_event(
+                "{\"id\": 1, \"interface\": \"deposit\", \"money\": -5,\n \"money\": 5}"
+            )),
+            "in.json: line 2 column 8: malformed JSON: key \"money\" given twice in one object"
+        );
+        assert_eq!(
+            refusal(&format!(
+                "\u{feff}{}",
+                one_event(r#"{"id": 1, "interface": "query"}"#)
+            )),
+            "in.json: begins with a UTF-8 byte-order mark (U+FEFF), which JSON does not allow: save the file without it"
+        );
+        let huge = "9".repeat(500);
+        assert_eq!(
+            refusal(&one_event(&format!(
+                r#"{{"id": 1, "interface": "deposit", "money": "{huge}"}}"#
+            ))),
+            format!(
+                "in.json: process 1 (customer): event 1: money must be a positive whole number, got \"{}... (502 characters)",
+                "9".repeat(59)
+            )
+        );
+        assert_eq!(
+            refusal(r#"[{"id": 1, "type": "branch", "balance": 1, "events": [{"id": 1}]}]"#),
+            "in.json: process 1 (branch): a branch has no events (got 1 of them)"
+        );
+    }
+
+    #[test]
+    fn money_that_could_overflow_is_refused_before_the_run() {
+        let max = i64::MAX;
+        let text = format!(
+            r#"[{{"id": 1, "type": "customer", "events": [{{"id": 1, "interface": "deposit", "money": 4}}, {{"id": 2, "interface": "deposit", "money": 4}}]}}, {{"id": 1, "type": "branch", "balance": {}}}]"#,
+            max - 7
+        );
+        assert_eq!(
+            refusal(&text),
+            format!(
+                "in.json: the initial balance {} plus every deposit (8 in all) could exceed {max}, the largest balance a branch keeps",
+                max - 7
+            )
+        );
+        // One less, and the largest balance any order can reach is i64::MAX itself.
+        let fits = text.replace(&format!("{}", max - 7), &format!("{}", max - 8));
+        assert!(parse("in.json", &fits).is_ok());
+    }
+
+    #[test]
+    fn inputs_of_2021_read_with_client_bank_and_events_without_ids() {
+        let text = r#"[
+            {"id": 1, "type": "client", "events": [{"interface": "deposit", "money": 10}, {"interface": "query"}]},
+            {"id": 2, "type": "client", "events": [{"interface": "withdraw", "money": 3}]},
+            {"id": 1, "type": "bank", "balance": 5},
+            {"id": 2, "type": "bank", "balance": 5}
+        ]"#;
+        let scenario = parse("in.json", text).expect("read");
+        assert_eq!(scenario.numbered, 3);
+        assert_eq!(
+            scenario.customers[0].events,
+            [event(1, Action::Deposit(10)), event(2, Action::Query)]
+        );
+        assert_eq!(
+            scenario.customers[1].events,
+            [event(3, Action::Withdraw(3))]
+        );
+        // Numbers given by place may meet an id given by hand: that is a repeat like any other.
+        let clash = r#"[{"id": 1, "type": "customer", "events": [{"interface": "query"}, {"id": 1, "interface": "query"}]}, {"id": 1, "type": "branch", "balance": 1}]"#;
+        assert_eq!(
+            refusal(clash),
             "in.json: process 1 (customer): event 1: duplicate event id 1 (first used by C1)"
         );
     }

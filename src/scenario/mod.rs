@@ -16,6 +16,9 @@ pub struct Scenario {
     pub branches: Vec<BranchSpec>,
     /// The customers, in order of first appearance in the input, each with all of its events.
     pub customers: Vec<CustomerSpec>,
+    /// How many events came without an id and were given their place among the input's
+    /// events as id (2021's inputs); 0 for most inputs.
+    pub numbered: usize,
 }
 
 impl Scenario {

@@ -61,6 +61,7 @@ pub fn generate(seed: u64, spec: &WorkloadSpec) -> Scenario {
     Scenario {
         branches,
         customers,
+        numbered: 0,
     }
 }
 
