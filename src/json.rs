@@ -133,7 +133,10 @@ mod tests {
         // Nesting beyond serde_json's limit is refused, not a stack overflow.
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         let error = parse(&deep).expect_err("refused");
-        assert!(error.to_string().starts_with("recursion limit exceeded"), "{error}");
+        assert!(
+            error.to_string().starts_with("recursion limit exceeded"),
+            "{error}"
+        );
     }
 
     #[test]
