@@ -1,7 +1,9 @@
 //! The library's error type: what can go wrong while a cluster runs, and how each error crosses
-//! the wire as a gRPC status.
+//! the wire as a gRPC status; and why a branch's store failed ([`StoreError`]), which such an
+//! error can carry.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use crate::model::{BranchId, CustomerId, EventId, Process};
 use crate::wire::WireError;
@@ -104,7 +106,7 @@ pub enum Error {
         /// The branch.
         branch: BranchId,
         /// What the store reported.
-        source: crate::branch::journal::StoreError,
+        source: StoreError,
     },
     /// A branch could not listen on its address.
     #[error("cannot listen on {addr}: {source}")]
@@ -178,4 +180,40 @@ impl From<Error> for tonic::Status {
             | Error::Task(_) => tonic::Status::internal(message),
         }
     }
+}
+
+/// Why a branch's store could not be opened, read or written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite refused (the message names the file).
+    #[error("{path}: {message}")]
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's message.
+        message: String,
+    },
+    /// The file belongs to another branch.
+    #[error("{path} holds the state of {held}, not {wanted}")]
+    OtherBranch {
+        /// The database file.
+        path: PathBuf,
+        /// The branch whose state it holds.
+        held: BranchId,
+        /// The branch started on it.
+        wanted: BranchId,
+    },
+    /// An entry of the journal could not be read back.
+    #[error("{path}: journal entry {position}: {problem}")]
+    Corrupt {
+        /// The database file.
+        path: PathBuf,
+        /// The entry's position.
+        position: i64,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The writer stopped: nothing more can be committed.
+    #[error("the store stopped: {0}")]
+    Stopped(String),
 }

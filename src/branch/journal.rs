@@ -22,6 +22,7 @@ use prost::Message;
 use rusqlite::{Connection, params};
 use tokio::sync::watch;
 
+pub use crate::error::StoreError;
 use crate::model::{BranchId, EventId, Op, Process};
 use crate::wire::pb::{self, journal as jpb};
 use crate::wire::{Acknowledgement, CustomerRequest, Propagation, WireError};
@@ -209,42 +210,6 @@ impl Entry {
             },
         })
     }
-}
-
-/// Why a branch's store could not be opened, read or written.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite refused (the message names the file).
-    #[error("{path}: {message}")]
-    Sqlite {
-        /// The database file.
-        path: PathBuf,
-        /// SQLite's message.
-        message: String,
-    },
-    /// The file belongs to another branch.
-    #[error("{path} holds the state of {held}, not {wanted}")]
-    OtherBranch {
-        /// The database file.
-        path: PathBuf,
-        /// The branch whose state it holds.
-        held: BranchId,
-        /// The branch started on it.
-        wanted: BranchId,
-    },
-    /// An entry of the journal could not be read back.
-    #[error("{path}: journal entry {position}: {problem}")]
-    Corrupt {
-        /// The database file.
-        path: PathBuf,
-        /// The entry's position.
-        position: i64,
-        /// What is wrong with it.
-        problem: String,
-    },
-    /// The writer stopped: nothing more can be committed.
-    #[error("the store stopped: {0}")]
-    Stopped(String),
 }
 
 /// What the writer thread is asked to write: one encoded entry, at its position.
