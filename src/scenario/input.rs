@@ -154,6 +154,9 @@ const REQUEST_FIELDS: &[&str] = &["customer-request-id", "interface", "money"];
 /// The fields of the client-centric project's events (see [`Problem::ClientCentric`]).
 const CLIENT_CENTRIC_FIELDS: [&str; 2] = ["branch", "dest"];
 
+/// The longest field name the input format has (`customer-request-id`).
+const MAX_FIELD_CHARS: usize = 19;
+
 /// "(did you mean ...?)" for a near field, else the fields expected.
 fn suggestion(near: &Option<&'static str>, expected: &[&str]) -> String {
     match near {
@@ -176,8 +179,10 @@ fn known_fields(
     if let Some(client_centric) = CLIENT_CENTRIC_FIELDS.iter().find(|name| **name == field) {
         return Err(Problem::ClientCentric(client_centric));
     }
+    // A long field is near nothing (and its distance would cost time and memory in its length).
     let near = expected
         .iter()
+        .filter(|_| field.len() <= 2 * MAX_FIELD_CHARS)
         .map(|name| (strsim::damerau_levenshtein(name, field), *name))
         .filter(|(distance, name)| *distance <= 2 && *distance < name.len())
         .min()
@@ -750,6 +755,17 @@ mod tests {
             format!(
                 "in.json: process 1 (customer): event 1: money must be a positive whole number, got \"{}... (502 characters)",
                 "9".repeat(59)
+            )
+        );
+        // A field of ten million characters is named, cut, and compared with nothing.
+        let long = "m".repeat(10_000_000);
+        assert_eq!(
+            refusal(&one_event(&format!(
+                r#"{{"id": 1, "interface": "query", "{long}": 1}}"#
+            ))),
+            format!(
+                "in.json: process 1 (customer): event 1: unknown field \"{}... (10000000 characters)\" (expected id, interface, money)",
+                "m".repeat(60)
             )
         );
         assert_eq!(
