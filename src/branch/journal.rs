@@ -212,12 +212,11 @@ impl Entry {
     }
 }
 
-/// What the writer thread is asked to write: one encoded entry, at its position.
+/// What the writer thread is asked to write: one entry, at its position. It is encoded and
+/// described there, not under the branch's lock where it is appended.
 struct Write {
     position: u64,
-    bytes: Vec<u8>,
-    step: String,
-    reset: bool,
+    entry: Entry,
 }
 
 /// The writer thread, which ends with what it failed with, if anything.
@@ -301,9 +300,7 @@ impl Journal {
                 // If the writer has stopped, the entry is lost with it, and its Commit says so.
                 let _ = sqlite.writes.send(Write {
                     position: self.appended,
-                    bytes: entry.encode(),
-                    step: entry.describe(),
-                    reset: matches!(entry, Entry::Reset),
+                    entry: entry.clone(),
                 });
             }
             Backend::Memory(volatile) => volatile.append(self.appended, entry.clone()),
@@ -471,14 +468,18 @@ fn write(
                 .map_err(sqlite)?;
             for write in &batch {
                 let position = i64::try_from(write.position).unwrap_or(i64::MAX);
-                if write.reset {
+                if write.entry == Entry::Reset {
                     // A reset starts over: what came before it is never replayed.
                     transaction
                         .execute("DELETE FROM journal WHERE position < ?1", params![position])
                         .map_err(sqlite)?;
                 }
                 insert
-                    .execute(params![position, write.step, write.bytes])
+                    .execute(params![
+                        position,
+                        write.entry.describe(),
+                        write.entry.encode()
+                    ])
                     .map_err(sqlite)?;
             }
         }

@@ -512,7 +512,6 @@ mod tests {
         drain: Duration::from_secs(10),
         grace: Duration::from_secs(2),
         silence: None,
-        call: Duration::from_secs(10),
     };
 
     /// A propagation of event `event`, message `number` of the origin.

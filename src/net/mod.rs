@@ -55,10 +55,6 @@ pub struct Timeouts {
     /// third of it, which a live caller answers. `None` in the simulation, whose held links
     /// delay the answers to pings as they delay everything.
     pub silence: Option<Duration>,
-    /// How long a customer's call may take at the branch, from its first byte to the reply:
-    /// a call whose request never ends (half sent) is cancelled then. As long as the
-    /// customer's own deadline, so that a slow but honest call is not cut short.
-    pub call: Duration,
 }
 
 impl Timeouts {
@@ -72,7 +68,6 @@ impl Timeouts {
         drain: Duration::from_secs(10),
         grace: Duration::from_secs(2),
         silence: Some(Duration::from_secs(30)),
-        call: Duration::from_secs(120),
     };
 
     /// The pause before attempt `attempt` (from 2): exponential, capped at `max_backoff`.
@@ -91,7 +86,9 @@ impl Default for Timeouts {
 }
 
 /// A branch's server, with the limits of [`MAX_STREAMS_PER_CONNECTION`] and
-/// [`MAX_HEADER_BYTES`], and calls cancelled after `timeouts.call`. With `timeouts.silence`
+/// [`MAX_HEADER_BYTES`], and calls cancelled after `timeouts.customer` (a call whose request
+/// never ends, half sent, is cancelled then; an honest call is over by then, since its customer
+/// gives up at that deadline). With `timeouts.silence`
 /// (real networks), it pings every connection that has been quiet for a third of it and drops
 /// one whose ping goes unanswered as long, so that a live caller always has something to send
 /// and a dead one is noticed. Without (the simulation), it sends no pings: a server that
@@ -100,7 +97,7 @@ pub fn server(timeouts: &Timeouts) -> Server {
     let server = Server::builder()
         .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
         .http2_max_header_list_size(MAX_HEADER_BYTES)
-        .timeout(timeouts.call);
+        .timeout(timeouts.customer);
     match timeouts.silence {
         Some(silence) => server
             .http2_keepalive_interval(Some(silence / 3))

@@ -115,7 +115,8 @@ impl<IO: Connected> Connected for Watched<IO> {
     }
 }
 
-/// The connections a listener accepts, each [`Watched`] if there is a limit.
+/// The connections a listener accepts, each [`Watched`] (without a limit, with one too far
+/// to matter).
 #[derive(Debug)]
 pub struct Incoming {
     tcp: TcpIncoming,
@@ -129,7 +130,7 @@ impl Incoming {
     }
 }
 
-/// A connection [`Incoming`] accepted: watched, or not.
+/// A connection [`Incoming`] accepted.
 pub type Connection = Watched<TcpStream>;
 
 impl Stream for Incoming {

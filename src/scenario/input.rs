@@ -304,12 +304,13 @@ fn parse_process(index: usize, item: &Value) -> Located<ReadEntry> {
         // 2021's inputs say "bank" and "client".
         "branch" | "bank" => {
             known_fields(object, BRANCH_FIELDS).map_err(|problem| (place.clone(), problem))?;
-            let events = object.get("events").map_or(0, |events| match events {
-                Value::Array(events) => events.len(),
-                _ => 1,
-            });
-            if events > 0 {
-                return Err((place, Problem::BranchEvents(events)));
+            match object.get("events") {
+                None => {}
+                Some(Value::Array(events)) if events.is_empty() => {}
+                Some(Value::Array(events)) => {
+                    return Err((place, Problem::BranchEvents(events.len())));
+                }
+                Some(other) => return Err((place, mistyped("events", "an array", other))),
             }
             let balance =
                 required(object, "balance").map_err(|problem| (place.clone(), problem))?;

@@ -44,7 +44,6 @@ pub const SIM_TIMEOUTS: Timeouts = Timeouts {
     drain: Duration::from_secs(10),
     grace: Duration::from_secs(2),
     silence: None,
-    call: Duration::from_secs(120),
 };
 
 /// How long a simulation may run (simulated time) before it counts as stuck.
