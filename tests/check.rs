@@ -337,7 +337,8 @@ async fn the_samples_vector_clocks_are_exactly_these() {
     assert_eq!(found, expected);
 }
 
-/// Trace: a Lamport clock that goes backwards breaks the Lamport rule and invariants 1 and 3.
+/// Trace: a Lamport clock that goes backwards: one line, on that event, with the value the rule
+/// gives (it also breaks invariants 1 and 3, which the replay's line says).
 #[tokio::test]
 async fn trace_clock_going_backwards() {
     let trace = corrupt(
@@ -350,13 +351,9 @@ async fn trace_clock_going_backwards() {
         &output,
         1,
         &[
-            "B1: #3 deposit_propagate_execute (event 2) has lamport 2, not after #2 \
-             deposit_propagate_request (lamport 3)",
-            "B1: event 2 deposit_propagate_execute (clock 2) is not after the previous \
-             record, event 2 deposit_propagate_request (clock 3)",
-            "B1: event 2 deposit_propagate_execute (clock 2) is not after \
-             deposit_propagate_request (clock 3)",
-            "check: trace, 31 events of 6 processes, original clocks: 3 violations",
+            "B1: #3 deposit_propagate_execute (event 2) has lamport 2, but the rule gives \
+             3 + 1 = 4: not after the previous event",
+            "check: trace, 31 events of 6 processes, original clocks: 1 violation",
         ],
     );
 }
@@ -372,11 +369,9 @@ fn output_clock_going_backwards() {
         &checked,
         1,
         &[
-            "B1: event 4 withdraw_propagate_execute (clock 10) is not after the previous \
-             record, event 4 withdraw_propagate_request (clock 10)",
-            "B1: event 4 withdraw_propagate_execute (clock 10) is not after \
-             withdraw_propagate_request (clock 10)",
-            "check: output, 16 sub-events of 3 branches, original clocks: 2 violations",
+            "B1: #4 withdraw_propagate_execute (event 4) has clock 10, but the rule gives \
+             10 + 1 = 11: not after the previous event",
+            "check: output, 16 sub-events of 3 branches, original clocks: 1 violation",
         ],
     );
 }
@@ -420,11 +415,18 @@ async fn trace_missing_propagation() {
             "B3: #3 withdraw_request (event 4) comes first (expected #1)",
             "B2: #4 deposit_propagate_response (event 2) receives B3:1, which no event sends",
             "B2: #3 deposit_propagate_response (event 2) sends B2:2, which no event receives",
+            // Its clock and its balance are not what the rules give from nothing before it.
+            "B3: #3 withdraw_request (event 4) has lamport 8, but the rule gives max(0, 0) \
+             + 1 = 1, merging C3:1 from C3 #1 withdraw_send (event 4)",
             "B3: #3 withdraw_request (event 4): vector {B1:3,B2:3,B3:3,C2:1,C3:1} differs \
              from the recomputed {B3:1,C3:1}",
             "event 2: expected 2 deposit_propagate_request (one on each other branch), found 1",
             "event 2: expected 2 deposit_propagate_execute (one on each other branch), found 1",
-            "check: trace, 29 events of 6 processes, original clocks: 6 violations",
+            "B3: final balance 330 differs from the expected 500 (initial 400 + deposits 170 \
+             - withdrawals 70)",
+            "B3: #4 withdraw_execute (event 4) has balance 500, but the rule gives 400 - 70 \
+             = 330",
+            "check: trace, 29 events of 6 processes, original clocks: 9 violations",
         ],
     );
 }
@@ -524,10 +526,10 @@ async fn trace_receive_before_its_send() {
         &output,
         1,
         &[
+            "B2: #1 deposit_request (event 2) has lamport 1, but the rule gives max(0, 10) \
+             + 1 = 11, merging C2:1 from C2 #2 deposit_receive (event 2): not after its send",
             "B2: #1 deposit_request (event 2) receives C2:1 before it is sent: its sender \
              C2 #2 deposit_receive (event 2) depends on this receive",
-            "B2: #1 deposit_request (event 2) has lamport 1, not after the send of C2:1 by \
-             C2 #2 deposit_receive (event 2) (lamport 10)",
             "check: trace, 31 events of 6 processes, original clocks: 2 violations",
         ],
     );
@@ -554,7 +556,8 @@ async fn trace_forged_vector_clock() {
     );
 }
 
-/// Trace: replicas that disagree at the end (branch 3's last balance is off).
+/// Trace: a forged balance (branch 3's last): named once, on the step that shows it, with the
+/// balance the rules give.
 #[tokio::test]
 async fn trace_replicas_that_disagree() {
     let trace = corrupt(
@@ -567,8 +570,8 @@ async fn trace_replicas_that_disagree() {
         &output,
         1,
         &[
-            "B3: final balance 430 differs from the expected 500 (initial 400 + deposits \
-             170 - withdrawals 70)",
+            "B3: #4 withdraw_execute (event 4) has balance 430, but the rule gives 570 - 70 \
+             = 500",
             "check: trace, 31 events of 6 processes, original clocks: 1 violation",
         ],
     );
@@ -594,9 +597,10 @@ async fn trace_unlinked_message_and_strict_send_that_does_not_tick() {
         &output,
         1,
         &[
-            "C2: #1 deposit_send (event 2) has lamport 0, not after the start (lamport 0)",
             "B1: #1 query_request (event 1) receives no message",
             "C1: #1 query_send (event 1) sends C1:1, which no event receives",
+            "C2: #1 deposit_send (event 2) has lamport 0, but the rule gives 0 + 1 = 1: not \
+             after the previous event",
             "check: trace, 31 events of 6 processes, strict clocks: 3 violations",
         ],
     );
@@ -623,10 +627,10 @@ async fn the_verdict_as_json() {
             "pairs": {"ordered": 332, "concurrent": 133, "concurrent_different_lamport": 120},
             "lamport_events": 23,
             "violations": [{
-                "rule": "convergence",
+                "rule": "money",
                 "process": "B3",
-                "message": "final balance 430 differs from the expected 500 (initial 400 + \
-                            deposits 170 - withdrawals 70)"
+                "message": "#4 withdraw_execute (event 4) has balance 430, but the rule gives \
+                            570 - 70 = 500"
             }],
             "hold": false
         })

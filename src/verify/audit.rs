@@ -23,9 +23,10 @@ use std::io::{BufRead, Read};
 
 use serde_json::{Map, Value, json};
 
-use super::causality::{self, Edge, MessageMap, format_vector, label};
-use super::{Balances, Finding, Rule, spec};
-use crate::model::{BranchId, ClockModel, EventId, Step, SubEvent};
+use super::causality::{self, MessageMap, format_vector, label};
+use super::replay::{self, ClockRule, Slot, Timeline};
+use super::{Balances, Finding, Rule, money, spec};
+use crate::model::{BranchId, ClockModel, EventId, Process, Step, SubEvent};
 use crate::source::{self, SourceError, json_kind, split_json_error};
 use crate::trace::{BranchRecord, EventKind, History, Trace, TraceEvent, file as tracefile};
 
@@ -225,7 +226,9 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
         // all the same, though nothing else is known of them.
         trace.silent_branches = wanted - found;
     }
-    let mut findings = spec::check(&trace, None);
+    let mut findings = replay_output(&trace);
+    findings.extend(without_clock_order(spec::check(&trace, None)));
+    // The two parts of the file must agree as printed, whatever the rules say of the clocks.
     check_event_entries(&trace, &entries, &mut findings);
     Ok(Verdict {
         format: Format::Output,
@@ -393,6 +396,192 @@ fn data_object<'a>(item: &'a Value, place: &str) -> Result<&'a Map<String, Value
     })
 }
 
+/// Replays the clock rules of an output's model on its branch entries. What the file does not
+/// show is rebuilt where the model allows: in `strict`, each customer's clock from its branch's
+/// log (it ticks on each deposit or withdraw it sends, and merges each `X_response`); in
+/// `original`, the reply tick the output leaves out comes after the event's last step on its
+/// origin, before that customer's next request. A customer's stamp in `original` is not
+/// known (it merges query replies the output does not show): an `X_request` is then only
+/// checked to come after what precedes it. An acknowledgement names no peer: it is paired with
+/// the peer execute whose clock it merged, if one fits.
+fn replay_output(trace: &Trace) -> Vec<Finding> {
+    let strict = trace.model == ClockModel::Strict;
+    let branches: Vec<&Vec<BranchRecord>> = trace.branches.values().collect();
+    let ids: Vec<BranchId> = trace.branches.keys().copied().collect();
+    // Where each event's steps are, by event id and step: (branch index, record position).
+    let mut steps: HashMap<(EventId, Step), Vec<At>> = HashMap::new();
+    for (index, records) in branches.iter().enumerate() {
+        for (position, record) in records.iter().enumerate() {
+            let key = (record.event_id, record.sub_event.step);
+            steps.entry(key).or_default().push((index, position));
+        }
+    }
+    let first = |event: EventId, step: Step| steps.get(&(event, step)).and_then(|at| at.first());
+    // Each record's slot: in `original`, an unlogged reply tick follows the last of an event's
+    // execute and acknowledgements on its origin.
+    let mut slot_of: Vec<Vec<usize>> = Vec::with_capacity(branches.len());
+    let mut unlogged_after: Vec<Vec<bool>> = Vec::with_capacity(branches.len());
+    for records in &branches {
+        let mut last = vec![false; records.len()];
+        if !strict {
+            let mut seen = HashSet::new();
+            for (position, record) in records.iter().enumerate().rev() {
+                let step = record.sub_event.step;
+                if matches!(step, Step::Execute | Step::PropagateResponse)
+                    && seen.insert(record.event_id)
+                {
+                    last[position] = true;
+                }
+            }
+        }
+        let mut slots = Vec::with_capacity(records.len());
+        let mut next = 0;
+        for &unlogged in &last {
+            slots.push(next);
+            next += 1 + usize::from(unlogged);
+        }
+        slot_of.push(slots);
+        unlogged_after.push(last);
+    }
+    let slot = |(index, position): At| (index, slot_of[index][position]);
+    // Each acknowledgement names no peer: it is paired with a peer execute of its event, not
+    // paired yet, whose clock it may have merged (the one it equals plus one first).
+    let mut acknowledged: HashMap<At, At> = HashMap::new();
+    let mut response_of: HashMap<(EventId, usize), usize> = HashMap::new();
+    for (index, records) in branches.iter().enumerate() {
+        let mut before = 0;
+        for (position, record) in records.iter().enumerate() {
+            if record.sub_event.step == Step::PropagateResponse {
+                let key = (record.event_id, Step::PropagateExecute);
+                let clock_of = |&(b, p): &At| branches[b][p].clock;
+                let free: Vec<&At> = steps
+                    .get(&key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|&&(peer, _)| !response_of.contains_key(&(record.event_id, peer)))
+                    .collect();
+                let exact = free
+                    .iter()
+                    .find(|at| clock_of(at) + 1 == record.clock && clock_of(at) >= before);
+                let earlier = free.iter().find(|at| clock_of(at) < record.clock);
+                if let Some(&&peer_execute) = exact.or(earlier).or(free.first()) {
+                    acknowledged.insert((index, position), peer_execute);
+                    response_of.insert((record.event_id, peer_execute.0), position);
+                }
+            }
+            before = record.clock;
+        }
+    }
+    let mut timelines: Vec<Timeline> = Vec::with_capacity(branches.len() * 2);
+    // In `strict`, customer Cn's timeline (after the branches'): a send and a receive per
+    // request on Bn, in that branch's order.
+    let mut customers: Vec<Timeline> = Vec::new();
+    for (index, records) in branches.iter().enumerate() {
+        let mut timeline = Timeline::with_capacity(records.len() * 2);
+        let mut customer = Timeline::new();
+        let customer_index = branches.len() + index;
+        for (position, record) in records.iter().enumerate() {
+            let event = record.event_id;
+            let rule = match record.sub_event.step {
+                Step::Request if strict => {
+                    customer.push(Slot::unshown(ClockRule::Tick));
+                    let send = (customer_index, customer.len() - 1);
+                    if let Some(&response) =
+                        first(event, Step::Response).filter(|&&(branch, _)| branch == index)
+                    {
+                        customer.push(Slot::unshown(ClockRule::Merge(slot(response))));
+                    }
+                    ClockRule::Merge(send)
+                }
+                Step::Request => ClockRule::MergeUnseen,
+                Step::Execute | Step::PropagateExecute | Step::Response => ClockRule::Tick,
+                Step::PropagateRequest => match first(event, Step::Execute) {
+                    // Sent after the origin's execute, before the origin merged this peer's
+                    // acknowledgement.
+                    Some(&(origin, execute)) => {
+                        let end = response_of
+                            .get(&(event, index))
+                            .map_or(branches[origin].len(), |&response| response);
+                        let first = slot_of[origin][execute];
+                        let last = match end.checked_sub(1) {
+                            Some(before) if end > execute => {
+                                slot_of[origin][before]
+                                    + usize::from(unlogged_after[origin][before])
+                            }
+                            _ => first,
+                        };
+                        ClockRule::MergeAny {
+                            timeline: origin,
+                            first,
+                            last,
+                        }
+                    }
+                    None => ClockRule::MergeUnseen,
+                },
+                Step::PropagateResponse => acknowledged
+                    .get(&(index, position))
+                    .map_or(ClockRule::MergeUnseen, |&from| ClockRule::Merge(slot(from))),
+            };
+            let mut slot = Slot::new(record.clock, rule);
+            slot.settles = record.sub_event.step == Step::Request;
+            timeline.push(slot);
+            if unlogged_after[index][position] {
+                timeline.push(Slot::unshown(ClockRule::Unlogged));
+            }
+        }
+        timelines.push(timeline);
+        customers.push(customer);
+    }
+    timelines.extend(customers);
+    let replay = replay::replay(&timelines);
+    // A timeline's slot back to its record (the unlogged ticks and customers have none).
+    let record_at = |(index, at): At| -> Option<(usize, &BranchRecord)> {
+        let position = slot_of.get(index)?.binary_search(&at).ok()?;
+        Some((position, branches[index].get(position)?))
+    };
+    let mut findings = Vec::new();
+    for mismatch in &replay.mismatches {
+        let Some((position, record)) = record_at(mismatch.at) else {
+            continue;
+        };
+        let merged = match timelines[mismatch.at.0][mismatch.at.1].rule {
+            ClockRule::Merge(from) => match record_at(from) {
+                Some((at, sent)) => format!(
+                    ", merging {} #{} {} (clock {})",
+                    ids[from.0],
+                    at + 1,
+                    sent.sub_event.name(),
+                    sent.clock
+                ),
+                None => ", merging the customer's request".to_string(),
+            },
+            ClockRule::MergeAny { timeline, .. } => format!(
+                ", merging {}'s clock when it sent the propagation",
+                ids[timeline]
+            ),
+            ClockRule::MergeUnseen if record.sub_event.step == Step::Request => {
+                " (the customer's stamp is not in the file)".to_string()
+            }
+            ClockRule::MergeUnseen => " (its send is not in the file)".to_string(),
+            _ => String::new(),
+        };
+        findings.push(Finding {
+            rule: Rule::Lamport,
+            process: Some(Process::Branch(ids[mismatch.at.0])),
+            message: format!(
+                "#{} {} (event {}) has clock {}, but the rule gives {}{merged}{}",
+                position + 1,
+                record.sub_event.name(),
+                record.event_id,
+                mismatch.printed,
+                mismatch.why,
+                also(&mismatch.also)
+            ),
+        });
+    }
+    findings
+}
+
 /// Per (clock, sub-event name): how often the branch entries list it, and the event entry.
 type Tally = BTreeMap<(u64, String), (usize, usize)>;
 
@@ -464,8 +653,12 @@ type At = (usize, usize);
 
 /// Checks a history read from a trace file, with the final balances its events carry.
 pub fn audit_history(history: &History) -> Verdict {
-    let balances = history.initial_balance.zip(history.final_balances());
-    let balances = balances.map(|(initial, finals)| Balances { initial, finals });
+    let money = money::replay(history);
+    let balances = history.initial_balance.zip(money.as_ref());
+    let balances = balances.map(|(initial, money)| Balances {
+        initial,
+        finals: money.finals.clone(),
+    });
     let findings = history_findings(history, &history.to_trace(), balances.as_ref());
     let pairs = causality::count_pairs(history).map(|counts| Pairs {
         ordered: counts.ordered,
@@ -484,8 +677,8 @@ pub fn audit_history(history: &History) -> Verdict {
 }
 
 /// Every rule a trace file is checked against, over `history` (whose derived records are
-/// `trace`): numbering, Lamport and vector clocks, messages, the clock condition, then the
-/// invariants, with convergence to `balances` if given. What `check` applies to a trace file,
+/// `trace`): numbering, messages, the Lamport clocks replayed exactly, vector clocks, the clock
+/// condition, the invariants (with convergence to `balances` if given), then the money. What `check` applies to a trace file,
 /// and what a run applies to itself.
 pub fn history_findings(
     history: &History,
@@ -494,29 +687,17 @@ pub fn history_findings(
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
     check_numbering(history, &mut findings);
-    check_lamport(history, &mut findings);
     let senders = check_messages(history, &mut findings);
+    check_lamport(history, &senders, &mut findings);
     check_vectors(history, &senders, &mut findings);
-    let condition = causality::verify_clock_condition(history);
-    for violation in &condition.violations {
-        // Program edges are the Lamport rule's, reported above; messages are this rule's.
-        let Edge::Message(message) = violation.edge else {
-            continue;
-        };
-        let (from, to) = (violation.from, violation.to);
-        findings.push(Finding {
-            rule: Rule::ClockCondition,
-            process: Some(to.process),
-            message: format!(
-                "{} has lamport {}, not after the send of {message} by {} (lamport {})",
-                own(to),
-                to.lamport,
-                label(from),
-                from.lamport
-            ),
-        });
-    }
-    findings.extend(spec::check(trace, balances));
+    // The clock condition, the clocks' order and causes before effects follow from the clocks
+    // the replay found right: a clock that breaks them is the replay's to name, once.
+    findings.extend(without_clock_order(spec::check(trace, balances)));
+    findings.extend(
+        money::replay(history)
+            .into_iter()
+            .flat_map(|money| money.findings),
+    );
     findings
 }
 
@@ -555,40 +736,71 @@ fn check_numbering(history: &History, out: &mut Vec<Finding>) {
     }
 }
 
-fn check_lamport(history: &History, out: &mut Vec<Finding>) {
+/// The invariants' findings but those on the order of clocks (invariants 1 and 3), for a file
+/// whose clocks were replayed exactly: a clock out of order breaks its rule, and is named there.
+fn without_clock_order(findings: Vec<Finding>) -> Vec<Finding> {
+    findings
+        .into_iter()
+        .filter(|finding| !matches!(finding.rule, Rule::ClockIncreases | Rule::Causality))
+        .collect()
+}
+
+/// Replays the Lamport rules exactly on every event: a tick is its predecessor's clock plus
+/// one, a merging receive the maximum of that and its send's clock, plus one, any other event
+/// keeps its predecessor's clock. Each clock that differs is reported with the value the rule
+/// gives and why.
+fn check_lamport(history: &History, senders: &MessageMap<At>, out: &mut Vec<Finding>) {
     let model = history.model;
-    for events in &history.events {
-        let mut previous: Option<&TraceEvent> = None;
-        for event in events {
-            let before = previous.map_or(0, |p| p.lamport);
-            let what = previous.map_or_else(
-                || "the start".to_string(),
-                |p| format!("#{} {}", p.seq, p.kind.name()),
-            );
-            let message = if event.kind.ticks(model) {
-                (event.lamport <= before).then(|| {
-                    format!(
-                        "{} has lamport {}, not after {what} (lamport {before})",
-                        own(event),
-                        event.lamport
-                    )
+    let timelines: Vec<Timeline> = history
+        .events
+        .iter()
+        .map(|events| {
+            events
+                .iter()
+                .map(|event| {
+                    let sent = event.receives.and_then(|message| senders.get(&message));
+                    let rule = match (event.kind.ticks(model), sent) {
+                        (false, _) => ClockRule::Keep,
+                        (true, Some(&from)) if event.receives.is_some() => ClockRule::Merge(from),
+                        // A receive of a message no event sends: reported as such elsewhere.
+                        (true, None) if event.receives.is_some() => ClockRule::MergeUnseen,
+                        (true, _) => ClockRule::Tick,
+                    };
+                    Slot::new(event.lamport, rule)
                 })
-            } else {
-                (event.lamport != before).then(|| {
-                    format!(
-                        "{} has lamport {}, yet it does not tick in the {} model: it must keep \
-                         the lamport {before} of {what}",
-                        own(event),
-                        event.lamport,
-                        model.name()
-                    )
-                })
-            };
-            if let Some(message) = message {
-                out.push(at(Rule::Lamport, event, message));
-            }
-            previous = Some(event);
-        }
+                .collect()
+        })
+        .collect();
+    let replay = replay::replay(&timelines);
+    for mismatch in &replay.mismatches {
+        let Some(event) = event_at(history, mismatch.at) else {
+            continue;
+        };
+        let merged = match timelines[mismatch.at.0][mismatch.at.1].rule {
+            ClockRule::Merge(from) => event_at(history, from)
+                .zip(event.receives)
+                .map(|(sender, message)| format!(", merging {message} from {}", label(sender))),
+            ClockRule::Keep => Some(format!(" in the {} model", model.name())),
+            _ => None,
+        };
+        let message = format!(
+            "{} has lamport {}, but the rule gives {}{}{}",
+            own(event),
+            mismatch.printed,
+            mismatch.why,
+            merged.unwrap_or_default(),
+            also(&mismatch.also)
+        );
+        out.push(at(Rule::Lamport, event, message));
+    }
+}
+
+/// `: not after its send` (what else a wrong clock breaks), or nothing.
+fn also(broken: &[&str]) -> String {
+    if broken.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", broken.join(", "))
     }
 }
 
@@ -873,13 +1085,13 @@ mod tests {
     #[test]
     fn a_send_that_moves_the_clock_in_the_original_model() {
         let send = SEND.replace(r#""lamport":0"#, r#""lamport":2"#);
+        // One line, on the send: the receive after it is judged by the send's right clock.
         assert_eq!(
-            lines([&send, SERVE, REPLY])[..2],
+            lines([&send, SERVE, REPLY]),
             [
-                "C1: #1 query_send (event 1) has lamport 2, yet it does not tick in the \
-                 original model: it must keep the lamport 0 of the start",
-                "C1: #2 query_receive (event 1) has lamport 1, not after #1 query_send \
-                 (lamport 2)",
+                "C1: #1 query_send (event 1) has lamport 2, but the rule gives 0, as it does \
+                 not tick in the original model",
+                "check: trace, 3 events of 2 processes, original clocks: 1 violation",
             ]
         );
     }
@@ -896,9 +1108,7 @@ mod tests {
                  query_request (event 1)",
                 // Naming a message does not make a send a receive: the reply still receives it.
                 "C1: #1 query_send (event 1) is not a receive, yet receives B1:1",
-                // The invariants read the reply's stamp from the message's last sender.
-                "C1: event 1 query received at clock 1 is not after the reply stamped 1",
-                "check: trace, 3 events of 2 processes, original clocks: 4 violations",
+                "check: trace, 3 events of 2 processes, original clocks: 3 violations",
             ]
         );
     }
@@ -908,9 +1118,12 @@ mod tests {
         let reply = REPLY.replace(r#""receive":"B1:1""#, r#""receive":"C1:2","send":["C1:2"]"#);
         let found = lines([SEND, SERVE, &reply]);
         assert_eq!(
-            found[..2],
+            found[..3],
             [
                 "B1: #1 query_request (event 1) sends B1:1, which no event receives",
+                // The replay takes the send as printed: the receive is not after it.
+                "C1: #2 query_receive (event 1) has lamport 1, but the rule gives max(0, 1) \
+                 + 1 = 2, merging C1:2 from C1 #2 query_receive (event 1): not after its send",
                 "C1: #2 query_receive (event 1) receives C1:2 before it is sent: its \
                  sender C1 #2 query_receive (event 1) depends on this receive",
             ]

@@ -4,6 +4,8 @@
 
 pub mod audit;
 pub mod causality;
+pub mod money;
+pub mod replay;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -44,6 +46,9 @@ pub enum Rule {
     ClockCondition,
     /// The per-event entries of an output list exactly the branch entries' sub-events, by clock.
     EventEntries,
+    /// Every balance is the one before it plus or minus the change, every query answers its
+    /// branch's balance, and a withdraw is accepted exactly when its origin's balance covers it.
+    Money,
 }
 
 impl Rule {
@@ -60,6 +65,7 @@ impl Rule {
             Rule::Messages => "one send, one receive, in that order",
             Rule::ClockCondition => "the clock condition",
             Rule::EventEntries => "event entries match the branch entries",
+            Rule::Money => "money follows the changes",
         }
     }
 
@@ -76,6 +82,7 @@ impl Rule {
             Rule::Messages => "messages",
             Rule::ClockCondition => "clock_condition",
             Rule::EventEntries => "event_entries",
+            Rule::Money => "money",
         }
     }
 
@@ -140,6 +147,7 @@ mod tests {
             Rule::Messages,
             Rule::ClockCondition,
             Rule::EventEntries,
+            Rule::Money,
         ];
         let ids: std::collections::BTreeSet<&str> = rules.iter().map(|rule| rule.id()).collect();
         assert_eq!(ids.len(), rules.len());
