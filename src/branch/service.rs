@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use futures_util::future::join_all;
 use futures_util::{Stream, StreamExt};
@@ -146,13 +146,17 @@ impl BranchService {
             return self.query(&request).await;
         };
         let event = request.event;
-        let (earlier, execution, commit) = {
+        let (earlier, execution, replied, commit) = {
             let mut state = lock(&self.state);
             self.begun(&state, &request.stamp)?;
             let earlier = state.earlier(&request)?;
             let execution =
                 (earlier == Earlier::New).then(|| state.execute(op, event, money, &request.stamp));
-            (earlier, execution, state.commit())
+            // With nothing to propagate, the reply ticks in the same step as the execute.
+            let alone = execution == Some(Execution::Rejected)
+                || (execution.is_some() && self.peers.iter().next().is_none());
+            let replied = alone.then(|| (state.reply(op, event), state.balance()));
+            (earlier, execution, replied, state.commit())
         };
         self.committed(commit).await?;
         if let Some(execution) = execution {
@@ -161,20 +165,31 @@ impl BranchService {
         match (earlier, execution) {
             (Earlier::Answered(answer), _) => Ok(answer),
             (_, Some(execution)) => {
-                if execution == Execution::Applied {
-                    self.propagate(op, event, money, &BTreeSet::new()).await?;
-                }
-                self.finish(op, event, execution).await
+                let replied = match replied {
+                    Some(replied) => Some(replied),
+                    None => self.propagate(op, event, money, &BTreeSet::new()).await?,
+                };
+                self.finish(op, event, execution, replied).await
             }
             (_, None) => self.answer_of(&request).await,
         }
     }
 
-    /// The reply to the customer of a change that has been propagated.
-    async fn finish(&self, op: Op, event: EventId, execution: Execution) -> Result<Answer, Error> {
+    /// The reply to the customer of a change that has been propagated: its stamp and the
+    /// balance then, if the reply tick was made in the step of the last acknowledgement (or of
+    /// the execute), else made now.
+    async fn finish(
+        &self,
+        op: Op,
+        event: EventId,
+        execution: Execution,
+        replied: Option<(Stamp, i64)>,
+    ) -> Result<Answer, Error> {
         let (stamp, balance, commit) = {
             let mut state = lock(&self.state);
-            (state.reply(op, event), state.balance(), state.commit())
+            let (stamp, balance) =
+                replied.unwrap_or_else(|| (state.reply(op, event), state.balance()));
+            (stamp, balance, state.commit())
         };
         self.committed(commit).await?;
         self.answered.notify_waiters();
@@ -212,33 +227,47 @@ impl BranchService {
 
     /// Sends the change to every peer but those of `sent`, and merges each acknowledgement:
     /// one peer at a time in ascending id (sequential schedule) or all at once (concurrent
-    /// schedule).
+    /// schedule). The reply to the customer ticks in the same step as the last
+    /// acknowledgement, so that nothing happens on the branch between them (the `original`
+    /// model does not log the reply: a checker can then tell where it was): returns its stamp
+    /// and the balance then, or `None` if there was no peer left to send to.
     async fn propagate(
         &self,
         op: Op,
         event: EventId,
         money: i64,
         sent: &BTreeSet<BranchId>,
-    ) -> Result<(), Error> {
-        let peers = self.peers.iter().filter(|(peer, _)| !sent.contains(peer));
-        match self.config.schedule {
+    ) -> Result<Option<(Stamp, i64)>, Error> {
+        let peers: Vec<_> = self
+            .peers
+            .iter()
+            .filter(|(peer, _)| !sent.contains(peer))
+            .collect();
+        let awaited = AtomicUsize::new(peers.len());
+        let replies = match self.config.schedule {
             Schedule::Sequential => {
+                let mut replies = Vec::with_capacity(peers.len());
                 for (peer, link) in peers {
-                    self.propagate_to(peer, link, op, event, money).await?;
+                    let replied = self.propagate_to(peer, link, op, event, money, &awaited);
+                    replies.push(replied.await?);
                 }
+                replies
             }
             Schedule::Concurrent => {
-                let calls =
-                    peers.map(|(peer, link)| self.propagate_to(peer, link, op, event, money));
+                let calls = peers
+                    .into_iter()
+                    .map(|(peer, link)| self.propagate_to(peer, link, op, event, money, &awaited));
                 join_all(calls)
                     .await
                     .into_iter()
-                    .collect::<Result<(), _>>()?;
+                    .collect::<Result<Vec<_>, _>>()?
             }
-        }
-        Ok(())
+        };
+        Ok(replies.into_iter().flatten().next())
     }
 
+    /// Sends the change to one peer and merges its acknowledgement (and replies, if it is the
+    /// last of the `awaited` ones): returns the reply's stamp and the balance, if it replied.
     async fn propagate_to(
         &self,
         peer: BranchId,
@@ -246,7 +275,8 @@ impl BranchService {
         op: Op,
         event: EventId,
         money: i64,
-    ) -> Result<(), Error> {
+        awaited: &AtomicUsize,
+    ) -> Result<Option<(Stamp, i64)>, Error> {
         let duplicate = self
             .config
             .injector
@@ -262,7 +292,7 @@ impl BranchService {
             let commit = state.commit();
             (link.post(propagation, commit), again)
         };
-        self.acknowledged(op, event, posted).await?;
+        let replied = self.acknowledged(op, event, posted, Some(awaited)).await?;
         if let Some(propagation) = again {
             self.note(Fault::Duplicate {
                 message: MessageId {
@@ -277,15 +307,26 @@ impl BranchService {
                 .acknowledged()
                 .await?;
         }
-        Ok(())
+        Ok(replied)
     }
 
-    /// Waits for the acknowledgement of a propagation posted, and merges it.
-    async fn acknowledged(&self, op: Op, event: EventId, posted: Posted) -> Result<(), Error> {
+    /// Waits for the acknowledgement of a propagation posted, and merges it; if it is the last
+    /// of the `awaited` ones, replies to the customer in the same step (returning the reply's
+    /// stamp and the balance then).
+    async fn acknowledged(
+        &self,
+        op: Op,
+        event: EventId,
+        posted: Posted,
+        awaited: Option<&AtomicUsize>,
+    ) -> Result<Option<(Stamp, i64)>, Error> {
         let sequence = posted.sequence();
         let ack = posted.acknowledged().await?;
-        lock(&self.state).acknowledge(op, event, sequence, &ack);
-        Ok(())
+        let mut state = lock(&self.state);
+        state.acknowledge(op, event, sequence, &ack);
+        // Counted under the state's lock: the one that takes it to 0 is the last merged.
+        let last = awaited.is_some_and(|awaited| awaited.fetch_sub(1, Ordering::Relaxed) == 1);
+        Ok(last.then(|| (state.reply(op, event), state.balance())))
     }
 
     /// Finishes, as tasks of their own, the changes that a branch restarted from its journal
@@ -322,12 +363,13 @@ impl BranchService {
             self.changes.spawn(async move {
                 let finished = async {
                     for (_, posted) in mine {
-                        service.acknowledged(op, event, posted).await?;
+                        service.acknowledged(op, event, posted, None).await?;
                     }
+                    let mut replied = None;
                     if change.execution == Execution::Applied {
-                        service.propagate(op, event, money, &change.sent_to).await?;
+                        replied = service.propagate(op, event, money, &change.sent_to).await?;
                     }
-                    service.finish(op, event, change.execution).await
+                    service.finish(op, event, change.execution, replied).await
                 };
                 if let Err(error) = finished.await {
                     tracing::warn!(%event, %error, "a change begun before the restart could not be finished");

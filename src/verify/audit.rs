@@ -399,11 +399,12 @@ fn data_object<'a>(item: &'a Value, place: &str) -> Result<&'a Map<String, Value
 /// Replays the clock rules of an output's model on its branch entries. What the file does not
 /// show is rebuilt where the model allows: in `strict`, each customer's clock from its branch's
 /// log (it ticks on each deposit or withdraw it sends, and merges each `X_response`); in
-/// `original`, the reply tick the output leaves out comes after the event's last step on its
-/// origin, before that customer's next request. A customer's stamp in `original` is not
-/// known (it merges query replies the output does not show): an `X_request` is then only
-/// checked to come after what precedes it. An acknowledgement names no peer: it is paired with
-/// the peer execute whose clock it merged, if one fits.
+/// `original`, the reply tick the output leaves out, right after the event's last step on its
+/// origin (the step that replies). A customer's stamp in `original` is not known (it merges
+/// query replies the output does not show): an `X_request` is then only checked to come after
+/// what precedes it. A propagation may have left its origin at any of the origin's events from
+/// its execute until the peer's acknowledgement came back; an acknowledgement names no peer, and
+/// is paired with the peer execute whose clock it merged, if one fits.
 fn replay_output(trace: &Trace) -> Vec<Finding> {
     let strict = trace.model == ClockModel::Strict;
     let branches: Vec<&Vec<BranchRecord>> = trace.branches.values().collect();
@@ -417,8 +418,8 @@ fn replay_output(trace: &Trace) -> Vec<Finding> {
         }
     }
     let first = |event: EventId, step: Step| steps.get(&(event, step)).and_then(|at| at.first());
-    // Each record's slot: in `original`, an unlogged reply tick follows the last of an event's
-    // execute and acknowledgements on its origin.
+    // Each record's slot: in `original`, the unlogged reply tick follows the last of an
+    // event's execute and acknowledgements on its origin.
     let mut slot_of: Vec<Vec<usize>> = Vec::with_capacity(branches.len());
     let mut unlogged_after: Vec<Vec<bool>> = Vec::with_capacity(branches.len());
     for records in &branches {
@@ -446,94 +447,179 @@ fn replay_output(trace: &Trace) -> Vec<Finding> {
     let slot = |(index, position): At| (index, slot_of[index][position]);
     // Each acknowledgement names no peer: it is paired with a peer execute of its event, not
     // paired yet, whose clock it may have merged (the one it equals plus one first).
-    let mut acknowledged: HashMap<At, At> = HashMap::new();
-    let mut response_of: HashMap<(EventId, usize), usize> = HashMap::new();
-    for (index, records) in branches.iter().enumerate() {
-        let mut before = 0;
-        for (position, record) in records.iter().enumerate() {
-            if record.sub_event.step == Step::PropagateResponse {
-                let key = (record.event_id, Step::PropagateExecute);
-                let clock_of = |&(b, p): &At| branches[b][p].clock;
-                let free: Vec<&At> = steps
-                    .get(&key)
-                    .into_iter()
-                    .flatten()
-                    .filter(|&&(peer, _)| !response_of.contains_key(&(record.event_id, peer)))
-                    .collect();
-                let exact = free
-                    .iter()
-                    .find(|at| clock_of(at) + 1 == record.clock && clock_of(at) >= before);
-                let earlier = free.iter().find(|at| clock_of(at) < record.clock);
-                if let Some(&&peer_execute) = exact.or(earlier).or(free.first()) {
-                    acknowledged.insert((index, position), peer_execute);
-                    response_of.insert((record.event_id, peer_execute.0), position);
-                }
-            }
-            before = record.clock;
-        }
-    }
-    let mut timelines: Vec<Timeline> = Vec::with_capacity(branches.len() * 2);
-    // In `strict`, customer Cn's timeline (after the branches'): a send and a receive per
-    // request on Bn, in that branch's order.
-    let mut customers: Vec<Timeline> = Vec::new();
-    for (index, records) in branches.iter().enumerate() {
-        let mut timeline = Timeline::with_capacity(records.len() * 2);
-        let mut customer = Timeline::new();
-        let customer_index = branches.len() + index;
-        for (position, record) in records.iter().enumerate() {
-            let event = record.event_id;
-            let rule = match record.sub_event.step {
-                Step::Request if strict => {
-                    customer.push(Slot::unshown(ClockRule::Tick));
-                    let send = (customer_index, customer.len() - 1);
-                    if let Some(&response) =
-                        first(event, Step::Response).filter(|&&(branch, _)| branch == index)
-                    {
-                        customer.push(Slot::unshown(ClockRule::Merge(slot(response))));
+    let pair = |clock: &dyn Fn(At) -> u64| {
+        let mut acknowledged: HashMap<At, At> = HashMap::new();
+        let mut response_of: HashMap<(EventId, usize), usize> = HashMap::new();
+        for (index, records) in branches.iter().enumerate() {
+            let mut before = 0;
+            for (position, record) in records.iter().enumerate() {
+                if record.sub_event.step == Step::PropagateResponse {
+                    let key = (record.event_id, Step::PropagateExecute);
+                    let free: Vec<&At> = steps
+                        .get(&key)
+                        .into_iter()
+                        .flatten()
+                        .filter(|&&(peer, _)| !response_of.contains_key(&(record.event_id, peer)))
+                        .collect();
+                    // Merged exactly (it is that clock plus one), or merged without effect
+                    // (it is the clock before it plus one): any will do; else none fits, and
+                    // the latest is taken, leaving the earlier ones for the acknowledgements to
+                    // come (which may merge them without effect).
+                    let fits = |at: &&&At| before.max(clock(***at)) + 1 == record.clock;
+                    let exact = free.iter().find(|at| fits(at) && clock(***at) >= before);
+                    let earlier = free.iter().find(fits);
+                    let latest = free
+                        .iter()
+                        .max_by_key(|at| (clock(***at), std::cmp::Reverse(***at)));
+                    if let Some(&&peer_execute) = exact.or(earlier).or(latest) {
+                        acknowledged.insert((index, position), peer_execute);
+                        response_of.insert((record.event_id, peer_execute.0), position);
                     }
-                    ClockRule::Merge(send)
                 }
-                Step::Request => ClockRule::MergeUnseen,
-                Step::Execute | Step::PropagateExecute | Step::Response => ClockRule::Tick,
-                Step::PropagateRequest => match first(event, Step::Execute) {
-                    // Sent after the origin's execute, before the origin merged this peer's
-                    // acknowledgement.
-                    Some(&(origin, execute)) => {
-                        let end = response_of
-                            .get(&(event, index))
-                            .map_or(branches[origin].len(), |&response| response);
-                        let first = slot_of[origin][execute];
-                        let last = match end.checked_sub(1) {
-                            Some(before) if end > execute => {
-                                slot_of[origin][before]
-                                    + usize::from(unlogged_after[origin][before])
-                            }
-                            _ => first,
-                        };
-                        ClockRule::MergeAny {
-                            timeline: origin,
-                            first,
-                            last,
+                before = clock((index, position));
+            }
+        }
+        (acknowledged, response_of)
+    };
+    let build = |acknowledged: &HashMap<At, At>, response_of: &HashMap<(EventId, usize), usize>| {
+        let mut timelines: Vec<Timeline> = Vec::with_capacity(branches.len() * 2);
+        // In `strict`, customer Cn's timeline (after the branches'): a send and a receive per
+        // request on Bn, in that branch's order.
+        let mut customers: Vec<Timeline> = Vec::new();
+        for (index, records) in branches.iter().enumerate() {
+            let mut timeline = Timeline::with_capacity(records.len() * 2);
+            let mut customer = Timeline::new();
+            let customer_index = branches.len() + index;
+            for (position, record) in records.iter().enumerate() {
+                let event = record.event_id;
+                let rule = match record.sub_event.step {
+                    Step::Request if strict => {
+                        customer.push(Slot::unshown(ClockRule::Tick));
+                        let send = (customer_index, customer.len() - 1);
+                        if let Some(&response) =
+                            first(event, Step::Response).filter(|&&(branch, _)| branch == index)
+                        {
+                            customer.push(Slot::unshown(ClockRule::Merge(slot(response))));
                         }
+                        ClockRule::Merge(send)
                     }
-                    None => ClockRule::MergeUnseen,
-                },
-                Step::PropagateResponse => acknowledged
-                    .get(&(index, position))
-                    .map_or(ClockRule::MergeUnseen, |&from| ClockRule::Merge(slot(from))),
-            };
-            let mut slot = Slot::new(record.clock, rule);
-            slot.settles = record.sub_event.step == Step::Request;
-            timeline.push(slot);
-            if unlogged_after[index][position] {
-                timeline.push(Slot::unshown(ClockRule::Unlogged));
+                    Step::Request => ClockRule::MergeUnseen,
+                    Step::Execute | Step::PropagateExecute | Step::Response => ClockRule::Tick,
+                    Step::PropagateRequest => match first(event, Step::Execute) {
+                        // Sent after the origin's execute, before the origin merged this peer's
+                        // acknowledgement.
+                        Some(&(origin, execute)) => {
+                            let end = response_of
+                                .get(&(event, index))
+                                .map_or(branches[origin].len(), |&response| response);
+                            let first = slot_of[origin][execute];
+                            let last = match end.checked_sub(1) {
+                                Some(before) if end > execute => {
+                                    slot_of[origin][before]
+                                        + usize::from(unlogged_after[origin][before])
+                                }
+                                _ => first,
+                            };
+                            ClockRule::MergeAny {
+                                timeline: origin,
+                                first,
+                                last,
+                            }
+                        }
+                        None => ClockRule::MergeUnseen,
+                    },
+                    Step::PropagateResponse => acknowledged
+                        .get(&(index, position))
+                        .map_or(ClockRule::MergeUnseen, |&from| ClockRule::Merge(slot(from))),
+                };
+                timeline.push(Slot::new(record.clock, rule));
+                if unlogged_after[index][position] {
+                    timeline.push(Slot::unshown(ClockRule::Tick));
+                }
+            }
+            timelines.push(timeline);
+            customers.push(customer);
+        }
+        timelines.extend(customers);
+        timelines
+    };
+    let (mut acknowledged, mut response_of) = pair(&|(b, p)| branches[b][p].clock);
+    let mut timelines = build(&acknowledged, &response_of);
+    let mut replay = replay::replay_resolving(&timelines);
+    // A wrong clock can mislead the pairing: paired again on the clocks as the replay put
+    // them right, the file is replayed again, and the replay with fewer wrong clocks kept.
+    if !replay.mismatches.is_empty() {
+        let right = &replay.corrected;
+        let (again, again_of) = pair(&|(b, p)| right[b][slot_of[b][p]]);
+        if again != acknowledged {
+            let retimed = build(&again, &again_of);
+            let second = replay::replay_resolving(&retimed);
+            if second.mismatches.len() < replay.mismatches.len() {
+                (timelines, replay) = (retimed, second);
+                (acknowledged, response_of) = (again, again_of);
             }
         }
-        timelines.push(timeline);
-        customers.push(customer);
     }
-    timelines.extend(customers);
-    let replay = replay::replay(&timelines);
+    // Then each wrong acknowledgement is tried with the peer of each other acknowledgement of
+    // its event, swapped, and the pairing with fewer wrong clocks kept. A swap with as many
+    // makes the other acknowledgement the wrong one: the file cannot tell which.
+    let mut ties: HashMap<At, (At, u64)> = HashMap::new();
+    let mut tried = 0;
+    let mut index = 0;
+    while index < replay.mismatches.len() && tried < MAX_SWAPS {
+        let (branch, at) = replay.mismatches[index].at;
+        index += 1;
+        let Some(position) = slot_of
+            .get(branch)
+            .and_then(|slots| slots.binary_search(&at).ok())
+        else {
+            continue;
+        };
+        let ack = (branch, position);
+        let Some(&peer) = acknowledged.get(&ack) else {
+            continue;
+        };
+        let event = branches[branch][position].event_id;
+        let others: Vec<(At, At)> = acknowledged
+            .iter()
+            .filter(|(other, _)| {
+                **other != ack && other.0 == branch && branches[branch][other.1].event_id == event
+            })
+            .map(|(other, their)| (*other, *their))
+            .collect();
+        for (other, their) in others {
+            tried += 1;
+            let mut swapped = acknowledged.clone();
+            swapped.insert(ack, their);
+            swapped.insert(other, peer);
+            let mut swapped_of = response_of.clone();
+            swapped_of.insert((event, their.0), position);
+            swapped_of.insert((event, peer.0), other.1);
+            let retimed = build(&swapped, &swapped_of);
+            let second = replay::replay_resolving(&retimed);
+            if second.mismatches.len() < replay.mismatches.len() {
+                (timelines, replay) = (retimed, second);
+                (acknowledged, response_of) = (swapped, swapped_of);
+                ties.clear();
+                index = 0;
+                break;
+            }
+            let other_slot = (branch, slot_of[branch][other.1]);
+            let flagged = |replay: &replay::Replay, slot: At| {
+                replay
+                    .mismatches
+                    .iter()
+                    .find(|m| m.at == slot)
+                    .map(|m| m.expected)
+            };
+            if second.mismatches.len() == replay.mismatches.len()
+                && flagged(&second, (branch, at)).is_none()
+                && let Some(expected) = flagged(&second, other_slot)
+            {
+                ties.insert((branch, at), (other_slot, expected));
+            }
+        }
+    }
     // A timeline's slot back to its record (the unlogged ticks and customers have none).
     let record_at = |(index, at): At| -> Option<(usize, &BranchRecord)> {
         let position = slot_of.get(index)?.binary_search(&at).ok()?;
@@ -565,22 +651,39 @@ fn replay_output(trace: &Trace) -> Vec<Finding> {
             ClockRule::MergeUnseen => " (its send is not in the file)".to_string(),
             _ => String::new(),
         };
+        let other = mismatch
+            .or_instead
+            .or_else(|| ties.get(&mismatch.at).copied());
+        let instead = other.and_then(|(at, clock)| {
+            let (position, record) = record_at(at)?;
+            Some(format!(
+                "; or #{} {} (event {}) is wrong instead, and should be {clock}: the file \
+                 cannot tell which",
+                position + 1,
+                record.sub_event.name(),
+                record.event_id
+            ))
+        });
         findings.push(Finding {
             rule: Rule::Lamport,
             process: Some(Process::Branch(ids[mismatch.at.0])),
             message: format!(
-                "#{} {} (event {}) has clock {}, but the rule gives {}{merged}{}",
+                "#{} {} (event {}) has clock {}, but the rule gives {}{merged}{}{}",
                 position + 1,
                 record.sub_event.name(),
                 record.event_id,
                 mismatch.printed,
                 mismatch.why,
-                also(&mismatch.also)
+                also(&mismatch.also),
+                instead.unwrap_or_default()
             ),
         });
     }
     findings
 }
+
+/// How many swaps of two acknowledgements' peers [`replay_output`] tries at most.
+const MAX_SWAPS: usize = 64;
 
 /// Per (clock, sub-event name): how often the branch entries list it, and the event entry.
 type Tally = BTreeMap<(u64, String), (usize, usize)>;

@@ -200,7 +200,9 @@ fn judge_change(
                 "accepted the withdraw of {amount} (balance {printed}), though the balance \
                  {before} does not cover it"
             );
-            (before, Some(why))
+            // Applied all the same: the steps after it are judged from what it did.
+            let done = applied.filter(|&after| after == printed).unwrap_or(before);
+            (done, Some(why))
         }
         _ => {
             let why = format!(
@@ -224,7 +226,7 @@ mod tests {
             (570, None)
         );
         let (right, why) = judge_change(570, -430, Op::Withdraw, 1000, true);
-        assert_eq!(right, 570);
+        assert_eq!(right, -430, "applied all the same");
         assert_eq!(
             why.as_deref(),
             Some(

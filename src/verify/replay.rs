@@ -2,8 +2,9 @@
 //! the clock the file printed and the rule that gives it from the slot before it and, for a
 //! merge, from the clock of the send it received. A clock that differs from its rule is
 //! flagged and then taken at the rule's value, so that one wrong clock is one finding, not a
-//! cascade blamed on the events after it: the next event and the receive of its message are
-//! judged against the corrected value. Pure; linear in the number of slots.
+//! cascade blamed on the events after it: a clock is right if the rule gives it from the
+//! corrected clocks before it or from the printed ones. Pure; linear in the number of slots
+//! (times the candidates of a merge whose send the file does not pin down).
 
 use std::collections::HashMap;
 
@@ -32,33 +33,26 @@ pub enum ClockRule {
     },
     /// A merge with a stamp the file does not show: only known to be after `local`.
     MergeUnseen,
-    /// A tick the file does not log (the `original` model's reply to a customer): it may come
-    /// at any point up to the next slot that [`Slot::settles`]; never judged itself.
-    Unlogged,
 }
 
 /// One event of a timeline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Slot {
-    /// The clock as printed (ignored for [`ClockRule::Unlogged`]).
+    /// The clock as printed (ignored for a slot not shown).
     pub clock: u64,
     /// The rule that gives it.
     pub rule: ClockRule,
-    /// Every unlogged tick before this slot has happened before it (a customer's next request
-    /// comes only after the reply to its last one).
-    pub settles: bool,
     /// Whether the file shows this clock; one it does not (a customer's, rebuilt from the
     /// branches' logs) takes the rule's value and is never judged.
     pub shown: bool,
 }
 
 impl Slot {
-    /// A slot with `clock` and `rule` that settles nothing.
+    /// A slot the file shows, with `clock` and `rule`.
     pub fn new(clock: u64, rule: ClockRule) -> Self {
         Self {
             clock,
             rule,
-            settles: false,
             shown: true,
         }
     }
@@ -89,6 +83,9 @@ pub struct Mismatch {
     /// What else the printed clock breaks, e.g. `not after the previous event`; empty if only
     /// its value is wrong.
     pub also: Vec<&'static str>,
+    /// The slot after this one, and the clock it should have instead, when the file cannot
+    /// tell which of the two is wrong (see [`replay_resolving`]).
+    pub or_instead: Option<(At, u64)>,
 }
 
 /// What a replay found: every mismatch in causal order per timeline, and every slot's clock
@@ -107,9 +104,12 @@ struct Cursor {
     next: usize,
     /// The clock after the last slot, as corrected.
     clock: u64,
-    /// The clock after the last slot, as printed (as corrected for one the file does not show).
+    /// The clock after the last slot, as printed (as the rule gives it from the printed
+    /// clocks, for one the file does not show).
     printed: u64,
-    unlogged: u64,
+    /// The last slot was a merge with an unseen stamp that came out wrong: its right clock is
+    /// not known, only a bound, so the next slot is only checked to be after that bound.
+    unknown: bool,
 }
 
 /// Replays every timeline, visiting slots in causal order (a merge waits for its send). A
@@ -118,7 +118,9 @@ struct Cursor {
 pub fn replay(timelines: &[Timeline]) -> Replay {
     let mut corrected: Vec<Vec<u64>> = timelines.iter().map(|t| vec![0; t.len()]).collect();
     let mut cursors = vec![Cursor::default(); timelines.len()];
-    let mut waiting: HashMap<At, Vec<usize>> = HashMap::new();
+    // The timelines waiting for each slot to be passed, with the first slot their send may
+    // be at.
+    let mut waiting: HashMap<At, Vec<(usize, usize)>> = HashMap::new();
     let mut ready: Vec<usize> = (0..timelines.len()).rev().collect();
     let mut mismatches = Vec::new();
     let mut forced = false;
@@ -146,8 +148,9 @@ pub fn replay(timelines: &[Timeline]) -> Replay {
                     None => Some(Vec::new()),
                 };
                 let Some(stamps) = stamps else {
-                    if let Some((sender, _, last)) = source {
-                        waiting.entry((sender, last)).or_default().push(timeline);
+                    if let Some((sender, first, last)) = source {
+                        let waiter = (timeline, first);
+                        waiting.entry((sender, last)).or_default().push(waiter);
                     }
                     break;
                 };
@@ -158,17 +161,22 @@ pub fn replay(timelines: &[Timeline]) -> Replay {
                 corrected[timeline][at.1] = cursor.clock;
                 cursor.next += 1;
                 if let Some(woken) = waiting.remove(&at) {
-                    ready.extend(woken);
+                    ready.extend(woken.into_iter().map(|(timeline, _)| timeline));
                 }
             }
         }
-        // Everything left waits on a send that waits in turn: take the first waiting merge
-        // with its send's printed clock, and go on.
-        let Some((&at, _)) = waiting.iter().min_by_key(|(at, _)| **at) else {
+        // Everything left waits on a send that waits in turn: take a waiting merge with what is
+        // known of its send (one of whose possible slots is passed, first), and go on.
+        let known = |(at, waiters): (&At, &Vec<(usize, usize)>)| {
+            let passed = cursors[at.0].next;
+            let some_known = waiters.iter().any(|&(_, first)| passed > first);
+            (!some_known, *at)
+        };
+        let Some((_, at)) = waiting.iter().map(known).min() else {
             break;
         };
         let woken = waiting.remove(&at).unwrap_or_default();
-        ready.extend(woken);
+        ready.extend(woken.into_iter().map(|(timeline, _)| timeline));
         forced = true;
     }
     Replay {
@@ -206,19 +214,26 @@ fn sent_clocks(
     let Some(printed) = timelines.get(sender).and_then(|t| t.get(slots.clone())) else {
         return Some(vec![(0, 0)]);
     };
-    if passed > *slots.end() {
-        let clocks = corrected[sender][slots].iter().zip(printed);
-        let pair =
-            |(&right, slot): (&u64, &Slot)| (right, if slot.shown { slot.clock } else { right });
-        Some(clocks.map(pair).collect())
-    } else {
-        forced.then(|| {
+    if passed <= *slots.end() && !forced {
+        return None;
+    }
+    // Forced: the slots passed, if any (a send the file does not pin down may wait on
+    // events that wait on its receiver); else the printed clocks.
+    let first = *slots.start();
+    let known = passed.saturating_sub(first).min(printed.len());
+    if known == 0 {
+        return Some(
             printed
                 .iter()
                 .map(|slot| (slot.clock, slot.clock))
-                .collect()
-        })
+                .collect(),
+        );
     }
+    let clocks = printed[..known].iter().enumerate().map(|(offset, slot)| {
+        let right = corrected[sender][first + offset];
+        (right, if slot.shown { slot.clock } else { right })
+    });
+    Some(clocks.collect())
 }
 
 /// Judges one slot at `cursor` (which it advances), with the clocks its send may have had,
@@ -228,12 +243,8 @@ fn sent_clocks(
 fn judge(at: At, slot: &Slot, sends: &[(u64, u64)], cursor: &mut Cursor) -> Option<Mismatch> {
     let before = cursor.clock;
     let printed_before = cursor.printed;
-    if slot.rule == ClockRule::Unlogged {
-        cursor.unlogged += 1;
-        return None;
-    }
     let rule = |local: u64, stamp: u64| match slot.rule {
-        ClockRule::Tick | ClockRule::MergeUnseen | ClockRule::Unlogged => local.saturating_add(1),
+        ClockRule::Tick | ClockRule::MergeUnseen => local.saturating_add(1),
         ClockRule::Keep => local,
         ClockRule::Merge(_) | ClockRule::MergeAny { .. } => local.max(stamp).saturating_add(1),
     };
@@ -246,59 +257,44 @@ fn judge(at: At, slot: &Slot, sends: &[(u64, u64)], cursor: &mut Cursor) -> Opti
     let stamps: Vec<u64> = sends.iter().map(|&(right, _)| right).collect();
     let last = stamps.last().copied().unwrap_or_default();
     if !slot.shown {
-        cursor.clock = rule(before.saturating_add(cursor.unlogged), last);
-        cursor.printed = cursor.clock;
-        cursor.unlogged = 0;
+        let shown_last = sends.last().map_or(0, |&(_, shown)| shown);
+        cursor.clock = rule(before, last);
+        cursor.printed = rule(printed_before, shown_last);
         return None;
     }
-    // The unlogged ticks may have come before this slot or not yet (all of them, if it
-    // settles them): the most first, since in a sequential run they all come at once.
-    let least = if slot.settles { cursor.unlogged } else { 0 };
-    let fits_from = |base: u64, printed: bool| {
-        (least..=cursor.unlogged).rev().find(|&late| {
-            let local = base.saturating_add(late);
-            match slot.rule {
-                ClockRule::MergeUnseen => slot.clock > local,
-                _ => sends.iter().any(|&(right, shown)| {
-                    slot.clock == rule(local, if printed { shown } else { right })
-                }),
-            }
-        })
+    let unknown = std::mem::take(&mut cursor.unknown);
+    let fits = |local: u64, printed: bool| match slot.rule {
+        ClockRule::MergeUnseen => slot.clock > local,
+        _ if unknown => sends
+            .iter()
+            .any(|&(right, _)| slot.clock >= rule(local, right)),
+        _ => sends
+            .iter()
+            .any(|&(right, shown)| slot.clock == rule(local, if printed { shown } else { right })),
     };
-    if let Some(late) = fits_from(before, false).or_else(|| fits_from(cursor.printed, true)) {
-        cursor.unlogged -= late;
-        cursor.clock = slot.clock;
-        cursor.printed = slot.clock;
-        return None;
-    }
     cursor.printed = slot.clock;
-    let local = before.saturating_add(cursor.unlogged);
-    let unlogged = cursor.unlogged;
-    cursor.unlogged = 0;
+    if fits(before, false) || fits(printed_before, true) {
+        cursor.clock = slot.clock;
+        return None;
+    }
     // A sequential run sends as late as it may: the latest possible send is the one taken.
-    let expected = rule(local, last);
+    let expected = rule(before, last);
     cursor.clock = expected;
-    let shown_local = if unlogged > 0 {
-        format!("({before} + {unlogged} unlogged)")
-    } else {
-        local.to_string()
-    };
+    cursor.unknown = slot.rule == ClockRule::MergeUnseen;
     let or = |values: Vec<String>| values.join(" or ");
     let why = match slot.rule {
-        ClockRule::Tick => format!("{shown_local} + 1 = {expected}"),
-        ClockRule::Keep => format!("{shown_local}, as it does not tick"),
+        ClockRule::Tick => format!("{before} + 1 = {expected}"),
+        ClockRule::Keep => format!("{before}, as it does not tick"),
         ClockRule::Merge(_) | ClockRule::MergeAny { .. } => {
-            let mut values: Vec<u64> = stamps.iter().map(|&s| rule(local, s)).collect();
+            let mut values: Vec<u64> = stamps.iter().map(|&s| rule(before, s)).collect();
             values.dedup();
             format!(
-                "max({shown_local}, {}) + 1 = {}",
+                "max({before}, {}) + 1 = {}",
                 or(stamps.iter().map(u64::to_string).collect()),
                 or(values.iter().map(u64::to_string).collect())
             )
         }
-        ClockRule::MergeUnseen | ClockRule::Unlogged => {
-            format!("at least {shown_local} + 1 = {expected}")
-        }
+        ClockRule::MergeUnseen => format!("at least {before} + 1 = {expected}"),
     };
     let mut also = Vec::new();
     if slot.clock <= printed_before && slot.rule != ClockRule::Keep {
@@ -314,7 +310,104 @@ fn judge(at: At, slot: &Slot, sends: &[(u64, u64)], cursor: &mut Cursor) -> Opti
         expected,
         why,
         also,
+        or_instead: None,
     })
+}
+
+/// How many other explanations [`replay_resolving`] weighs at most.
+const MAX_ALTERNATIVES: usize = 64;
+
+/// [`replay`], then for each tick found wrong right after a merge whose send the file does not
+/// pin down ([`ClockRule::MergeAny`]): if that merge had another of its possible values, would
+/// the tick be right? Then the file is replayed with that value, and whichever explanation
+/// needs fewer wrong clocks is the one reported: the merge (with the value the tick shows it
+/// had), or the tick. When both need as many, the merge is reported with the tick as the other
+/// possibility ([`Mismatch::or_instead`]): the file cannot tell them apart.
+pub fn replay_resolving(timelines: &[Timeline]) -> Replay {
+    let mut working = timelines.to_vec();
+    let mut result = replay(&working);
+    let mut tried = 0;
+    let mut index = 0;
+    while index < result.mismatches.len() && tried < MAX_ALTERNATIVES {
+        let Some((merge, value, rule)) = alternative(&working, &result, &result.mismatches[index])
+        else {
+            index += 1;
+            continue;
+        };
+        tried += 1;
+        let tick = result.mismatches[index].at;
+        let mut changed = working.clone();
+        changed[merge.0][merge.1].clock = value;
+        let rerun = replay(&changed);
+        let cost = rerun.mismatches.len() + 1;
+        if cost > result.mismatches.len() {
+            index += 1;
+            continue;
+        }
+        let printed = timelines[merge.0][merge.1].clock;
+        let after = timelines[tick.0][tick.1].clock;
+        let tie = cost == result.mismatches.len();
+        let blamed = Mismatch {
+            at: merge,
+            printed,
+            expected: value,
+            why: format!("{rule}{value} for the clock {after} of the event after it"),
+            also: Vec::new(),
+            or_instead: tie.then(|| (tick, printed.saturating_add(1))),
+        };
+        let mut mismatches = rerun.mismatches;
+        let at = mismatches.partition_point(|other| other.at < merge);
+        mismatches.insert(at, blamed);
+        result = Replay {
+            mismatches,
+            corrected: rerun.corrected,
+        };
+        working = changed;
+        index = at + 1;
+    }
+    result
+}
+
+/// For a wrong tick right after a merge the file does not pin down (its send is one of
+/// several, or not shown): the merge, the other value it could have had that makes the tick
+/// right, and how the rule gives that value (the text before it).
+fn alternative(
+    timelines: &[Timeline],
+    result: &Replay,
+    mismatch: &Mismatch,
+) -> Option<(At, u64, String)> {
+    let (timeline, position) = mismatch.at;
+    let slots = timelines.get(timeline)?;
+    if slots.get(position)?.rule != ClockRule::Tick {
+        return None;
+    }
+    let previous = position.checked_sub(1)?;
+    let merge = slots.get(previous)?;
+    let before = previous
+        .checked_sub(1)
+        .map_or(0, |p| result.corrected[timeline][p]);
+    let wanted = mismatch.printed.checked_sub(1)?;
+    if wanted == merge.clock {
+        return None;
+    }
+    let at = (timeline, previous);
+    match merge.rule {
+        ClockRule::MergeAny {
+            timeline: sender,
+            first,
+            last,
+        } => {
+            let sent = result.corrected.get(sender)?.get(first..=last)?;
+            sent.iter().find_map(|&stamp| {
+                (before.max(stamp).saturating_add(1) == wanted)
+                    .then(|| (at, wanted, format!("max({before}, {stamp}) + 1 = ")))
+            })
+        }
+        ClockRule::MergeUnseen if wanted > before => {
+            Some((at, wanted, format!("at least {before} + 1, and ")))
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -389,25 +482,5 @@ mod tests {
         let replay = replay(&timelines);
         assert_eq!(replay.corrected.len(), 2);
         assert!(replay.mismatches.len() <= 2);
-    }
-
-    #[test]
-    fn an_unlogged_tick_may_come_late_but_before_the_slot_it_settles() {
-        let unlogged = Slot::new(0, ClockRule::Unlogged);
-        // Right away: 2, (3), 4.
-        let now = vec![vec![tick(1), tick(2), unlogged, tick(4)]];
-        assert_eq!(replay(&now).mismatches, vec![]);
-        // Late: 2, (3), 3 (before it), 5 (after it).
-        let late = vec![vec![tick(1), tick(2), unlogged, tick(3), tick(5)]];
-        assert_eq!(replay(&late).mismatches, vec![]);
-        // A request must come after it: 2, (3), then a request at 3 is too early.
-        let request = Slot {
-            settles: true,
-            ..Slot::new(3, ClockRule::MergeUnseen)
-        };
-        let early = vec![vec![tick(1), tick(2), unlogged, request]];
-        let mismatches = replay(&early).mismatches;
-        assert_eq!(mismatches.len(), 1);
-        assert_eq!(mismatches[0].why, "at least (2 + 1 unlogged) + 1 = 4");
     }
 }
