@@ -233,10 +233,11 @@ fn command(command: Command, console: &mut Console) -> Outcome {
             console,
         ),
         Command::Simulate(args) => {
+            let model = args.outputs.model(args.scenario.clocks.map(Into::into))?;
             let config = SimConfig {
                 seed: args.seed,
                 faults: args.faults,
-                model: args.scenario.clocks.unwrap_or_default().into(),
+                model: model.unwrap_or_default(),
                 schedule: args.scenario.schedule(),
                 bug: None,
             };

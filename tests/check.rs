@@ -621,6 +621,8 @@ async fn the_verdict_as_json() {
         verdict,
         json!({
             "format": "trace",
+            "course": null,
+            "exact": true,
             "clocks": "original",
             "events": 31,
             "processes": 6,

@@ -219,7 +219,7 @@ fn check_file(file: &str, branches: Option<u32>) -> (Result<Ended, AppError>, St
     let options = CheckOptions {
         file: file.to_string(),
         branches,
-        json: false,
+        ..CheckOptions::default()
     };
     let outcome = check::run(&options, &mut console);
     (outcome, console.printed().0)

@@ -2,8 +2,9 @@
 //! (`-`: standard input), checks every rule its content allows, and prints one line per broken
 //! rule and a summary (or the verdict as JSON).
 
-use super::{AppError, Console, Ended, Outcome};
+use super::{AppError, Clocks, Console, Ended, Outcome};
 use crate::source;
+use crate::trace::Course;
 use crate::verify::audit::{self, Options};
 
 /// What to check and how to print the verdict (the command's arguments, as `--help` shows
@@ -19,6 +20,14 @@ pub struct CheckOptions {
     /// ignores this.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub branches: Option<u32>,
+    /// Read an output as a course year's (`2021`: its clocks are checked for their order
+    /// only; `2022`: exactly, with the strict rules), instead of the year its names tell.
+    #[arg(long, value_enum, value_name = "YEAR")]
+    pub course: Option<Course>,
+    /// Read an output with these clock rules, instead of those its sub-events tell (`strict`
+    /// when an `X_response` appears).
+    #[arg(long, value_enum, value_name = "MODEL")]
+    pub clocks: Option<Clocks>,
     /// Print the verdict as JSON on stdout instead (format, clocks, counts, violations, hold).
     #[arg(long)]
     pub json: bool,
@@ -31,6 +40,8 @@ pub fn run(options: &CheckOptions, console: &mut Console) -> Outcome {
     let input = source::open(&options.file).map_err(|error| refused(error.to_string()))?;
     let audit_options = Options {
         branches: options.branches.map(|n| n as usize),
+        course: options.course,
+        model: options.clocks.map(Into::into),
     };
     let verdict =
         audit::audit(input, &audit_options).map_err(|error| refused(error.to_string()))?;

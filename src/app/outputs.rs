@@ -12,6 +12,8 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::AppError;
+use crate::model::ClockModel;
+use crate::trace::{Course, Spelling, Trace};
 
 /// The pictures a command was asked to draw (its flags, as `--help` shows them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
@@ -45,6 +47,14 @@ pub struct OutputPaths {
     /// Write the JSON output to this file instead of standard output (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Write the output in a course year's format, with the `strict` clocks: `2021` (`pid`
+    /// keys, `X_broadcast_*` names) or `2022` (`pid` keys, the course's `X_propogate_*`).
+    #[arg(long, value_enum, value_name = "YEAR")]
+    pub course: Option<Course>,
+    /// How `--course 2022` spells its propagation steps: `propogate` (the course's own
+    /// spelling, the default) or `propagate`.
+    #[arg(long, value_enum, value_name = "SPELLING", requires = "course")]
+    pub spelling: Option<Spelling>,
     /// Also write a JSON summary: each branch's initial and final balance, each customer's
     /// results, and the verdict of the checks.
     #[arg(long, value_name = "FILE")]
@@ -73,6 +83,35 @@ impl OutputPaths {
             .into_iter()
             .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
             .collect()
+    }
+
+    /// The clock model the output asks for, given the one asked for with `--clocks` (or the
+    /// cluster file's): a course year's format is written with the `strict` clocks, and
+    /// refuses any other.
+    pub fn model(&self, asked: Option<ClockModel>) -> Result<Option<ClockModel>, AppError> {
+        if self.spelling.is_some() && self.course != Some(Course::Y2022) {
+            return Err(AppError::BadInput(
+                "--spelling: only with --course 2022 (2021 writes X_broadcast_*)".to_string(),
+            ));
+        }
+        match (self.course, asked) {
+            (None, asked) => Ok(asked),
+            (Some(_), None | Some(ClockModel::Strict)) => Ok(Some(ClockModel::Strict)),
+            (Some(course), Some(other)) => Err(AppError::BadInput(format!(
+                "--course {}: its output has the strict clocks, not the {} ones (leave out \
+                 --clocks, or give --clocks strict)",
+                course.name(),
+                other.name()
+            ))),
+        }
+    }
+
+    /// The run's output as text, in the format asked for.
+    pub fn output_text(&self, trace: &Trace) -> String {
+        match self.course {
+            Some(course) => trace.course_output_text(course, self.spelling.unwrap_or_default()),
+            None => trace.output_text(),
+        }
     }
 
     /// Whether the run keeps its output on standard output.

@@ -50,7 +50,7 @@ pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
     limits::check(&scenario, recording, limits::room())
         .map_err(|error| AppError::BadInput(format!("{source}: {error}")))?;
     let config = RunConfig {
-        model: options.model.unwrap_or_default(),
+        model: options.outputs.model(options.model)?.unwrap_or_default(),
         schedule: options.schedule,
         recording,
         ..RunConfig::default()
@@ -98,7 +98,10 @@ fn run_on_cluster(options: &RunOptions, path: &str, console: &mut Console) -> Ou
         }
     }
     let config = RunConfig {
-        model: options.model.or(cluster.clocks).unwrap_or_default(),
+        model: options
+            .outputs
+            .model(options.model.or(cluster.clocks))?
+            .unwrap_or_default(),
         schedule: options.schedule,
         ..RunConfig::default()
     };
@@ -141,7 +144,7 @@ pub fn deliver(
     console: &mut Console,
 ) -> Outcome {
     let mut failures = Vec::new();
-    let output = report.trace.output_text();
+    let output = outputs.output_text(&report.trace);
     match outputs.output.as_deref() {
         Some(path) if !outputs.output_to_stdout() => {
             failures.extend(outputs::write_text(Flag::Output, path, &output).err());

@@ -4,12 +4,14 @@
 //! "Output" section) are derived from it; the [`faults`] a run met are logged beside it; and
 //! [`file`] writes and reads the whole as a `--trace` file.
 
+pub mod course;
 pub mod faults;
 pub mod file;
 pub mod history;
 pub mod recorder;
 pub mod records;
 
+pub use course::{Course, Spelling};
 pub use faults::{Fault, FaultLog, FaultRecord};
 pub use history::{EventKind, History, ProcessTable, TraceEvent};
 pub use recorder::{Recorder, Recording, Stamp};
