@@ -28,6 +28,10 @@ pub struct CheckOptions {
     /// when an `X_response` appears).
     #[arg(long, value_enum, value_name = "MODEL")]
     pub clocks: Option<Clocks>,
+    /// The run's input (`-`: standard input), which Project 1 results (each customer's
+    /// `recv` list, as `run --recv` writes them) are checked against.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<String>,
     /// Print the verdict as JSON on stdout instead (format, clocks, counts, violations, hold).
     #[arg(long)]
     pub json: bool,
@@ -38,10 +42,15 @@ pub fn run(options: &CheckOptions, console: &mut Console) -> Outcome {
     let name = source::name_of(&options.file);
     let refused = |problem: String| AppError::BadInput(format!("{name}: {problem}"));
     let input = source::open(&options.file).map_err(|error| refused(error.to_string()))?;
+    let scenario = match &options.input {
+        Some(input) => Some(super::load(Some(input))?.1),
+        None => None,
+    };
     let audit_options = Options {
         branches: options.branches.map(|n| n as usize),
         course: options.course,
         model: options.clocks.map(Into::into),
+        scenario,
     };
     let verdict =
         audit::audit(input, &audit_options).map_err(|error| refused(error.to_string()))?;

@@ -59,6 +59,10 @@ pub struct OutputPaths {
     /// results, and the verdict of the checks.
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    /// Also write each customer's results in the form of Project 1 of the course's 2024
+    /// documents: `[{"id": 1, "recv": [{"interface": "query", "balance": 400}]}, ...]`.
+    #[arg(long, value_name = "FILE")]
+    pub recv: Option<PathBuf>,
     /// Also write the full causal trace as JSON Lines: every event of every process with its
     /// Lamport and vector clocks and message links (see the README for the format).
     #[arg(long, value_name = "FILE")]
@@ -74,6 +78,7 @@ impl OutputPaths {
         let named = [
             (Flag::Output, &self.output),
             (Flag::Results, &self.results),
+            (Flag::Recv, &self.recv),
             (Flag::Trace, &self.trace),
             (Flag::Svg, &self.pictures.svg),
             (Flag::Html, &self.pictures.html),
@@ -127,6 +132,8 @@ pub enum Flag {
     Output,
     /// `--results`.
     Results,
+    /// `--recv`.
+    Recv,
     /// `--trace`.
     Trace,
     /// `--svg`.
@@ -143,6 +150,7 @@ impl Flag {
         match self {
             Flag::Output => "--output",
             Flag::Results => "--results",
+            Flag::Recv => "--recv",
             Flag::Trace => "--trace",
             Flag::Svg => "--svg",
             Flag::Html => "--html",

@@ -155,6 +155,10 @@ pub fn deliver(
         let text = format!("{:#}\n", report.results());
         failures.extend(outputs::write_text(Flag::Results, path, &text).err());
     }
+    if let Some(path) = &outputs.recv {
+        let text = format!("{:#}\n", report.trace.recv_output());
+        failures.extend(outputs::write_text(Flag::Recv, path, &text).err());
+    }
     if let Some(path) = &outputs.trace {
         let written = outputs::write_file(Flag::Trace, path, |mut out| {
             trace_file::write(&report.history, &mut out)

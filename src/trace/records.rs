@@ -143,6 +143,34 @@ impl Trace {
         Value::Array(entries)
     }
 
+    /// Each customer's results in the form of Project 1 of the course's 2024 documents: per
+    /// customer, `{"id": 2, "recv": [{"interface": "deposit", "result": "success"},
+    /// {"interface": "query", "balance": 570}]}`, in the order of its requests.
+    pub fn recv_output(&self) -> Value {
+        let customers: Vec<Value> = self
+            .customers
+            .iter()
+            .map(|(customer, records)| {
+                let recv: Vec<Value> = records
+                    .iter()
+                    .map(|record| {
+                        let interface = record.action.interface();
+                        match record.outcome {
+                            Outcome::Balance(balance) => {
+                                json!({ "interface": interface, "balance": balance })
+                            }
+                            outcome => {
+                                json!({ "interface": interface, "result": outcome.to_json() })
+                            }
+                        }
+                    })
+                    .collect();
+                json!({ "id": customer.0, "recv": recv })
+            })
+            .collect();
+        Value::Array(customers)
+    }
+
     /// [`Trace::output`] as the text written to a file or standard output: JSON indented by two
     /// spaces, ending with a newline.
     pub fn output_text(&self) -> String {

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod causality;
 pub mod money;
+pub mod recv;
 pub mod replay;
 pub mod spec;
 

@@ -317,6 +317,16 @@ fn judge(at: At, slot: &Slot, sends: &[(u64, u64)], cursor: &mut Cursor) -> Opti
 /// How many other explanations [`replay_resolving`] weighs at most.
 const MAX_ALTERNATIVES: usize = 64;
 
+/// How many slots all the replays made to weigh other explanations may visit together, so that
+/// a large file with many wrong clocks costs a few replays, not dozens.
+const MAX_REPLAYED_SLOTS: usize = 1 << 26;
+
+/// How many more replays of `timelines` may be made to weigh explanations, at most `most`.
+pub fn replays_allowed(timelines: &[Timeline], most: usize) -> usize {
+    let slots: usize = timelines.iter().map(Vec::len).sum();
+    (MAX_REPLAYED_SLOTS / slots.max(1)).min(most)
+}
+
 /// [`replay`], then for each tick found wrong right after a merge whose send the file does not
 /// pin down ([`ClockRule::MergeAny`]): if that merge had another of its possible values, would
 /// the tick be right? Then the file is replayed with that value, and whichever explanation
@@ -328,7 +338,8 @@ pub fn replay_resolving(timelines: &[Timeline]) -> Replay {
     let mut result = replay(&working);
     let mut tried = 0;
     let mut index = 0;
-    while index < result.mismatches.len() && tried < MAX_ALTERNATIVES {
+    let allowed = replays_allowed(timelines, MAX_ALTERNATIVES);
+    while index < result.mismatches.len() && tried < allowed {
         let Some((merge, value, rule)) = alternative(&working, &result, &result.mismatches[index])
         else {
             index += 1;
