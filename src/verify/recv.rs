@@ -16,7 +16,7 @@ use crate::scenario::Scenario;
 /// How much work (sums kept, summed over the changes) finding a customer's reachable balances
 /// may take before its queries' check gives up (the others' changes are then too many to try
 /// every subset of, and its queries are taken as they are).
-const MAX_WORK: usize = 1 << 24;
+const MAX_WORK: usize = 1 << 20;
 
 /// One customer's results as read: its id, and per request the interface and what came back.
 pub type Results = Vec<(u32, Vec<(String, Value)>)>;
