@@ -126,6 +126,18 @@ pub struct TraceEvent {
     pub outcome: Option<Outcome>,
 }
 
+impl TraceEvent {
+    /// The event on its own process: `#5 deposit_propagate_execute (event 2)`.
+    pub fn local_label(&self) -> String {
+        format!(
+            "#{} {} (event {})",
+            self.seq,
+            self.kind.name(),
+            self.event_id
+        )
+    }
+}
+
 /// The full history of a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {

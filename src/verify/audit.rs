@@ -908,16 +908,6 @@ pub fn history_findings(
     findings
 }
 
-/// An event on its own process: `#5 deposit_propagate_execute (event 2)`.
-fn own(event: &TraceEvent) -> String {
-    format!(
-        "#{} {} (event {})",
-        event.seq,
-        event.kind.name(),
-        event.event_id
-    )
-}
-
 fn at(rule: Rule, event: &TraceEvent, message: String) -> Finding {
     Finding {
         rule,
@@ -935,7 +925,11 @@ fn check_numbering(history: &History, out: &mut Vec<Finding>) {
                     0 => "comes first".to_string(),
                     seq => format!("comes right after #{seq}"),
                 };
-                let message = format!("{} {after} (expected #{})", own(event), previous + 1);
+                let message = format!(
+                    "{} {after} (expected #{})",
+                    event.local_label(),
+                    previous + 1
+                );
                 out.push(at(Rule::Numbering, event, message));
             }
             previous = event.seq;
@@ -992,7 +986,7 @@ fn check_lamport(history: &History, senders: &MessageMap<At>, out: &mut Vec<Find
         };
         let message = format!(
             "{} has lamport {}, but the rule gives {}{}{}",
-            own(event),
+            event.local_label(),
             mismatch.printed,
             mismatch.why,
             merged.unwrap_or_default(),
@@ -1046,7 +1040,7 @@ fn check_messages(history: &History, out: &mut Vec<Finding>) -> MessageMap<At> {
             if message.sender != event.process {
                 let text = format!(
                     "{} sends {message}, a message id of another process",
-                    own(event)
+                    event.local_label()
                 );
                 out.push(at(rule, event, text));
             }
@@ -1056,7 +1050,7 @@ fn check_messages(history: &History, out: &mut Vec<Finding>) -> MessageMap<At> {
             {
                 let text = format!(
                     "{} sends {message}, already sent by {}",
-                    own(event),
+                    event.local_label(),
                     label(first)
                 );
                 out.push(at(rule, event, text));
@@ -1069,21 +1063,27 @@ fn check_messages(history: &History, out: &mut Vec<Finding>) -> MessageMap<At> {
     receivers.reserve(history.len());
     for (place, event) in located() {
         let text = match (receives_a_message(event.kind), event.receives) {
-            (true, None) => format!("{} receives no message", own(event)),
+            (true, None) => format!("{} receives no message", event.local_label()),
             (false, Some(message)) => {
-                format!("{} is not a receive, yet receives {message}", own(event))
+                format!(
+                    "{} is not a receive, yet receives {message}",
+                    event.local_label()
+                )
             }
             (false, None) => continue,
             (true, Some(message)) => {
                 if !senders.contains_key(&message) {
-                    format!("{} receives {message}, which no event sends", own(event))
+                    format!(
+                        "{} receives {message}, which no event sends",
+                        event.local_label()
+                    )
                 } else if let Some(first) = receivers
                     .get(&message)
                     .and_then(|&first| event_at(history, first))
                 {
                     format!(
                         "{} receives {message}, already received by {}",
-                        own(event),
+                        event.local_label(),
                         label(first)
                     )
                 } else {
@@ -1097,7 +1097,10 @@ fn check_messages(history: &History, out: &mut Vec<Finding>) -> MessageMap<At> {
     for (place, event) in located() {
         for message in &event.sends {
             if senders.get(message) == Some(&place) && !receivers.contains_key(message) {
-                let text = format!("{} sends {message}, which no event receives", own(event));
+                let text = format!(
+                    "{} sends {message}, which no event receives",
+                    event.local_label()
+                );
                 out.push(at(rule, event, text));
             }
         }
@@ -1175,13 +1178,13 @@ fn check_vectors(history: &History, senders: &MessageMap<At>, out: &mut Vec<Find
                         let message = if event.vector.is_empty() {
                             format!(
                                 "{} has no vector clock (expected {})",
-                                own(event),
+                                event.local_label(),
                                 format_vector(&expected, table)
                             )
                         } else {
                             format!(
                                 "{}: vector {} differs from the recomputed {}",
-                                own(event),
+                                event.local_label(),
                                 format_vector(&event.vector, table),
                                 format_vector(&expected, table)
                             )
@@ -1220,7 +1223,7 @@ fn check_vectors(history: &History, senders: &MessageMap<At>, out: &mut Vec<Find
             let message = event.receives.map_or_else(String::new, |m| m.to_string());
             let text = format!(
                 "{} receives {message} before it is sent: its sender {} depends on this receive",
-                own(event),
+                event.local_label(),
                 label(sender)
             );
             out.push(at(Rule::Messages, event, text));

@@ -21,16 +21,6 @@ pub struct MoneyReplay {
     pub finals: BTreeMap<BranchId, i64>,
 }
 
-/// `#5 deposit_propagate_execute (event 2)`.
-fn own(event: &TraceEvent) -> String {
-    format!(
-        "#{} {} (event {})",
-        event.seq,
-        event.kind.name(),
-        event.event_id
-    )
-}
-
 fn finding(event: &TraceEvent, message: String) -> Finding {
     Finding {
         rule: Rule::Money,
@@ -104,8 +94,10 @@ pub fn replay(history: &History) -> Option<MoneyReplay> {
                                 decided.insert(event.event_id, right != balance);
                             }
                             if let Some(message) = message {
-                                out.findings
-                                    .push(finding(event, format!("{} {message}", own(event))));
+                                out.findings.push(finding(
+                                    event,
+                                    format!("{} {message}", event.local_label()),
+                                ));
                             }
                             right
                         }
@@ -138,7 +130,7 @@ pub fn replay(history: &History) -> Option<MoneyReplay> {
                 (got != right && got != shown).then(|| {
                     format!(
                         "{} got the balance {got}, but its branch held {right} when it answered",
-                        own(event)
+                        event.local_label()
                     )
                 })
             }
@@ -151,7 +143,7 @@ pub fn replay(history: &History) -> Option<MoneyReplay> {
                     let decision = if applied { "applied" } else { "refused" };
                     format!(
                         "{} got {outcome}, but its origin {decision} the change",
-                        own(event)
+                        event.local_label()
                     )
                 })
             }
