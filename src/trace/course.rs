@@ -7,11 +7,10 @@
 //! | 2021 | `X_broadcast_request` | `X_broadcast_execute`, `X_broadcast_response` |
 //! | 2022 | `X_propogate_request` (or, asked, `X_propagate_request`) | as ours |
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::records::Trace;
-use crate::model::{EventId, Op, Step, SubEvent};
-use std::collections::BTreeMap;
+use crate::model::{Op, Step, SubEvent};
 
 /// A course year whose output format this project writes and reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -97,36 +96,7 @@ impl Trace {
     /// The output in `course`'s format: [`Trace::output`]'s entries, with `pid` keys and the
     /// year's names. The run must have used the `strict` clocks (the reply is logged).
     pub fn course_output(&self, course: Course, spelling: Spelling) -> Value {
-        let name = |event: SubEvent| course.event_name(event, spelling);
-        let mut entries = Vec::new();
-        let mut by_event: BTreeMap<EventId, Vec<(SubEvent, u64)>> = BTreeMap::new();
-        for (branch, records) in &self.branches {
-            let data: Vec<Value> = records
-                .iter()
-                .map(|record| {
-                    by_event
-                        .entry(record.event_id)
-                        .or_default()
-                        .push((record.sub_event, record.clock));
-                    json!({
-                        "id": record.event_id.0,
-                        "name": name(record.sub_event),
-                        "clock": record.clock,
-                    })
-                })
-                .collect();
-            entries.push(json!({ "pid": branch.0, "data": data }));
-        }
-        for (event_id, mut records) in by_event {
-            // Stable: ties keep branch log order, branches in ascending id.
-            records.sort_by_key(|(_, clock)| *clock);
-            let data: Vec<Value> = records
-                .iter()
-                .map(|(event, clock)| json!({ "name": name(*event), "clock": clock }))
-                .collect();
-            entries.push(json!({ "eventid": event_id.0, "data": data }));
-        }
-        Value::Array(entries)
+        self.output_named("pid", |event| course.event_name(event, spelling))
     }
 
     /// [`Trace::course_output`] as text: JSON indented by two spaces, ending with a newline.

@@ -117,6 +117,16 @@ impl Trace {
     /// order, then one entry per deposit/withdraw event id in ascending id with its sub-events
     /// from all branches, sorted by clock (ties: branch log order, branches in ascending id).
     pub fn output(&self) -> Value {
+        self.output_named("id", SubEvent::name)
+    }
+
+    /// [`Trace::output`], with branch entries keyed `branch_key` and sub-events called by
+    /// `name` (a course year's output differs in only these).
+    pub(super) fn output_named(
+        &self,
+        branch_key: &str,
+        name: impl Fn(SubEvent) -> String,
+    ) -> Value {
         let mut entries = Vec::new();
         let mut by_event: BTreeMap<EventId, Vec<&BranchRecord>> = BTreeMap::new();
         for (branch, records) in &self.branches {
@@ -124,19 +134,19 @@ impl Trace {
             for record in records.iter().filter(|record| self.shown_step(record)) {
                 data.push(json!({
                     "id": record.event_id.0,
-                    "name": record.sub_event.name(),
+                    "name": name(record.sub_event),
                     "clock": record.clock,
                 }));
                 by_event.entry(record.event_id).or_default().push(record);
             }
-            entries.push(json!({ "id": branch.0, "data": data }));
+            entries.push(json!({ branch_key: branch.0, "data": data }));
         }
         for (event_id, mut records) in by_event {
             // A stable sort keeps branch log order, branches in ascending id, for equal clocks.
             records.sort_by_key(|record| record.clock);
             let data: Vec<Value> = records
                 .iter()
-                .map(|record| json!({ "name": record.sub_event.name(), "clock": record.clock }))
+                .map(|record| json!({ "name": name(record.sub_event), "clock": record.clock }))
                 .collect();
             entries.push(json!({ "eventid": event_id.0, "data": data }));
         }

@@ -858,13 +858,7 @@ type At = (usize, usize);
 
 /// Checks a history read from a trace file, with the final balances its events carry.
 pub fn audit_history(history: &History) -> Verdict {
-    let money = money::replay(history);
-    let balances = history.initial_balance.zip(money.as_ref());
-    let balances = balances.map(|(initial, money)| Balances {
-        initial,
-        finals: money.finals.clone(),
-    });
-    let findings = history_findings(history, &history.to_trace(), balances.as_ref());
+    let findings = history_findings(history, &history.to_trace(), None);
     let pairs = causality::count_pairs(history).map(|counts| Pairs {
         ordered: counts.ordered,
         concurrent: counts.concurrent,
@@ -885,8 +879,9 @@ pub fn audit_history(history: &History) -> Verdict {
 
 /// Every rule a trace file is checked against, over `history` (whose derived records are
 /// `trace`): numbering, messages, the Lamport clocks replayed exactly, vector clocks, the clock
-/// condition, the invariants (with convergence to `balances` if given), then the money. What `check` applies to a trace file,
-/// and what a run applies to itself.
+/// condition, the invariants, then the money. Convergence is to `balances` if given (a run's
+/// own), else to the balances the money replay gives from the trace's initial balance. What
+/// `check` applies to a trace file, and what a run applies to itself.
 pub fn history_findings(
     history: &History,
     trace: &Trace,
@@ -899,12 +894,17 @@ pub fn history_findings(
     check_vectors(history, &senders, &mut findings);
     // The clock condition, the clocks' order and causes before effects follow from the clocks
     // the replay found right: a clock that breaks them is the replay's to name, once.
+    let money = money::replay(history);
+    let replayed = history
+        .initial_balance
+        .zip(money.as_ref())
+        .map(|(initial, money)| Balances {
+            initial,
+            finals: money.finals.clone(),
+        });
+    let balances = balances.or(replayed.as_ref());
     findings.extend(without_clock_order(spec::check(trace, balances)));
-    findings.extend(
-        money::replay(history)
-            .into_iter()
-            .flat_map(|money| money.findings),
-    );
+    findings.extend(money.into_iter().flat_map(|money| money.findings));
     findings
 }
 
