@@ -167,7 +167,8 @@ impl Cluster {
         let served = Arc::new(AtomicU64::new(0));
         let mut branches = BTreeMap::new();
         for (spec, (id, (addr, incoming))) in scenario.branches.iter().zip(listeners) {
-            let state = BranchState::new(id, spec.balance, &table, config.recording);
+            let state =
+                BranchState::new(id, spec.balance, &table, config.recording).in_model(config.model);
             let state = Arc::new(Mutex::new(state));
             let branch_config = BranchConfig {
                 schedule: config.schedule,

@@ -1,6 +1,6 @@
 //! Domain vocabulary shared by every module: process ids and their names (`B2`, `C3`, defined
 //! here and nowhere else), message ids, operations, sub-event kinds and their output names, the
-//! two clock models and the two schedules.
+//! three clock models and the two schedules.
 
 use std::fmt;
 use std::str::FromStr;
@@ -289,14 +289,32 @@ pub enum ClockModel {
     /// Lamport's rules to the letter: a customer send ticks, the reply tick is logged as
     /// `X_response`, a customer merges deposit/withdraw replies, a query touches no clock.
     Strict,
+    /// The course's rules from fall 2023 on: only messages are events. Every send ticks (a
+    /// customer's requests, queries too, and each propagation to each peer, as an event of its
+    /// own), every receive of a request or a propagation merges; a customer never merges a
+    /// reply, and executes, acknowledgements and replies leave the clock as it is.
+    Messages,
 }
 
 impl ClockModel {
+    /// Every model.
+    pub const ALL: [ClockModel; 3] = [
+        ClockModel::Original,
+        ClockModel::Strict,
+        ClockModel::Messages,
+    ];
+
+    /// The model of a name (as [`ClockModel::name`] writes it), if it is one.
+    pub fn parse(name: &str) -> Option<ClockModel> {
+        Self::ALL.into_iter().find(|model| model.name() == name)
+    }
+
     /// The model's name on the command line and in reports.
     pub fn name(self) -> &'static str {
         match self {
             ClockModel::Original => "original",
             ClockModel::Strict => "strict",
+            ClockModel::Messages => "messages",
         }
     }
 

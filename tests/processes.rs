@@ -259,7 +259,7 @@ fn bad_cluster_files_are_refused_in_one_line() {
         ),
         (
             "clocks = \"fast\"\n",
-            "clocks must be original or strict, got \"fast\"",
+            "clocks must be original, strict or messages, got \"fast\"",
         ),
         ("", "no [[branch]] entries"),
     ];

@@ -40,6 +40,8 @@ pub enum Clocks {
     Original,
     /// Lamport's rules to the letter.
     Strict,
+    /// The course's rules from fall 2023 on: only sends and receives are events.
+    Messages,
 }
 
 impl From<Clocks> for crate::model::ClockModel {
@@ -47,6 +49,7 @@ impl From<Clocks> for crate::model::ClockModel {
         match clocks {
             Clocks::Original => crate::model::ClockModel::Original,
             Clocks::Strict => crate::model::ClockModel::Strict,
+            Clocks::Messages => crate::model::ClockModel::Messages,
         }
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::AppError;
 use crate::model::ClockModel;
-use crate::trace::{Course, Spelling, Trace};
+use crate::trace::{Course, History, Spelling, Trace, parts};
 
 /// The pictures a command was asked to draw (its flags, as `--help` shows them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
@@ -47,14 +47,20 @@ pub struct OutputPaths {
     /// Write the JSON output to this file instead of standard output (`-`: standard output).
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Write the output in a course year's format, with the `strict` clocks: `2021` (`pid`
-    /// keys, `X_broadcast_*` names) or `2022` (`pid` keys, the course's `X_propogate_*`).
+    /// Write the output in a course year's format: `2021` (`pid` keys, `X_broadcast_*` names)
+    /// or `2022` (`pid` keys, the course's `X_propogate_*`), both with the `strict` clocks; or
+    /// `2023`, with the `messages` clocks, whose output has three parts (every event, by
+    /// request id and clock, is the one written as the output; see --output-dir).
     #[arg(long, value_enum, value_name = "YEAR")]
     pub course: Option<Course>,
-    /// How `--course 2022` spells its propagation steps: `propogate` (the course's own
-    /// spelling, the default) or `propagate`.
+    /// How `--course 2022` and `--course 2023` spell propagations: `propogate` (the course's
+    /// own spelling, the default) or `propagate`.
     #[arg(long, value_enum, value_name = "SPELLING", requires = "course")]
     pub spelling: Option<Spelling>,
+    /// With `--course 2023`: also write the three parts of its output in this folder, as
+    /// customer_events.json, branch_events.json and all_events.json.
+    #[arg(long, value_name = "DIR", requires = "course")]
+    pub output_dir: Option<PathBuf>,
     /// Also write a JSON summary: each branch's initial and final balance, each customer's
     /// results, and the verdict of the checks.
     #[arg(long, value_name = "FILE")]
@@ -73,8 +79,10 @@ pub struct OutputPaths {
 }
 
 impl OutputPaths {
-    /// Each path asked for, with the flag that named it.
-    pub fn flags(&self) -> Vec<(Flag, &Path)> {
+    /// Each path asked for, with the flag that named it (the three files of `--output-dir`
+    /// each on its own).
+    pub fn flags(&self) -> Vec<(Flag, PathBuf)> {
+        let parts = self.part_paths().into_iter().flatten();
         let named = [
             (Flag::Output, &self.output),
             (Flag::Results, &self.results),
@@ -86,35 +94,54 @@ impl OutputPaths {
         ];
         named
             .into_iter()
-            .filter_map(|(flag, path)| Some((flag, path.as_deref()?)))
+            .filter_map(|(flag, path)| Some((flag, path.clone()?)))
+            .chain(parts.map(|path| (Flag::OutputDir, path)))
             .collect()
     }
 
+    /// The files `--output-dir` writes the three parts of a 2023 output to, in order.
+    pub fn part_paths(&self) -> Option<[PathBuf; 3]> {
+        let dir = self.output_dir.as_ref()?;
+        Some(parts::FILE_NAMES.map(|name| dir.join(name)))
+    }
+
     /// The clock model the output asks for, given the one asked for with `--clocks` (or the
-    /// cluster file's): a course year's format is written with the `strict` clocks, and
-    /// refuses any other.
+    /// cluster file's): a course year's format is written with its year's clocks, and refuses
+    /// any other.
     pub fn model(&self, asked: Option<ClockModel>) -> Result<Option<ClockModel>, AppError> {
-        if self.spelling.is_some() && self.course != Some(Course::Y2022) {
+        if self.spelling.is_some() && self.course == Some(Course::Y2021) {
             return Err(AppError::BadInput(
-                "--spelling: only with --course 2022 (2021 writes X_broadcast_*)".to_string(),
+                "--spelling: only with --course 2022 or 2023 (2021 writes X_broadcast_*)"
+                    .to_string(),
             ));
         }
-        match (self.course, asked) {
-            (None, asked) => Ok(asked),
-            (Some(_), None | Some(ClockModel::Strict)) => Ok(Some(ClockModel::Strict)),
-            (Some(course), Some(other)) => Err(AppError::BadInput(format!(
-                "--course {}: its output has the strict clocks, not the {} ones (leave out \
-                 --clocks, or give --clocks strict)",
+        if self.output_dir.is_some() && self.course != Some(Course::Y2023) {
+            return Err(AppError::BadInput(
+                "--output-dir: only with --course 2023 (the one output in three parts)".to_string(),
+            ));
+        }
+        let Some(course) = self.course else {
+            return Ok(asked);
+        };
+        match asked {
+            None => Ok(Some(course.model())),
+            Some(asked) if asked == course.model() => Ok(Some(asked)),
+            Some(other) => Err(AppError::BadInput(format!(
+                "--course {}: its output has the {model} clocks, not the {} ones (leave out \
+                 --clocks, or give --clocks {model})",
                 course.name(),
-                other.name()
+                other.name(),
+                model = course.model().name(),
             ))),
         }
     }
 
-    /// The run's output as text, in the format asked for.
-    pub fn output_text(&self, trace: &Trace) -> String {
+    /// The run's output as text, in the format asked for (for 2023, its third part).
+    pub fn output_text(&self, trace: &Trace, history: &History) -> String {
+        let spelling = self.spelling.unwrap_or_default();
         match self.course {
-            Some(course) => trace.course_output_text(course, self.spelling.unwrap_or_default()),
+            Some(Course::Y2023) => parts::pretty(&history.parts(spelling).all),
+            Some(course) => trace.course_output_text(course, spelling),
             None => trace.output_text(),
         }
     }
@@ -130,6 +157,8 @@ impl OutputPaths {
 pub enum Flag {
     /// `--output`.
     Output,
+    /// `--output-dir`.
+    OutputDir,
     /// `--results`.
     Results,
     /// `--recv`.
@@ -149,6 +178,7 @@ impl Flag {
     pub fn name(self) -> &'static str {
         match self {
             Flag::Output => "--output",
+            Flag::OutputDir => "--output-dir",
             Flag::Results => "--results",
             Flag::Recv => "--recv",
             Flag::Trace => "--trace",
@@ -165,9 +195,10 @@ fn is_stdout(path: &Path) -> bool {
 
 /// Refuses, before anything runs, any path of `paths` that could not be written: see the module
 /// documentation.
-pub fn check(paths: &[(Flag, &Path)]) -> Result<(), AppError> {
+pub fn check(paths: &[(Flag, PathBuf)]) -> Result<(), AppError> {
     let mut seen: Vec<(Flag, PathBuf)> = Vec::new();
-    for &(flag, path) in paths {
+    for (flag, path) in paths {
+        let (flag, path) = (*flag, path.as_path());
         let refuse = |problem: String| {
             AppError::BadInput(format!("{} {}: {problem}", flag.name(), path.display()))
         };
@@ -337,8 +368,7 @@ mod tests {
     }
 
     fn checked(list: &[(Flag, PathBuf)]) -> Result<(), String> {
-        let borrowed: Vec<(Flag, &Path)> = list.iter().map(|(f, p)| (*f, p.as_path())).collect();
-        check(&borrowed).map_err(|error| error.to_string())
+        check(list).map_err(|error| error.to_string())
     }
 
     #[test]

@@ -144,12 +144,21 @@ pub fn deliver(
     console: &mut Console,
 ) -> Outcome {
     let mut failures = Vec::new();
-    let output = outputs.output_text(&report.trace);
+    let output = outputs.output_text(&report.trace, &report.history);
     match outputs.output.as_deref() {
         Some(path) if !outputs.output_to_stdout() => {
             failures.extend(outputs::write_text(Flag::Output, path, &output).err());
         }
         _ => console.out(&output)?,
+    }
+    if let Some(paths) = outputs.part_paths() {
+        let texts = report
+            .history
+            .parts(outputs.spelling.unwrap_or_default())
+            .texts();
+        for (path, text) in paths.iter().zip(texts) {
+            failures.extend(outputs::write_text(Flag::OutputDir, path, &text).err());
+        }
     }
     if let Some(path) = &outputs.results {
         let text = format!("{:#}\n", report.results());

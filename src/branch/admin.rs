@@ -82,14 +82,11 @@ impl admin_server::Admin for AdminService {
         request: Request<pb::BeginRequest>,
     ) -> Result<Response<pb::BeginReply>, Status> {
         let request = request.into_inner();
-        let model = match request.clocks.as_str() {
-            "original" => ClockModel::Original,
-            "strict" => ClockModel::Strict,
-            other => {
-                return Err(Status::invalid_argument(format!(
-                    "clocks must be original or strict, got {other:?}"
-                )));
-            }
+        let Some(model) = ClockModel::parse(&request.clocks) else {
+            return Err(Status::invalid_argument(format!(
+                "clocks must be original, strict or messages, got {:?}",
+                request.clocks
+            )));
         };
         if model != self.config.model {
             return Err(Status::failed_precondition(format!(

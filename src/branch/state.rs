@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::inject::Bug;
 use super::journal::{Commit, Entry, Journal};
 use crate::error::Error;
-use crate::model::{Action, BranchId, CustomerId, EventId, MessageId, Op, Process, Step, SubEvent};
+use crate::model::{
+    Action, BranchId, ClockModel, CustomerId, EventId, MessageId, Op, Process, Step, SubEvent,
+};
 use crate::trace::{EventKind, Outcome, ProcessTable, Recorder, Recording, Stamp, TraceEvent};
 use crate::wire::{Acknowledgement, Answer, CustomerRequest, Propagation, WireError};
 
@@ -46,6 +48,8 @@ pub struct BranchState {
     /// Where every step is journaled, for a branch served with `--data`.
     journal: Option<Journal>,
     bug: Option<Bug>,
+    /// The clock rules: which steps tick, and which receives merge.
+    model: ClockModel,
 }
 
 /// What a branch remembers of its customers' requests, so that a request asked again (its
@@ -140,7 +144,14 @@ impl BranchState {
             requests: None,
             journal: None,
             bug: None,
+            model: ClockModel::default(),
         }
+    }
+
+    /// The same branch, following the clock rules of `model` (the `original` ones unless told).
+    pub fn in_model(mut self, model: ClockModel) -> Self {
+        self.model = model;
+        self
     }
 
     /// A branch served on its own, with its initial balance, waiting to be told its run.
@@ -194,10 +205,26 @@ impl BranchState {
         self.journal(|| Entry::Reset);
         *self = Self {
             bug: self.bug,
+            model: self.model,
             requests: self.requests.as_ref().map(|_| Requests::default()),
             journal: self.journal.take(),
             ..Self::waiting(self.id, self.initial)
         };
+    }
+
+    /// A local step, ticking if the model says it does.
+    fn local(&mut self, kind: EventKind, event: EventId) {
+        if kind.ticks(self.model) {
+            self.recorder.tick(kind, event);
+        } else {
+            self.recorder.silent(kind, event);
+        }
+    }
+
+    /// A receive of a message stamped `stamp`, merging if the model says it does.
+    fn received(&mut self, kind: EventKind, event: EventId, stamp: &Stamp) {
+        self.recorder
+            .receive(kind, event, stamp, kind.ticks(self.model));
     }
 
     /// The same branch, remembering its customers' requests (see [`BranchState::earlier`]).
@@ -358,8 +385,7 @@ impl BranchState {
             stamp: request.clone(),
         };
         self.journal(|| Entry::Query(customer_request()));
-        self.recorder
-            .receive(EventKind::Query, event, request, false);
+        self.received(EventKind::Query, event, request);
         let stamp = self.recorder.send();
         if let Some(requests) = &mut self.requests {
             let answer = Answer {
@@ -388,9 +414,8 @@ impl BranchState {
             stamp: request.clone(),
         };
         self.journal(|| Entry::Execute(customer_request()));
-        self.recorder
-            .receive(step(op, Step::Request), event, request, true);
-        self.recorder.tick(step(op, Step::Execute), event);
+        self.received(step(op, Step::Request), event, request);
+        self.local(step(op, Step::Execute), event);
         let covered = op == Op::Deposit || amount <= self.balance;
         let execution = match op.apply(self.balance, amount) {
             Some(balance) if covered => {
@@ -427,6 +452,9 @@ impl BranchState {
         event: EventId,
         money: i64,
     ) -> Propagation {
+        if self.model == ClockModel::Messages {
+            self.local(EventKind::Forward(op), event);
+        }
         let stamp = self.recorder.send();
         let sequence = {
             let sent = self.sent.entry(peer).or_default();
@@ -510,9 +538,8 @@ impl BranchState {
             self.handled(origin, sequence, None);
             return Err(overflow);
         };
-        self.recorder
-            .receive(step(op, Step::PropagateRequest), event, request, true);
-        self.recorder.tick(step(op, Step::PropagateExecute), event);
+        self.received(step(op, Step::PropagateRequest), event, request);
+        self.local(step(op, Step::PropagateExecute), event);
         self.balance = balance;
         self.recorder.note_balance(balance);
         let ack = self.recorder.send();
@@ -573,8 +600,7 @@ impl BranchState {
                 stamp: reply.clone(),
             },
         });
-        self.recorder
-            .receive(step(op, Step::PropagateResponse), event, reply, true);
+        self.received(step(op, Step::PropagateResponse), event, reply);
         if let (Some(requests), Process::Branch(peer)) = (&mut self.requests, reply.message.sender)
         {
             if let Some((_, acknowledged)) = requests
@@ -596,7 +622,7 @@ impl BranchState {
     /// `original` model leaves out of its output). Returns the reply's stamp.
     pub fn reply(&mut self, op: Op, event: EventId) -> Stamp {
         self.journal(|| Entry::Reply { op, event });
-        self.recorder.tick(step(op, Step::Response), event);
+        self.local(step(op, Step::Response), event);
         let stamp = self.recorder.send();
         if let Some(requests) = &mut self.requests
             && let Some(pending) = requests.pending.remove(&event)

@@ -72,7 +72,10 @@ impl MessageKind {
                 Step::PropagateResponse => MessageKind::PropagationReply,
                 _ => MessageKind::Request,
             },
-            EventKind::Query | EventKind::Send(_) | EventKind::Timeout(_) => MessageKind::Request,
+            EventKind::Query
+            | EventKind::Send(_)
+            | EventKind::Forward(_)
+            | EventKind::Timeout(_) => MessageKind::Request,
         }
     }
 

@@ -3,7 +3,7 @@
 //! file. TOML:
 //!
 //! ```toml
-//! clocks = "original"          # optional: original or strict
+//! clocks = "original"          # optional: original, strict or messages
 //! [[branch]]
 //! id = 1
 //! address = "127.0.0.1:50051"
@@ -52,7 +52,7 @@ pub enum ClusterProblem {
     #[error("{0}")]
     Malformed(String),
     /// `clocks` names no model.
-    #[error("clocks must be original or strict, got {0:?}")]
+    #[error("clocks must be original, strict or messages, got {0:?}")]
     UnknownClocks(String),
     /// No `[[branch]]` table.
     #[error("no [[branch]] entries")]
@@ -126,9 +126,10 @@ impl ClusterFile {
             .map_err(|error| ClusterProblem::Malformed(one_line(&error.to_string())))?;
         let clocks = match raw.clocks.as_deref() {
             None => None,
-            Some("original") => Some(ClockModel::Original),
-            Some("strict") => Some(ClockModel::Strict),
-            Some(other) => return Err(ClusterProblem::UnknownClocks(other.to_string())),
+            Some(name) => Some(
+                ClockModel::parse(name)
+                    .ok_or_else(|| ClusterProblem::UnknownClocks(name.to_string()))?,
+            ),
         };
         let Some(first) = raw.branch.first() else {
             return Err(ClusterProblem::NoBranches);

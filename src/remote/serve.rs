@@ -75,7 +75,9 @@ pub async fn serve(
 ) -> Result<(), ServeError> {
     let id = options.id;
     let addr = options.listen_address()?;
-    let mut state = BranchState::waiting(id, options.cluster.balance).remembering_requests();
+    let mut state = BranchState::waiting(id, options.cluster.balance)
+        .in_model(options.model)
+        .remembering_requests();
     if let Some(dir) = &options.data {
         let (entries, journal) = journal::open(dir, id)?;
         let steps = entries.len();

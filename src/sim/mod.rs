@@ -136,6 +136,7 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
                 id: spec.id,
                 balance: spec.balance,
                 table: table.clone(),
+                model: config.model,
                 bug: config.bug,
                 store: durable.then(MemoryStore::new),
             };
@@ -412,6 +413,7 @@ struct Start {
     id: BranchId,
     balance: i64,
     table: ProcessTable,
+    model: ClockModel,
     bug: Option<Bug>,
     /// The branch's store, if it is a durable one.
     store: Option<MemoryStore>,
@@ -422,6 +424,7 @@ impl Start {
     /// step its store committed replayed (as `serve --data` restores a branch).
     fn state(&self) -> SharedState {
         let state = BranchState::new(self.id, self.balance, &self.table, Recording::FULL)
+            .in_model(self.model)
             .with_bug(self.bug);
         let state = match &self.store {
             Some(store) => {

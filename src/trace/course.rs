@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::records::Trace;
-use crate::model::{Op, Step, SubEvent};
+use crate::model::{ClockModel, Op, Step, SubEvent};
 
 /// A course year whose output format this project writes and reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -22,6 +22,10 @@ pub enum Course {
     /// clocks exactly.
     #[value(name = "2022")]
     Y2022,
+    /// Fall 2023 to 2025: the `messages` clocks, an output in three parts (see
+    /// [`super::parts`]).
+    #[value(name = "2023")]
+    Y2023,
 }
 
 /// How 2022's propagation steps are spelled.
@@ -40,20 +44,29 @@ impl Course {
         match self {
             Course::Y2021 => "2021",
             Course::Y2022 => "2022",
+            Course::Y2023 => "2023",
         }
     }
 
     /// Whether the year's clock rules are known exactly (else only their order is checked).
     pub fn exact(self) -> bool {
-        self == Course::Y2022
+        self != Course::Y2021
+    }
+
+    /// The clock model the year's runs follow.
+    pub fn model(self) -> ClockModel {
+        match self {
+            Course::Y2021 | Course::Y2022 => ClockModel::Strict,
+            Course::Y2023 => ClockModel::Messages,
+        }
     }
 
     /// The name of `event` in this year's output.
     pub fn event_name(self, event: SubEvent, spelling: Spelling) -> String {
         let propagate = match (self, spelling) {
             (Course::Y2021, _) => "broadcast",
-            (Course::Y2022, Spelling::Propogate) => "propogate",
-            (Course::Y2022, Spelling::Propagate) => "propagate",
+            (_, Spelling::Propogate) => "propogate",
+            (_, Spelling::Propagate) => "propagate",
         };
         let step = match event.step {
             Step::Request => "request".to_string(),
@@ -94,7 +107,8 @@ impl Course {
 
 impl Trace {
     /// The output in `course`'s format: [`Trace::output`]'s entries, with `pid` keys and the
-    /// year's names. The run must have used the `strict` clocks (the reply is logged).
+    /// year's names. The run must have used the `strict` clocks (the reply is logged); for
+    /// 2023, whose output is of another shape, see [`super::parts`].
     pub fn course_output(&self, course: Course, spelling: Spelling) -> Value {
         self.output_named("pid", |event| course.event_name(event, spelling))
     }

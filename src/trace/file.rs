@@ -23,7 +23,7 @@ use super::faults::FaultRecord;
 use super::history::{EventKind, History, ProcessTable, TraceEvent};
 use super::records::Outcome;
 use crate::model::{
-    Action, BadMessageId, BadProcessName, ClockModel, EventId, MessageId, Process, Schedule,
+    Action, BadMessageId, BadProcessName, ClockModel, EventId, MessageId, Op, Process, Schedule,
     SubEvent,
 };
 use crate::source::{self, SourceError};
@@ -338,10 +338,8 @@ pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
     if header.lamport_bank_trace != FORMAT_VERSION {
         return Err(error_at(1, Problem::Version(header.lamport_bank_trace)));
     }
-    let model = match header.clocks.as_str() {
-        "original" => ClockModel::Original,
-        "strict" => ClockModel::Strict,
-        other => return Err(error_at(1, Problem::UnknownClocks(other.to_string()))),
+    let Some(model) = ClockModel::parse(&header.clocks) else {
+        return Err(error_at(1, Problem::UnknownClocks(header.clocks)));
     };
     let schedule = match header.schedule.as_str() {
         "sequential" => Schedule::Sequential,
@@ -452,6 +450,11 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, Problem> {
     }
     if name == "query_request" {
         return Ok(EventKind::Query);
+    }
+    for op in [Op::Deposit, Op::Withdraw] {
+        if name == EventKind::Forward(op).name() {
+            return Ok(EventKind::Forward(op));
+        }
     }
     let (interface, wrap): (&str, fn(Action) -> EventKind) =
         if let Some(interface) = name.strip_suffix("_send") {

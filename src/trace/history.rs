@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::faults::FaultRecord;
 use super::records::{BranchRecord, CustomerRecord, Outcome, Trace};
 use crate::model::{
-    Action, BranchId, ClockModel, EventId, MessageId, Process, Schedule, Step, SubEvent,
+    Action, BranchId, ClockModel, EventId, MessageId, Op, Process, Schedule, Step, SubEvent,
 };
 
 /// The processes of a run in a fixed order (branches ascending, then customers ascending): the
@@ -63,6 +63,9 @@ impl ProcessTable {
 pub enum EventKind {
     /// A branch sub-event of a deposit or withdraw (Diagram B).
     Branch(SubEvent),
+    /// The origin sends a deposit or withdraw to one peer: an event of its own only in the
+    /// `messages` model (in the others the propagation is sent from the execute).
+    Forward(Op),
     /// A branch receives a query and answers it; touches no Lamport clock.
     Query,
     /// A customer sends a request.
@@ -78,6 +81,7 @@ impl EventKind {
     pub fn name(self) -> String {
         match self {
             EventKind::Branch(sub_event) => sub_event.name(),
+            EventKind::Forward(op) => format!("{}_propagate_send", op.name()),
             EventKind::Query => "query_request".to_string(),
             EventKind::Send(action) => format!("{}_send", action.interface()),
             EventKind::Receive(action) => format!("{}_receive", action.interface()),
@@ -87,14 +91,20 @@ impl EventKind {
 
     /// Whether the event advances its process's Lamport clock in `model` (a tick or a merge).
     /// Events that do not still happen, and count in vector clocks: a customer's send in the
-    /// `original` model, anything to do with a query in `strict`, a branch serving a query.
+    /// `original` model, anything to do with a query in `strict`, a branch serving a query but
+    /// in `messages`, and in `messages` every event that neither sends nor receives a request
+    /// or a propagation. The one place the models' rules are written.
     pub fn ticks(self, model: ClockModel) -> bool {
+        let messages = model == ClockModel::Messages;
         match self {
-            EventKind::Branch(_) => true,
-            EventKind::Query | EventKind::Send(Action::Query) => false,
-            EventKind::Send(_) => model == ClockModel::Strict,
+            EventKind::Branch(sub_event) => {
+                !messages || matches!(sub_event.step, Step::Request | Step::PropagateRequest)
+            }
+            EventKind::Forward(_) => true,
+            EventKind::Query | EventKind::Send(Action::Query) => messages,
+            EventKind::Send(_) => model != ClockModel::Original,
             EventKind::Receive(Action::Query) => model == ClockModel::Original,
-            EventKind::Receive(_) => true,
+            EventKind::Receive(_) => !messages,
             EventKind::Timeout(_) => false,
         }
     }

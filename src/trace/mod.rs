@@ -1,13 +1,15 @@
 //! What a run recorded, and the forms it is written in. Every event goes through a process's
 //! [`recorder`] into the [`history`] (every event of every process, with its clocks and
 //! messages); the branch logs and customer records of [`records`] (and the output of the README's
-//! "Output" section) are derived from it; the [`faults`] a run met are logged beside it; and
+//! "Output" section) are derived from it, and so are the course years' outputs ([`course`], and
+//! the three [`parts`] of 2023's); the [`faults`] a run met are logged beside it; and
 //! [`file`] writes and reads the whole as a `--trace` file.
 
 pub mod course;
 pub mod faults;
 pub mod file;
 pub mod history;
+pub mod parts;
 pub mod recorder;
 pub mod records;
 

@@ -1014,7 +1014,7 @@ fn receives_a_message(kind: EventKind) -> bool {
             Step::Request | Step::PropagateRequest | Step::PropagateResponse
         ),
         EventKind::Query | EventKind::Receive(_) => true,
-        EventKind::Send(_) | EventKind::Timeout(_) => false,
+        EventKind::Send(_) | EventKind::Forward(_) | EventKind::Timeout(_) => false,
     }
 }
 

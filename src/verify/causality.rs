@@ -399,6 +399,7 @@ pub fn silent_events(model: ClockModel) -> &'static str {
     match model {
         ClockModel::Original => "customer sends and a branch serving a query do not",
         ClockModel::Strict => "nothing about a query does",
+        ClockModel::Messages => "only sends and the receives of requests and propagations do",
     }
 }
 
