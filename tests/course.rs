@@ -166,7 +166,7 @@ fn flags_that_contradict_a_year_are_refused_with_one_line() {
         ),
         (
             &["run", "--course", "2021", "--spelling", "propagate"],
-            "--spelling: only with --course 2022 (2021 writes X_broadcast_*)\n",
+            "--spelling: only with --course 2022 or 2023 (2021 writes X_broadcast_*)\n",
         ),
         (
             &["simulate", "--course", "2022", "--clocks", "original"],
