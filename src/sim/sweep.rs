@@ -87,8 +87,8 @@ pub fn replay_command(input: Option<&str>, config: &SimConfig) -> String {
         " --seed {} --faults {}",
         config.seed, config.faults
     ));
-    if config.model == ClockModel::Strict {
-        command.push_str(" --clocks strict");
+    if config.model != ClockModel::Original {
+        command.push_str(&format!(" --clocks {}", config.model.name()));
     }
     if config.schedule == Schedule::Concurrent {
         command.push_str(" --concurrent");
@@ -229,5 +229,24 @@ mod tests {
             replay_command(Some("my run's.json"), &config),
             r"lamport-bank simulate 'my run'\''s.json' --seed 7 --faults none --concurrent"
         );
+    }
+
+    #[test]
+    fn a_replay_command_names_every_model_but_the_default() {
+        for (model, flag) in [
+            (ClockModel::Original, ""),
+            (ClockModel::Strict, " --clocks strict"),
+            (ClockModel::Messages, " --clocks messages"),
+        ] {
+            let config = SimConfig {
+                seed: 2,
+                model,
+                ..SimConfig::default()
+            };
+            assert_eq!(
+                replay_command(None, &config),
+                format!("lamport-bank simulate --seed 2 --faults none{flag}")
+            );
+        }
     }
 }
