@@ -1,12 +1,21 @@
 //! JSON from outside, read strictly: an object that names a key twice is refused (serde_json's
 //! own `Value` keeps the last silently, so `"money": -5, "money": 5` would become 5), and a
-//! value quoted in a message is cut to a readable length.
+//! value quoted in a message is cut to a readable length; and JSON written out, indented.
 
 use std::fmt;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
+
+/// `value` as the text written to a file or standard output: JSON indented by two spaces,
+/// ending with a newline.
+pub fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value)
+        .unwrap_or_else(|_| unreachable!("a serde_json::Value always serializes"));
+    text.push('\n');
+    text
+}
 
 /// The longest quotation of a value in a message, in characters.
 pub const MAX_SHOWN_CHARS: usize = 60;

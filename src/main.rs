@@ -41,9 +41,10 @@ enum Command {
     /// Run a scenario over a simulated network with faults, deterministically from a seed;
     /// or sweep many seeds and check every run.
     Simulate(SimulateArgs),
-    /// Check a run's output (ours or the original's) or a trace file against every rule its
-    /// content allows (the README's "Invariants" and "Trace files"). Prints one line per
-    /// violation, then a summary; exit status 0 if all hold, 1 if one does not, 2 if the file
+    /// Check a run's output (ours, the original's or a course year's; several files: the parts
+    /// of one fall-2023 output, together), a trace file or Project 1 results against every rule
+    /// their content allows (the README's "Invariants" and "Trace files"). Prints one line per
+    /// violation, then a summary; exit status 0 if all hold, 1 if one does not, 2 if a file
     /// cannot be read.
     Check(CheckOptions),
     /// Draw the pictures of a run saved with `--trace FILE` (by `run` or `simulate`): the same

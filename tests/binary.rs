@@ -45,8 +45,8 @@ fn argument_errors_print_the_whole_message() {
     assert_eq!(text(&output.stdout), "");
     assert_eq!(
         text(&output.stderr),
-        "error: the following required arguments were not provided:\n  <FILE>\n\nUsage: \
-         lamport-bank check <FILE>\n\nFor more information, try '--help'.\n"
+        "error: the following required arguments were not provided:\n  <FILE>...\n\nUsage: \
+         lamport-bank check <FILE>...\n\nFor more information, try '--help'.\n"
     );
     let output = run(&["simulate", "--faults", "fire"], b"");
     assert_eq!(output.status.code(), Some(2));

@@ -628,6 +628,7 @@ async fn the_verdict_as_json() {
             "processes": 6,
             "pairs": {"ordered": 332, "concurrent": 133, "concurrent_different_lamport": 120},
             "lamport_events": 23,
+            "parts": null,
             "violations": [{
                 "rule": "money",
                 "process": "B3",

@@ -1,5 +1,6 @@
 //! The property `check` promises: take a correct output or trace (every example and a generated
-//! workload, both clock models, both schedules), change one clock so that its process's clocks
+//! workload, every clock model, both schedules; a fall-2023 output's list of all events for
+//! the `messages` model), change one clock so that its process's clocks
 //! still increase, and `check` rejects the file and names the changed event. In a trace every
 //! line names only that event; in an output, where a propagation's send is not shown, a line may
 //! name it together with the event after it, saying that the file cannot tell which is wrong.
@@ -10,7 +11,7 @@ use common::{EXAMPLES, example, run_cluster};
 use lamport_bank::model::{ClockModel, Schedule};
 use lamport_bank::scenario::Scenario;
 use lamport_bank::scenario::workload::{self, WorkloadSpec};
-use lamport_bank::trace::file as tracefile;
+use lamport_bank::trace::{Spelling, file as tracefile};
 use lamport_bank::verify::audit::{self, Options, Verdict};
 use serde_json::Value;
 
@@ -124,17 +125,68 @@ fn corrupt_output(text: &str, picks: &mut Picks) -> Option<(String, String)> {
     Some((serde_json::to_string_pretty(&output).expect("JSON"), label))
 }
 
+/// Changes one clock of a fall-2023 output's part 3 (all events) so that its process's clocks
+/// still increase, and sorts the part again by request and clock (as a program that prints one
+/// wrong clock prints it); returns the new text and the event's label
+/// (`B2: #3 propogate_deposit (request 2, event_sent to branch 3)`).
+fn corrupt_all_events(text: &str, picks: &mut Picks) -> Option<(String, String)> {
+    let mut all: Vec<Value> = serde_json::from_str(text).expect("JSON");
+    let at = picks.below(all.len());
+    let key = |entry: &Value| (entry["type"].clone(), entry["id"].clone());
+    let clock = |entry: &Value| entry["logical_clock"].as_u64().expect("a clock");
+    let mut own: Vec<u64> = all
+        .iter()
+        .filter(|entry| key(entry) == key(&all[at]))
+        .map(clock)
+        .collect();
+    own.sort_unstable();
+    let now = clock(&all[at]);
+    let position = own.iter().position(|&c| c == now).expect("its own clock");
+    let low = position.checked_sub(1).map_or(0, |i| own[i]);
+    let high = own.get(position + 1).copied().unwrap_or(now + 4);
+    let new = other_clock(picks, low, high, now)?;
+    all[at]["logical_clock"] = Value::from(new);
+    let entry = &all[at];
+    let process = match entry["type"].as_str() {
+        Some("customer") => "C",
+        _ => "B",
+    };
+    let label = format!(
+        "{process}{}: #{} {} (request {}, {})",
+        entry["id"],
+        position + 1,
+        entry["interface"].as_str().expect("an interface"),
+        entry["customer-request-id"],
+        entry["comment"].as_str().expect("a comment")
+    );
+    all.sort_by_key(|entry| {
+        (
+            entry["customer-request-id"].as_u64(),
+            entry["logical_clock"].as_u64(),
+        )
+    });
+    Some((serde_json::to_string_pretty(&all).expect("JSON"), label))
+}
+
+/// How a file is corrupted.
+#[derive(Clone, Copy)]
+enum Kind {
+    Trace,
+    Output,
+    AllEvents,
+}
+
 /// Corrupts `text` up to [`TRIES`] times and checks each: rejected, and every line names the
 /// corrupted event (alone, in a trace).
-fn assert_each_corruption_named(text: &str, trace: bool, what: &str, seed: u64) {
+fn assert_each_corruption_named(text: &str, kind: Kind, what: &str, seed: u64) {
     assert!(verdict_of(text).holds(), "{what}: the run itself passes");
     let mut picks = Picks(seed);
     let mut tried = 0;
     for _ in 0..TRIES * 4 {
-        let corrupted = if trace {
-            corrupt_trace(text, &mut picks)
-        } else {
-            corrupt_output(text, &mut picks)
+        let corrupted = match kind {
+            Kind::Trace => corrupt_trace(text, &mut picks),
+            Kind::Output => corrupt_output(text, &mut picks),
+            Kind::AllEvents => corrupt_all_events(text, &mut picks),
         };
         let Some((corrupted, label)) = corrupted else {
             continue;
@@ -145,7 +197,7 @@ fn assert_each_corruption_named(text: &str, trace: bool, what: &str, seed: u64) 
         assert!(!lines.is_empty(), "{what}: {label} changed, yet all holds");
         for line in &lines {
             let named = line.starts_with(&format!("{label} "))
-                || (!trace
+                || (matches!(kind, Kind::Output)
                     && line.contains("the file cannot tell which")
                     && line.contains(label.split_once(": ").map_or("", |(_, e)| e)));
             assert!(named, "{what}: {label} changed, but check says: {lines:#?}");
@@ -158,16 +210,22 @@ fn assert_each_corruption_named(text: &str, trace: bool, what: &str, seed: u64) 
 }
 
 async fn each_corruption_is_named(scenario: &Scenario, name: &str) {
-    for model in [ClockModel::Original, ClockModel::Strict] {
+    for model in ClockModel::ALL {
         for schedule in [Schedule::Sequential, Schedule::Concurrent] {
             let report = run_cluster(scenario, model, schedule).await;
             let what = format!("{name}, {}, {}", model.name(), schedule.name());
             let mut trace = Vec::new();
             tracefile::write(&report.history, &mut trace).expect("written to memory");
             let trace = String::from_utf8(trace).expect("UTF-8");
-            assert_each_corruption_named(&trace, true, &format!("{what}, trace"), 7);
-            let output = report.trace.output_text();
-            assert_each_corruption_named(&output, false, &format!("{what}, output"), 11);
+            assert_each_corruption_named(&trace, Kind::Trace, &format!("{what}, trace"), 7);
+            let (output, kind) = match model {
+                ClockModel::Messages => {
+                    let [_, _, all] = report.history.parts(Spelling::Propogate).texts();
+                    (all, Kind::AllEvents)
+                }
+                _ => (report.trace.output_text(), Kind::Output),
+            };
+            assert_each_corruption_named(&output, kind, &format!("{what}, output"), 11);
         }
     }
 }

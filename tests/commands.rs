@@ -217,7 +217,7 @@ fn customers_come_in_one_order_in_the_report() {
 fn check_file(file: &str, branches: Option<u32>) -> (Result<Ended, AppError>, String) {
     let mut console = Console::kept();
     let options = CheckOptions {
-        file: file.to_string(),
+        files: vec![file.to_string()],
         branches,
         ..CheckOptions::default()
     };

@@ -1,6 +1,7 @@
-//! `lamport-bank check FILE`: reads a run's output (ours or the original's) or a trace file
-//! (`-`: standard input), checks every rule its content allows, and prints one line per broken
-//! rule and a summary (or the verdict as JSON).
+//! `lamport-bank check FILE [FILE...]`: reads a run's output (ours, the original's or a course
+//! year's; several files: the parts of one fall-2023 output) or a trace file (`-`: standard
+//! input), checks every rule its content allows, and prints one line per broken rule and a
+//! summary (or the verdict as JSON).
 
 use super::{AppError, Clocks, Console, Ended, Outcome};
 use crate::source;
@@ -11,17 +12,20 @@ use crate::verify::audit::{self, Options};
 /// them).
 #[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct CheckOptions {
-    /// The file to check (`-` reads standard input): a JSON array of branch and event entries,
-    /// or a trace file (its first line holds `lamport_bank_trace`). Which one it is is told
-    /// from the content.
-    pub file: String,
-    /// How many branches the run had, for an output file that leaves out a branch with no
-    /// events (default: the number of branch entries). A trace lists its processes and
-    /// ignores this.
+    /// The file to check (`-` reads standard input): a run's output in any year's form, a
+    /// trace file (its first line holds `lamport_bank_trace`), or Project 1 results; which one
+    /// it is is told from the content. Several files: the parts of one fall-2023 output
+    /// (customer_events.json, branch_events.json, all_events.json), checked together.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<String>,
+    /// How many branches the run had, for an output in the original's form that leaves out a
+    /// branch with no events (default: the number of branch entries). A trace and a fall-2023
+    /// output name their processes and ignore this.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub branches: Option<u32>,
     /// Read an output as a course year's (`2021`: its clocks are checked for their order
-    /// only; `2022`: exactly, with the strict rules), instead of the year its names tell.
+    /// only; `2022`: exactly, with the strict rules; `2023`: exactly, with the messages
+    /// rules), instead of the year its names tell.
     #[arg(long, value_enum, value_name = "YEAR")]
     pub course: Option<Course>,
     /// Read an output with these clock rules, instead of those its sub-events tell (`strict`
@@ -37,11 +41,8 @@ pub struct CheckOptions {
     pub json: bool,
 }
 
-/// Checks the file `options` names.
+/// Checks the file(s) `options` names.
 pub fn run(options: &CheckOptions, console: &mut Console) -> Outcome {
-    let name = source::name_of(&options.file);
-    let refused = |problem: String| AppError::BadInput(format!("{name}: {problem}"));
-    let input = source::open(&options.file).map_err(|error| refused(error.to_string()))?;
     let scenario = match &options.input {
         Some(input) => Some(super::load(Some(input))?.1),
         None => None,
@@ -52,8 +53,29 @@ pub fn run(options: &CheckOptions, console: &mut Console) -> Outcome {
         model: options.clocks.map(Into::into),
         scenario,
     };
-    let verdict =
-        audit::audit(input, &audit_options).map_err(|error| refused(error.to_string()))?;
+    let verdict = match options.files.as_slice() {
+        [file] => {
+            let name = source::name_of(file);
+            let refused = |problem: String| AppError::BadInput(format!("{name}: {problem}"));
+            let input = source::open(file).map_err(|error| refused(error.to_string()))?;
+            audit::audit(input, &audit_options).map_err(|error| refused(error.to_string()))?
+        }
+        files => {
+            if files.iter().filter(|file| *file == "-").count() > 1 {
+                let problem = "-: standard input can be read only once";
+                return Err(AppError::BadInput(problem.to_string()));
+            }
+            let mut texts = Vec::with_capacity(files.len());
+            for file in files {
+                let name = source::name_of(file);
+                let text = source::read_to_string(file, source::MAX_FILE_BYTES)
+                    .map_err(|error| AppError::BadInput(format!("{name}: {error}")))?;
+                texts.push((name, text));
+            }
+            audit::audit_together(&texts, &audit_options)
+                .map_err(|error| AppError::BadInput(error.to_string()))?
+        }
+    };
     if options.json {
         console.out(&format!("{:#}\n", verdict.to_json()))?;
     } else {

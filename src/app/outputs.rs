@@ -140,7 +140,7 @@ impl OutputPaths {
     pub fn output_text(&self, trace: &Trace, history: &History) -> String {
         let spelling = self.spelling.unwrap_or_default();
         match self.course {
-            Some(Course::Y2023) => parts::pretty(&history.parts(spelling).all),
+            Some(Course::Y2023) => crate::json::pretty(&history.parts(spelling).all),
             Some(course) => trace.course_output_text(course, spelling),
             None => trace.output_text(),
         }

@@ -375,8 +375,8 @@ impl BranchState {
         self.recorder.event_count()
     }
 
-    /// A query: recorded (it counts in vector clocks) but touching no Lamport clock. Returns
-    /// the balance and the reply's stamp.
+    /// A query: recorded (it counts in vector clocks), touching no Lamport clock but in the
+    /// `messages` model (where its receive merges). Returns the balance and the reply's stamp.
     pub fn serve_query(&mut self, event: EventId, request: &Stamp) -> (i64, Stamp) {
         let customer_request = || CustomerRequest {
             customer: customer_of(request),
@@ -438,9 +438,9 @@ impl BranchState {
         execution
     }
 
-    /// The propagation of a change to `peer`, sent now (sending is not an extra tick): stamped,
-    /// and numbered with the next sequence number on the link to that peer (1, 2, 3, ... in
-    /// each run). The origin numbers a propagation and posts it on the peer's link under the
+    /// The propagation of a change to `peer`, sent now (sending is an extra tick, an event of its
+    /// own, only in the `messages` model): stamped, and numbered with the next sequence number
+    /// on the link to that peer (1, 2, 3, ... in each run). The origin numbers a propagation and posts it on the peer's link under the
     /// same lock of its state, so that the link carries first sendings in the order of their
     /// numbers. Its `acknowledged_through` is how far the peer may forget: for a branch
     /// served on its own, only what it has merged (and journaled) the acknowledgement of (a

@@ -115,10 +115,7 @@ impl Trace {
 
     /// [`Trace::course_output`] as text: JSON indented by two spaces, ending with a newline.
     pub fn course_output_text(&self, course: Course, spelling: Spelling) -> String {
-        let mut text = serde_json::to_string_pretty(&self.course_output(course, spelling))
-            .unwrap_or_else(|_| unreachable!("a serde_json::Value always serializes"));
-        text.push('\n');
-        text
+        crate::json::pretty(&self.course_output(course, spelling))
     }
 }
 

@@ -66,7 +66,7 @@ pub enum EventKind {
     /// The origin sends a deposit or withdraw to one peer: an event of its own only in the
     /// `messages` model (in the others the propagation is sent from the execute).
     Forward(Op),
-    /// A branch receives a query and answers it; touches no Lamport clock.
+    /// A branch receives a query and answers it; touches no Lamport clock but in `messages`.
     Query,
     /// A customer sends a request.
     Send(Action),

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use super::course::Spelling;
 use super::history::{EventKind, History, TraceEvent};
+use crate::json;
 use crate::model::{MessageId, Op, Process, Step};
 
 /// The names the three parts are written under by `--output-dir`, in order.
@@ -40,16 +41,8 @@ impl Parts {
     /// The parts as texts, in the order of [`FILE_NAMES`]: JSON indented by two spaces, each
     /// ending with a newline.
     pub fn texts(&self) -> [String; 3] {
-        [&self.customers, &self.branches, &self.all].map(pretty)
+        [&self.customers, &self.branches, &self.all].map(json::pretty)
     }
-}
-
-/// `value` as JSON indented by two spaces, ending with a newline.
-pub fn pretty(value: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(value)
-        .unwrap_or_else(|_| unreachable!("a serde_json::Value always serializes"));
-    text.push('\n');
-    text
 }
 
 /// The interface a propagation of `op` is written with: `propogate_deposit` (or, asked,

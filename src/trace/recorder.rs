@@ -10,7 +10,7 @@ use crate::model::{EventId, MessageId, Process};
 /// What travels with every message: the sender's clocks at sending, and the message's id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stamp {
-    /// The sender's Lamport clock at sending (sending is not an extra tick).
+    /// The sender's Lamport clock at sending (after the send's own tick, where it has one).
     pub lamport: u64,
     /// The sender's vector clock at sending; empty when vector clocks are off.
     pub vector: Vec<u64>,

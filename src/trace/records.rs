@@ -184,9 +184,6 @@ impl Trace {
     /// [`Trace::output`] as the text written to a file or standard output: JSON indented by two
     /// spaces, ending with a newline.
     pub fn output_text(&self) -> String {
-        let mut text = serde_json::to_string_pretty(&self.output())
-            .unwrap_or_else(|_| unreachable!("a serde_json::Value always serializes"));
-        text.push('\n');
-        text
+        crate::json::pretty(&self.output())
     }
 }

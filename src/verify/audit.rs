@@ -24,6 +24,7 @@ use std::io::{BufRead, Read};
 use serde_json::{Map, Value, json};
 
 use super::causality::{self, MessageMap, format_vector, label};
+use super::parts::{self, PartFile};
 use super::replay::{self, ClockRule, Slot, Timeline};
 use super::{Balances, Finding, Rule, money, recv, spec};
 use crate::model::{BranchId, ClockModel, EventId, Process, Step, SubEvent};
@@ -42,6 +43,8 @@ pub enum Format {
     Trace,
     /// Customers' results, as Project 1 of the course's 2024 documents gives them.
     Recv,
+    /// The course's output from fall 2023 on: one or more of its three parts.
+    Parts,
 }
 
 impl Format {
@@ -51,6 +54,7 @@ impl Format {
             Format::Output => "output",
             Format::Trace => "trace",
             Format::Recv => "Project 1 results",
+            Format::Parts => "output",
         }
     }
 }
@@ -86,6 +90,9 @@ pub struct Verdict {
     pub pairs: Option<Pairs>,
     /// How many events advance a Lamport clock, for a trace.
     pub lamport_events: Option<u64>,
+    /// Which parts of a 2023 output were read (`course 2023: customers and branches`), said
+    /// instead of the course year alone.
+    pub parts: Option<String>,
     /// Every broken rule, in a fixed order; empty when all hold.
     pub findings: Vec<Finding>,
 }
@@ -101,7 +108,7 @@ impl Verdict {
     pub fn summary(&self) -> String {
         let (events, processes) = match self.format {
             Format::Output => ("sub-events", "branches"),
-            Format::Trace => ("events", "processes"),
+            Format::Trace | Format::Parts => ("events", "processes"),
             Format::Recv => ("results", "customers"),
         };
         let outcome = match self.findings.len() {
@@ -109,10 +116,11 @@ impl Verdict {
             1 => "1 violation".to_string(),
             n => format!("{n} violations"),
         };
-        let year = self
-            .course
-            .map(|course| format!(" (course {})", course.name()))
-            .unwrap_or_default();
+        let year = match (&self.parts, self.course) {
+            (Some(parts), _) => format!(" ({parts})"),
+            (None, Some(course)) => format!(" (course {})", course.name()),
+            (None, None) => String::new(),
+        };
         let order = if self.exact || self.format == Format::Recv {
             ""
         } else {
@@ -175,6 +183,7 @@ impl Verdict {
             "processes": self.processes,
             "pairs": pairs,
             "lamport_events": self.lamport_events,
+            "parts": self.parts,
             "violations": violations,
             "hold": self.holds(),
         })
@@ -215,7 +224,7 @@ impl fmt::Display for ReadError {
     }
 }
 
-fn refuse(place: impl Into<String>, problem: impl Into<String>) -> ReadError {
+pub(super) fn refuse(place: impl Into<String>, problem: impl Into<String>) -> ReadError {
     ReadError {
         place: place.into(),
         problem: problem.into(),
@@ -242,6 +251,43 @@ pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, Read
     audit_output(&text, options)
 }
 
+/// Checks several files together, `(name, text)` each: the parts of one 2023 output, the only
+/// files that are checked together. A refusal names its file.
+pub fn audit_together(files: &[(&str, String)], options: &Options) -> Result<Verdict, ReadError> {
+    let named = |name: &str, error: ReadError| match error.place.as_str() {
+        "" => refuse(name, error.problem),
+        place => refuse(format!("{name}: {place}"), error.problem),
+    };
+    let mut roots = Vec::with_capacity(files.len());
+    for (name, text) in files {
+        let root = parse_json(text).map_err(|error| named(name, error))?;
+        let is_part = root.as_array().is_some_and(|items| parts::is_parts(items));
+        if !is_part {
+            let problem = "not a part of a fall-2023 output (events with \"logical_clock\"): \
+                           only those parts of one run are checked together";
+            return Err(refuse(*name, problem));
+        }
+        roots.push(root);
+    }
+    let parts: Vec<PartFile<'_>> = files
+        .iter()
+        .zip(&roots)
+        .map(|((name, _), root)| PartFile {
+            name,
+            items: root.as_array().map_or(&[], Vec::as_slice),
+        })
+        .collect();
+    parts::audit(&parts, options).map_err(|(index, error)| named(files[index].0, error))
+}
+
+/// Parses `text` as JSON, with the line and column of what is malformed.
+fn parse_json(text: &str) -> Result<Value, ReadError> {
+    serde_json::from_str(text).map_err(|error| {
+        let (place, message) = split_json_error(&error);
+        refuse(place, format!("malformed JSON: {message}"))
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output files
 
@@ -251,12 +297,21 @@ type EventEntries = BTreeMap<EventId, Vec<(SubEvent, u64)>>;
 /// Checks an output in the format of the README's "Output", or of a course year's, or
 /// Project 1 results (with the run's input).
 pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError> {
-    let root: Value = serde_json::from_str(text).map_err(|error| {
-        let (place, message) = split_json_error(&error);
-        refuse(place, format!("malformed JSON: {message}"))
-    })?;
+    let root = parse_json(text)?;
     if let Some(items) = root.as_array().filter(|items| recv::is_recv(items)) {
         return audit_recv(items, options);
+    }
+    if let Some(items) = root.as_array().filter(|items| parts::is_parts(items)) {
+        let file = PartFile {
+            name: "the file",
+            items,
+        };
+        return parts::audit(&[file], options).map_err(|(_, error)| error);
+    }
+    if options.course == Some(Course::Y2023) {
+        let problem = "--course 2023: this is not an output of the fall-2023 form (its parts \
+                       list events with \"logical_clock\")";
+        return Err(refuse("", problem));
     }
     let (mut trace, entries, seen) = parse_output(&root)?;
     let course = options.course.or(seen);
@@ -298,6 +353,7 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
         processes: trace.branch_count(),
         pairs: None,
         lamport_events: None,
+        parts: None,
         findings,
     })
 }
@@ -415,11 +471,12 @@ fn audit_recv(items: &[Value], options: &Options) -> Result<Verdict, ReadError> 
         processes: results.len(),
         pairs: None,
         lamport_events: None,
+        parts: None,
         findings,
     })
 }
 
-fn field<'a>(
+pub(super) fn field<'a>(
     object: &'a Map<String, Value>,
     name: &str,
     place: &str,
@@ -456,7 +513,7 @@ fn sub_event_and_clock(
 
 /// A whole number of at least 0. The Python original prints whole floats (`3.0`) in places, so
 /// those count too; a float is only exact up to 2^53.
-fn whole(value: &Value) -> Option<u64> {
+pub(super) fn whole(value: &Value) -> Option<u64> {
     const EXACT: f64 = 9_007_199_254_740_992.0;
     if let Some(number) = value.as_u64() {
         return Some(number);
@@ -466,7 +523,7 @@ fn whole(value: &Value) -> Option<u64> {
     (number.fract() == 0.0 && (0.0..=EXACT).contains(&number)).then_some(number as u64)
 }
 
-fn positive(value: &Value, name: &str, max: u64, place: &str) -> Result<u64, ReadError> {
+pub(super) fn positive(value: &Value, name: &str, max: u64, place: &str) -> Result<u64, ReadError> {
     whole(value)
         .filter(|id| (1..=max).contains(id))
         .ok_or_else(|| {
@@ -873,6 +930,7 @@ pub fn audit_history(history: &History) -> Verdict {
         processes: history.table.len(),
         pairs,
         lamport_events: Some(causality::verify_clock_condition(history).lamport_events),
+        parts: None,
         findings,
     }
 }

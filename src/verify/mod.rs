@@ -1,10 +1,11 @@
 //! Verifying runs: the invariants of the README's "Invariants" section over a trace ([`spec`]),
 //! what clocks say about causality ([`causality`]), and the `check` command's reading of output
-//! and trace files ([`audit`]). Every check reports [`Finding`]s, one per broken rule. Pure.
+//! and trace files ([`audit`]), the course's fall-2023 output among them ([`parts`]). Every check reports [`Finding`]s, one per broken rule. Pure.
 
 pub mod audit;
 pub mod causality;
 pub mod money;
+pub mod parts;
 pub mod recv;
 pub mod replay;
 pub mod spec;
