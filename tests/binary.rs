@@ -109,7 +109,7 @@ fn check_and_render_read_standard_input() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     assert_eq!(
         text(&output.stdout),
-        "check: output, 16 sub-events of 3 branches, original clocks: all invariants hold\n"
+        "check: output, 16 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): all invariants hold\n"
     );
     let broken = text(&output_file).replacen("\"clock\": 11", "\"clock\": 10", 1);
     let output = run(&["check", "-"], broken.as_bytes());

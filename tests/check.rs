@@ -157,7 +157,7 @@ fn the_binary_checks_what_it_wrote() {
         (&trace, SAMPLE_TRACE_HOLDS),
         (
             &output,
-            "check: output, 16 sub-events of 3 branches, original clocks: all invariants hold",
+            "check: output, 16 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): all invariants hold",
         ),
     ] {
         let checked = Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
@@ -180,7 +180,7 @@ fn the_original_programs_printed_output_passes() {
         sample_output()
     );
     let (output, _) = check("original.json", &text, &[]);
-    let holds = "check: output, 16 sub-events of 3 branches, original clocks: all invariants hold";
+    let holds = "check: output, 16 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): all invariants hold";
     assert_verdict(&output, 0, &[holds]);
     // The original's balances are floats; a clock printed as a whole float passes too.
     let floats: String = text
@@ -371,7 +371,7 @@ fn output_clock_going_backwards() {
         &[
             "B1: #4 withdraw_propagate_execute (event 4) has clock 10, but the rule gives \
              10 + 1 = 11: not after the previous event",
-            "check: output, 16 sub-events of 3 branches, original clocks: 1 violation",
+            "check: output, 16 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): 1 violation",
         ],
     );
 }
@@ -389,7 +389,7 @@ fn output_missing_propagation() {
         &[
             "event 2: expected 2 deposit_propagate_request (one on each other branch), found 1",
             "event 2: expected 2 deposit_propagate_execute (one on each other branch), found 1",
-            "check: output, 14 sub-events of 3 branches, original clocks: 2 violations",
+            "check: output, 14 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): 2 violations",
         ],
     );
 }
@@ -444,7 +444,7 @@ fn output_event_applied_twice() {
         1,
         &[
             "B1: event 2 deposit_propagate_execute applied twice",
-            "check: output, 17 sub-events of 3 branches, original clocks: 1 violation",
+            "check: output, 17 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): 1 violation",
         ],
     );
 }
@@ -466,7 +466,7 @@ fn output_event_entries_that_disagree() {
              branch entry",
             "event 4: the event entry is not sorted by clock: withdraw_request (clock 8) comes \
              after withdraw_execute (clock 9)",
-            "check: output, 16 sub-events of 3 branches, original clocks: 3 violations",
+            "check: output, 16 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): 3 violations",
         ],
     );
 }
@@ -489,14 +489,16 @@ fn output_with_a_branch_count() {
             ));
         }
     }
-    lines.push("check: output, 16 sub-events of 4 branches, original clocks: 6 violations".into());
+    lines.push("check: output, 16 sub-events of 4 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): 6 violations".into());
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     assert_verdict(&checked, 1, &lines);
     let (checked, _) = check("out.json", &text, &["--branches", "3"]);
     assert_verdict(
         &checked,
         0,
-        &["check: output, 16 sub-events of 3 branches, original clocks: all invariants hold"],
+        &[
+            "check: output, 16 sub-events of 3 branches, original clocks, each X_request for its order only (its customer's stamp is not in the file): all invariants hold",
+        ],
     );
     let (refused, path2) = check("out.json", &text, &["--branches", "2"]);
     assert_refused(

@@ -133,6 +133,14 @@ async fn a_wrong_clock_that_keeps_the_order_is_caught_in_2022_not_in_2021() {
         "B3: #4 withdraw_execute (event 4) has clock 11, but the rule gives 9 + 1 = 10\n\
          check: output (course 2022), 18 sub-events of 3 branches, strict clocks: 1 violation\n"
     );
+    // A line names the step as the year spells it.
+    set_clock(&mut y2022, 0, 0, 1);
+    let text = summary(&y2022.to_string());
+    assert!(
+        text.starts_with("B1: #1 deposit_propogate_request (event 2) has clock 1"),
+        "{text}"
+    );
+    assert!(!text.contains("_propagate_"), "{text}");
     let mut y2021: Value = serde_json::from_str(
         &report
             .trace
@@ -151,7 +159,7 @@ async fn a_wrong_clock_that_keeps_the_order_is_caught_in_2022_not_in_2021() {
     assert_eq!(
         summary(&y2021.to_string()).lines().next(),
         Some(
-            "B1: event 2 deposit_propagate_request (clock 3) is not after deposit_execute (clock 3) on B2"
+            "B1: event 2 deposit_broadcast_request (clock 3) is not after deposit_execute (clock 3) on B2"
         )
     );
 }

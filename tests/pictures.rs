@@ -53,13 +53,13 @@ fn check_geometry(document: &roxmltree::Document, run: &str) {
     }
 }
 
-/// In every example, both models and both schedules, every arrow of the SVG goes forward and
+/// In every example, every model and both schedules, every arrow of the SVG goes forward and
 /// no dots overlap, though queries and the `original` model's sends keep the Lamport value of
 /// the event before them (and a query can reach a branch whose clock is behind the sender's).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_arrow_goes_forward_and_no_dots_overlap() {
     for name in EXAMPLES {
-        for model in [ClockModel::Original, ClockModel::Strict] {
+        for model in ClockModel::ALL {
             for schedule in [Schedule::Sequential, Schedule::Concurrent] {
                 let report = run_cluster(&example(name), model, schedule).await;
                 let text = svg::render(&report.history).expect("a recorded run draws");
@@ -351,7 +351,7 @@ async fn shiviz_logs_pass_shivizs_rules() {
         .collect();
     scenarios.push(("idle".to_string(), idle));
     for (name, scenario) in &scenarios {
-        for model in [ClockModel::Original, ClockModel::Strict] {
+        for model in ClockModel::ALL {
             for schedule in [Schedule::Sequential, Schedule::Concurrent] {
                 let report = run_cluster(scenario, model, schedule).await;
                 let log = shiviz::render(&report.history).expect("a recorded run draws");

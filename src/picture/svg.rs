@@ -434,7 +434,7 @@ fn draw_legend(out: &mut String) {
         out,
         "legend-message unmerged",
         "#6b7280",
-        "dotted: received without merging (a query)",
+        "dotted: received without merging its clocks",
     );
     out.push_str("</g>\n");
 }

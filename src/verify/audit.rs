@@ -121,10 +121,14 @@ impl Verdict {
             (None, Some(course)) => format!(" (course {})", course.name()),
             (None, None) => String::new(),
         };
-        let order = if self.exact || self.format == Format::Recv {
-            ""
-        } else {
-            ", checked for their order only (the year's rules are not known exactly)"
+        let order = match self.format {
+            _ if !self.exact => {
+                ", checked for their order only (the year's rules are not known exactly)"
+            }
+            Format::Output if self.model == ClockModel::Original => {
+                ", each X_request for its order only (its customer's stamp is not in the file)"
+            }
+            _ => "",
         };
         let clocks = match self.format {
             Format::Recv => String::new(),
@@ -313,7 +317,14 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
                        list events with \"logical_clock\")";
         return Err(refuse("", problem));
     }
-    let (mut trace, entries, seen) = parse_output(&root)?;
+    let (
+        mut trace,
+        entries,
+        Seen {
+            course: seen,
+            spelled,
+        },
+    ) = parse_output(&root)?;
     let course = options.course.or(seen);
     if let Some(model) = options.model.or(course.map(|_| ClockModel::Strict)) {
         trace.model = model;
@@ -340,6 +351,17 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
     }
     // The two parts of the file must agree as printed, whatever the rules say of the clocks.
     check_event_entries(&trace, &entries, &mut findings);
+    // The lines name the propagation steps as the file spells them.
+    let word = match spelled {
+        Some(Course::Y2021) => Some("_broadcast_"),
+        Some(Course::Y2022) => Some("_propogate_"),
+        _ => None,
+    };
+    if let Some(word) = word {
+        for finding in &mut findings {
+            finding.message = finding.message.replace("_propagate_", word);
+        }
+    }
     Ok(Verdict {
         format: Format::Output,
         course,
@@ -358,7 +380,15 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
     })
 }
 
-fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Option<Course>), ReadError> {
+/// What an output's names and keys tell of its year.
+struct Seen {
+    /// The year its format is of (2022 for `pid` keys with no year's spelling).
+    course: Option<Course>,
+    /// The year whose spelling of the propagation steps it uses, if not ours.
+    spelled: Option<Course>,
+}
+
+fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Seen), ReadError> {
     let Value::Array(items) = root else {
         let problem = format!(
             "expected a JSON array (a run's output) or a trace header line, got {}",
@@ -376,7 +406,8 @@ fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Option<Course>), R
         return Err(refuse("", problem));
     }
     let mut trace = Trace::default();
-    let mut seen = None;
+    let mut spelled = None;
+    let mut keyed_pid = false;
     let mut entries = EventEntries::new();
     for (index, item) in items.iter().enumerate() {
         let place = format!("entry at index {index}");
@@ -394,7 +425,7 @@ fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Option<Course>), R
             .find_map(|key| Some((key, object.get(key)?)));
         if let Some((key, id)) = branch_key {
             if key == "pid" {
-                seen = seen.or(Some(Course::Y2022));
+                keyed_pid = true;
             }
             let id = positive(id, key, u64::from(u32::MAX), &place)?;
             let branch = BranchId(u32::try_from(id).unwrap_or(u32::MAX));
@@ -406,7 +437,7 @@ fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Option<Course>), R
                 let place = format!("{place}: data at index {at}");
                 let object = data_object(item, &place)?;
                 let event_id = positive(field(object, "id", &place)?, "id", u64::MAX, &place)?;
-                let (sub_event, clock) = sub_event_and_clock(object, &place, &mut seen)?;
+                let (sub_event, clock) = sub_event_and_clock(object, &place, &mut spelled)?;
                 records.push(BranchRecord {
                     event_id: EventId(event_id),
                     sub_event,
@@ -424,7 +455,7 @@ fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Option<Course>), R
             for (at, item) in data.iter().enumerate() {
                 let place = format!("{place}: data at index {at}");
                 let object = data_object(item, &place)?;
-                listed.push(sub_event_and_clock(object, &place, &mut seen)?);
+                listed.push(sub_event_and_clock(object, &place, &mut spelled)?);
             }
             entries.insert(id, listed);
         } else {
@@ -442,7 +473,11 @@ fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Option<Course>), R
         .flatten()
         .any(|record| record.sub_event.step == Step::Response);
     // Only the strict model logs the reply tick as `X_response`; the course's years use it.
-    trace.model = if responds || seen.is_some() {
+    let seen = Seen {
+        course: spelled.or(keyed_pid.then_some(Course::Y2022)),
+        spelled,
+    };
+    trace.model = if responds || seen.course.is_some() {
         ClockModel::Strict
     } else {
         ClockModel::Original
@@ -486,11 +521,11 @@ pub(super) fn field<'a>(
         .ok_or_else(|| refuse(place, format!("missing field \"{name}\"")))
 }
 
-/// A record's sub-event (in any year's spelling, noting in `seen` a year's own) and clock.
+/// A record's sub-event (in any year's spelling, noting in `spelled` a year's own) and clock.
 fn sub_event_and_clock(
     object: &Map<String, Value>,
     place: &str,
-    seen: &mut Option<Course>,
+    spelled: &mut Option<Course>,
 ) -> Result<(SubEvent, u64), ReadError> {
     let name = field(object, "name", place)?;
     let (sub_event, course) = name
@@ -498,8 +533,8 @@ fn sub_event_and_clock(
         .and_then(Course::parse)
         .ok_or_else(|| refuse(place, format!("unknown sub-event {name}")))?;
     // 2021's spelling is its own; 2022's may be ours, so it gives way to 2021's.
-    if course == Some(Course::Y2021) || seen.is_none() {
-        *seen = course.or(*seen);
+    if course == Some(Course::Y2021) || spelled.is_none() {
+        *spelled = course.or(*spelled);
     }
     let clock = field(object, "clock", place)?;
     let clock = whole(clock).ok_or_else(|| {
