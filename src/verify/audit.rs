@@ -1,6 +1,7 @@
-//! `lamport-bank check FILE`: reads either a run's output (the JSON array of the README's "Output", ours
-//! or the original Python program's) or a `--trace` file, tells which from the first line, and
-//! verifies every invariant the content allows.
+//! `lamport-bank check FILE [FILE...]`: reads a run's output (the JSON array of the README's
+//! "Output", ours, the original Python program's or a course year's; the parts of a fall-2023
+//! output go to [`parts`]), Project 1 results ([`recv`]) or a `--trace` file, tells which from
+//! the content, and verifies every rule the content allows.
 //!
 //! - **Output files** carry only the branches' sub-events and clocks: the invariants through
 //!   [`check::check`] (no peers, no customers, no balances), and the per-event entries must list
@@ -18,222 +19,22 @@
 //! the work is linear in events × processes, never in pairs of events.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fmt;
 use std::io::{BufRead, Read};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use super::causality::{self, MessageMap, format_vector, label};
 use super::parts::{self, PartFile};
+pub use super::read::ReadError;
+use super::read::{field, positive, refuse, whole};
 use super::replay::{self, ClockRule, Slot, Timeline};
+pub use super::verdict::{Format, Options, Pairs, Verdict};
 use super::{Balances, Finding, Rule, money, recv, spec};
 use crate::model::{BranchId, ClockModel, EventId, Process, Step, SubEvent};
-use crate::scenario::Scenario;
 use crate::source::{self, SourceError, json_kind, split_json_error};
 use crate::trace::{
     BranchRecord, Course, EventKind, History, Trace, TraceEvent, file as tracefile,
 };
-
-/// Which kind of file was checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    /// The JSON array of the README's "Output".
-    Output,
-    /// A `--trace` file (JSON Lines with a header).
-    Trace,
-    /// Customers' results, as Project 1 of the course's 2024 documents gives them.
-    Recv,
-    /// The course's output from fall 2023 on: one or more of its three parts.
-    Parts,
-}
-
-impl Format {
-    /// `output` or `trace`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Output => "output",
-            Format::Trace => "trace",
-            Format::Recv => "Project 1 results",
-            Format::Parts => "output",
-        }
-    }
-}
-
-/// How the pairs of a trace's events relate (see [`causality::count_pairs`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Pairs {
-    /// Pairs ordered by happens-before.
-    pub ordered: u64,
-    /// Concurrent pairs.
-    pub concurrent: u64,
-    /// Concurrent pairs with different Lamport clocks.
-    pub concurrent_apart: u64,
-}
-
-/// What `check` found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Verdict {
-    /// What kind of file it was.
-    pub format: Format,
-    /// The course year whose format an output has, if it is one's.
-    pub course: Option<Course>,
-    /// Whether the clocks were replayed exactly (else only their order was checked: the
-    /// year's rules are not known exactly).
-    pub exact: bool,
-    /// The clock model (from a trace's header, or detected in an output).
-    pub model: ClockModel,
-    /// Events of a trace, or sub-events of an output's branch entries.
-    pub events: u64,
-    /// Processes of a trace, or branches of an output.
-    pub processes: usize,
-    /// Pair counts, for a trace with vector clocks.
-    pub pairs: Option<Pairs>,
-    /// How many events advance a Lamport clock, for a trace.
-    pub lamport_events: Option<u64>,
-    /// Which parts of a 2023 output were read (`course 2023: customers and branches`), said
-    /// instead of the course year alone.
-    pub parts: Option<String>,
-    /// Every broken rule, in a fixed order; empty when all hold.
-    pub findings: Vec<Finding>,
-}
-
-impl Verdict {
-    /// Whether every invariant holds.
-    pub fn holds(&self) -> bool {
-        self.findings.is_empty()
-    }
-
-    /// The last line of `check`'s report, e.g. `check: trace, 31 events of 6 processes,
-    /// original clocks: all invariants hold`.
-    pub fn summary(&self) -> String {
-        let (events, processes) = match self.format {
-            Format::Output => ("sub-events", "branches"),
-            Format::Trace | Format::Parts => ("events", "processes"),
-            Format::Recv => ("results", "customers"),
-        };
-        let outcome = match self.findings.len() {
-            0 => "all invariants hold".to_string(),
-            1 => "1 violation".to_string(),
-            n => format!("{n} violations"),
-        };
-        let year = match (&self.parts, self.course) {
-            (Some(parts), _) => format!(" ({parts})"),
-            (None, Some(course)) => format!(" (course {})", course.name()),
-            (None, None) => String::new(),
-        };
-        let order = match self.format {
-            _ if !self.exact => {
-                ", checked for their order only (the year's rules are not known exactly)"
-            }
-            Format::Output if self.model == ClockModel::Original => {
-                ", each X_request for its order only (its customer's stamp is not in the file)"
-            }
-            _ => "",
-        };
-        let clocks = match self.format {
-            Format::Recv => String::new(),
-            _ => format!(", {} clocks", self.model.name()),
-        };
-        let processes = match self.processes {
-            1 => processes.trim_end_matches('s'),
-            _ => processes,
-        };
-        format!(
-            "check: {}{year}, {} {events} of {} {processes}{clocks}{order}: {outcome}",
-            self.format.name(),
-            self.events,
-            self.processes,
-        )
-    }
-
-    /// The report as text: one line per finding, then the summary line.
-    pub fn text(&self) -> String {
-        let mut text = String::new();
-        for finding in &self.findings {
-            text.push_str(&finding.to_string());
-            text.push('\n');
-        }
-        text.push_str(&self.summary());
-        text.push('\n');
-        text
-    }
-
-    /// The verdict as JSON: format, clocks, counts, violations (rule, process, message), hold.
-    pub fn to_json(&self) -> Value {
-        let violations: Vec<Value> = self
-            .findings
-            .iter()
-            .map(|finding| {
-                json!({
-                    "rule": finding.rule.id(),
-                    "process": finding.process.map(|process| process.to_string()),
-                    "message": finding.message,
-                })
-            })
-            .collect();
-        let pairs = self.pairs.map(|pairs| {
-            json!({
-                "ordered": pairs.ordered,
-                "concurrent": pairs.concurrent,
-                "concurrent_different_lamport": pairs.concurrent_apart,
-            })
-        });
-        json!({
-            "format": self.format.name(),
-            "course": self.course.map(Course::name),
-            "exact": self.exact,
-            "clocks": self.model.name(),
-            "events": self.events,
-            "processes": self.processes,
-            "pairs": pairs,
-            "lamport_events": self.lamport_events,
-            "parts": self.parts,
-            "violations": violations,
-            "hold": self.holds(),
-        })
-    }
-}
-
-/// What the caller knows beyond the file.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Options {
-    /// How many branches the run had, for an output file in which a branch with no events is
-    /// missing; `None` counts the branch entries. Traces list their processes and ignore it.
-    pub branches: Option<usize>,
-    /// The course year whose format an output has, instead of the one its names tell.
-    pub course: Option<Course>,
-    /// The clock model of an output, instead of the one its sub-events tell.
-    pub model: Option<ClockModel>,
-    /// The run's input, which Project 1 results are checked against.
-    pub scenario: Option<Scenario>,
-}
-
-/// Why a file could not be checked: where in it, and what is wrong. Displayed as
-/// `<place>: <problem>` (or just the problem); the caller puts the file's name in front.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct ReadError {
-    /// Where, e.g. `line 5` or `entry at index 3: data at index 1`; may be empty.
-    pub place: String,
-    /// What is wrong.
-    pub problem: String,
-}
-
-impl fmt::Display for ReadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.place.is_empty() {
-            f.write_str(&self.problem)
-        } else {
-            write!(f, "{}: {}", self.place, self.problem)
-        }
-    }
-}
-
-pub(super) fn refuse(place: impl Into<String>, problem: impl Into<String>) -> ReadError {
-    ReadError {
-        place: place.into(),
-        problem: problem.into(),
-    }
-}
 
 /// Reads a file's content, tells an output from a trace by its first line, and checks it.
 pub fn audit(mut input: impl BufRead, options: &Options) -> Result<Verdict, ReadError> {
@@ -511,16 +312,6 @@ fn audit_recv(items: &[Value], options: &Options) -> Result<Verdict, ReadError> 
     })
 }
 
-pub(super) fn field<'a>(
-    object: &'a Map<String, Value>,
-    name: &str,
-    place: &str,
-) -> Result<&'a Value, ReadError> {
-    object
-        .get(name)
-        .ok_or_else(|| refuse(place, format!("missing field \"{name}\"")))
-}
-
 /// A record's sub-event (in any year's spelling, noting in `spelled` a year's own) and clock.
 fn sub_event_and_clock(
     object: &Map<String, Value>,
@@ -544,29 +335,6 @@ fn sub_event_and_clock(
         )
     })?;
     Ok((sub_event, clock))
-}
-
-/// A whole number of at least 0. The Python original prints whole floats (`3.0`) in places, so
-/// those count too; a float is only exact up to 2^53.
-pub(super) fn whole(value: &Value) -> Option<u64> {
-    const EXACT: f64 = 9_007_199_254_740_992.0;
-    if let Some(number) = value.as_u64() {
-        return Some(number);
-    }
-    let number = value.as_f64()?;
-    // The cast is exact: the number is whole, at least 0 and at most 2^53.
-    (number.fract() == 0.0 && (0.0..=EXACT).contains(&number)).then_some(number as u64)
-}
-
-pub(super) fn positive(value: &Value, name: &str, max: u64, place: &str) -> Result<u64, ReadError> {
-    whole(value)
-        .filter(|id| (1..=max).contains(id))
-        .ok_or_else(|| {
-            refuse(
-                place,
-                format!("{name} must be a positive whole number, got {value}"),
-            )
-        })
 }
 
 /// An entry of a `data` list, which must be an object.
@@ -1431,16 +1199,5 @@ mod tests {
                  sender C1 #2 query_receive (event 1) depends on this receive",
             ]
         );
-    }
-
-    #[test]
-    fn whole_numbers_may_be_written_as_floats() {
-        assert_eq!(whole(&json!(3)), Some(3));
-        assert_eq!(whole(&json!(3.0)), Some(3));
-        assert_eq!(whole(&json!(3.5)), None);
-        assert_eq!(whole(&json!(-1)), None);
-        assert_eq!(whole(&json!(-1.0)), None);
-        assert_eq!(whole(&json!(1e300)), None);
-        assert_eq!(whole(&json!("3")), None);
     }
 }

@@ -1,14 +1,18 @@
 //! Verifying runs: the invariants of the README's "Invariants" section over a trace ([`spec`]),
 //! what clocks say about causality ([`causality`]), and the `check` command's reading of output
-//! and trace files ([`audit`]), the course's fall-2023 output among them ([`parts`]). Every check reports [`Finding`]s, one per broken rule. Pure.
+//! and trace files ([`audit`], with the course's fall-2023 output in [`parts`], the clock
+//! rules replayed by [`replay`], the money by [`money`], and its [`verdict`]). Every check
+//! reports [`Finding`]s, one per broken rule. Pure.
 
 pub mod audit;
 pub mod causality;
 pub mod money;
 pub mod parts;
+pub mod read;
 pub mod recv;
 pub mod replay;
 pub mod spec;
+pub mod verdict;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -11,8 +11,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::{Map, Value};
 
-use super::audit::{Format, Options, ReadError, Verdict, field, positive, refuse, whole};
+use super::read::{ReadError, field, positive, refuse, whole};
 use super::replay::{self, ClockRule, Slot, Timeline};
+use super::verdict::{Format, Options, Verdict};
 use super::{Finding, Rule};
 use crate::model::{BranchId, ClockModel, CustomerId, Op, Process};
 use crate::trace::Course;
