@@ -537,6 +537,26 @@ async fn trace_receive_before_its_send() {
     );
 }
 
+/// Trace: a deposit received as a withdraw is named once, on the receive (the customer's
+/// request says what the event is).
+#[tokio::test]
+async fn trace_request_received_with_another_interface() {
+    let trace = corrupt(
+        &sample_trace(ClockModel::Original).await,
+        r#""process":"B2","seq":1,"event":"deposit_request""#,
+        r#""process":"B2","seq":1,"event":"withdraw_request""#,
+    );
+    let (output, _) = check("t.jsonl", &trace, &[]);
+    assert_verdict(
+        &output,
+        1,
+        &[
+            "B2: event 2 withdraw_request belongs to a deposit event",
+            "check: trace, 31 events of 6 processes, original clocks: 1 violation",
+        ],
+    );
+}
+
 /// Trace: a forged vector clock is reported once, on the forged event: what follows it is
 /// checked against the corrected vector.
 #[tokio::test]
