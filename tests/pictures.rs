@@ -189,7 +189,8 @@ async fn a_rejected_withdraw_is_marked() {
 }
 
 /// The HTML page loads nothing: no URL, no `src` or `href`, no stylesheet link or import, and
-/// every `url(` points inside the page; the SVG, the style and the script are inline.
+/// every `url(` points inside the page; the style, the script and the run's data are inline,
+/// the data one record per event and per message.
 #[tokio::test]
 async fn the_html_page_references_no_external_resource() {
     for (name, schedule) in [
@@ -212,14 +213,24 @@ async fn the_html_page_references_no_external_resource() {
             );
         }
         for needed in [
-            "<svg id=\"diagram\"",
+            "<canvas id=\"diagram\"",
             "<style>",
             "<script>",
             "id=\"history-data\"",
         ] {
             assert!(page.contains(needed), "{name}: {needed}");
         }
-        assert_eq!(page.matches("<tr id=\"row-").count(), report.history.len());
+        // One record of eight numbers per event, of four per message.
+        let start = page
+            .find("id=\"history-data\" type=\"application/json\">")
+            .expect("data")
+            + "id=\"history-data\" type=\"application/json\">".len();
+        let end = start + page[start..].find("</script>").expect("the data ends");
+        let data: serde_json::Value = serde_json::from_str(&page[start..end]).expect("JSON");
+        let numbers = |key: &str| data[key].as_array().map_or(0, Vec::len);
+        assert_eq!(numbers("events"), 8 * report.history.len(), "{name}");
+        let layout = lamport_bank::picture::layout::Layout::of(&report.history).expect("laid out");
+        assert_eq!(numbers("messages"), 4 * layout.arrows.len(), "{name}");
     }
 }
 

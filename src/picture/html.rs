@@ -1,29 +1,53 @@
-//! One self-contained HTML page for a run: the space-time diagram (inline SVG), a panel that
-//! lists the causal past, future and concurrent events of the event clicked, a switch between
-//! placing events by Lamport clock and by order of recording, and the table of every event,
-//! filterable by event id. Inline CSS and a little plain JavaScript; the page loads nothing, so
-//! it works offline and from a file.
+//! One self-contained HTML page for a run: a viewer that draws the space-time diagram on a
+//! canvas, only what is on screen, from the run's events embedded compactly (one record of a few
+//! numbers per event and per message), so that the page grows with the events and not with the
+//! picture's pixels. Zoom and pan (wheel, drag, keys), an overview strip of the whole run that
+//! shows the view and jumps on click, lane names that stay in view, lanes that can be hidden,
+//! reordered and filtered, a find box (process and number, event id, Lamport value), the
+//! causal past, future and concurrent set of the event clicked, a second view that lays out one
+//! event's journey alone, and a level of detail that bundles dense fan-outs. Inline CSS and
+//! plain JavaScript ([`VIEWER_SCRIPT`]); the page loads nothing, so it works offline and from a
+//! file.
 //!
-//! The script decides causality from the vector clocks embedded in the page: `a` happened
-//! before `b` exactly when `b`'s entry for `a`'s process has reached `a`'s number there. Two
-//! hooks serve tests: `#click=B2-3` in the URL clicks that event once the page has loaded, and
-//! a script error is written into the page as `<p id="script-error">` (`#position=seq` starts in
-//! the order-of-recording view; hooks combine with `&`). The panel carries the
-//! result as `data-past`, `data-future` and `data-concurrent` (event labels, space-separated).
+//! The script decides causality as the vector clocks do: `a` happened before `b` exactly when a
+//! chain of events on one process and of messages whose receive merged leads from `a` to `b`
+//! (a query's receive, which merges no clock, links nothing). It walks that chain from the
+//! event clicked, in time linear in the events. Hooks for tests and links, joined by `&` in the
+//! URL's fragment: `#click=B2-3` selects that event, `#find=...` finds as the find box does,
+//! `#view=journey` opens the journey of the selected event, `#lanes=branches` shows only the
+//! branches; a script error is written into the page as `<p id="script-error">`. The panel
+//! carries the selection as `data-selected`, `data-past`, `data-future` and `data-concurrent`
+//! (event labels, space-separated), the canvas the part of the run in view as `data-view`, and
+//! the body `data-ready="yes"` with the time the page took to get ready, in `data-ready-ms`.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::PictureError;
-use super::geometry::DOT_RADIUS;
-use super::layout::{Layout, format_vector};
-use super::svg::{self, Flavor, escape};
+use super::geometry::{DOT_RADIUS, LAMPORT_STEP, Mark, MessageKind};
+use super::layout::Layout;
+use super::svg::escape;
 use crate::trace::History;
+
+/// The viewer's script.
+const VIEWER_SCRIPT: &str = include_str!("viewer.js");
+/// The viewer's style sheet.
+const VIEWER_STYLE: &str = include_str!("viewer.css");
+
+/// How many numbers each event's record has in the embedded data: lane, number on its process,
+/// Lamport clock, x by Lamport clock, name (an index into `names`), event id, note (an index
+/// into `notes`, or -1), mark (see [`mark_code`]).
+const EVENT_FIELDS: usize = 8;
+/// How many numbers each message's record has: sending event, receiving event (indices into
+/// the events), kind (an index into [`MessageKind::ALL`]), and whether the receive merged.
+const MESSAGE_FIELDS: usize = 4;
 
 /// The interactive page of `history`.
 pub fn render(history: &History) -> Result<String, PictureError> {
     let layout = Layout::of(history)?;
-    let names: Vec<String> = history.table.names();
-    let mut out = String::with_capacity(2048 * (layout.dots.len() + 16));
+    let data = data(history, &layout).to_string();
+    // `</` would end the script element early; JSON allows `<\/` for it.
+    let data = data.replace("</", "<\\/");
+    let mut out = String::with_capacity(data.len() + VIEWER_SCRIPT.len() + 8192);
     out.push_str(&format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
@@ -34,288 +58,223 @@ pub fn render(history: &History) -> Result<String, PictureError> {
     out.push_str(
         "<script>window.onerror = function (message) { var p = document.createElement('p'); \
          p.id = 'script-error'; p.textContent = 'script error: ' + message; \
-         (document.body || document.documentElement).appendChild(p); };</script>\n",
+         (document.body || document.documentElement).appendChild(p); };\
+         window.pageStart = Date.now();</script>\n",
     );
-    out.push_str(&format!("<style>{STYLE}</style>\n</head>\n<body>\n"));
+    out.push_str(&format!("<style>{VIEWER_STYLE}</style>\n</head>\n<body>\n"));
+    out.push_str(&format!(
+        "<header>\n<h1>Space-time diagram of {}</h1>\n<p class=\"subtitle\" title=\"{subtitle}\">\
+         {subtitle}</p>\n",
+        escape(&layout.title),
+        subtitle = escape(&layout.subtitle)
+    ));
     out.push_str(CONTROLS);
-    out.push_str("<main>\n<div class=\"diagram\">\n");
-    out.push_str(&svg::draw(&layout, Flavor::Inline));
-    out.push_str("</div>\n");
-    out.push_str(PANEL);
-    out.push_str("</main>\n");
-    draw_table(&mut out, &layout, &names);
-    let data = json!({
-        "radius": DOT_RADIUS,
-        "processes": names,
-        "events": layout.dots.iter().map(|dot| json!({
-            "label": dot.label,
-            "lane": dot.lane,
-            "seq": dot.seq,
-            "name": dot.name,
-            "lamport": dot.lamport,
-            "vector": dot.vector,
-        })).collect::<Vec<_>>(),
-    });
-    // `</` would end the script element early; JSON allows `<\/` for it.
-    let data = data.to_string().replace("</", "<\\/");
+    out.push_str(&legend(&layout));
+    out.push_str("</header>\n");
+    out.push_str(BODY);
     out.push_str(&format!(
         "<script id=\"history-data\" type=\"application/json\">{data}</script>\n"
     ));
-    out.push_str(&format!("<script>{SCRIPT}</script>\n</body>\n</html>\n"));
+    out.push_str(&format!(
+        "<script>{VIEWER_SCRIPT}</script>\n</body>\n</html>\n"
+    ));
     Ok(out)
 }
 
-fn draw_table(out: &mut String, layout: &Layout, names: &[String]) {
-    out.push_str(
-        "<section class=\"events\">\n<h2>Events</h2>\n<p class=\"filter\"><label>Filter by event \
-         id <input id=\"filter\" type=\"search\" placeholder=\"e.g. 2 or 2, 4\" \
-         autocomplete=\"off\"></label> <span id=\"shown\"></span></p>\n\
-         <table id=\"events\">\n<thead><tr><th>event</th><th>name</th><th>event id</th>\
-         <th>Lamport</th><th>vector clock</th><th>received</th><th>sent</th>\
-         <th>balance / result</th></tr></thead>\n<tbody>\n",
-    );
-    for dot in &layout.dots {
-        let note = dot.note.as_ref().map_or("", |note| note.text.as_str());
-        out.push_str(&format!(
-            "<tr id=\"row-{label}\" data-label=\"{label}\" data-eid=\"{}\"><td>{label}</td>\
-             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            dot.event_id,
-            escape(&dot.name),
-            dot.event_id,
-            dot.lamport,
-            escape(&format_vector(&dot.vector, names)),
-            dot.received.as_deref().unwrap_or(""),
-            dot.sent.join(", "),
-            escape(note),
-            label = dot.label,
-        ));
+/// The number the page draws a mark by.
+fn mark_code(mark: Mark, rejected: bool) -> i64 {
+    if rejected {
+        return 4;
     }
-    out.push_str("</tbody>\n</table>\n</section>\n");
+    match mark {
+        Mark::Receive => 0,
+        Mark::Send => 1,
+        Mark::ReceiveSend => 2,
+        Mark::Local => 3,
+    }
 }
 
-const CONTROLS: &str = "<header>\n<form class=\"controls\" onsubmit=\"return false\">\
-<span class=\"label\">Place events</span>\
-<label><input type=\"radio\" name=\"position\" value=\"lamport\" checked> by Lamport clock</label>\
-<label><input type=\"radio\" name=\"position\" value=\"seq\"> by order of recording</label>\
-<button type=\"button\" id=\"clear\">Clear selection</button></form>\n\
-<p class=\"hint\">Click an event: its causal past turns <span class=\"swatch past\">red</span>, \
-its causal future <span class=\"swatch future\">blue</span>, and the events concurrent with it \
-fade. Hover an event for its clocks.</p>\n</header>\n";
+/// Indices of the distinct strings of a table, in order of first use.
+#[derive(Default)]
+struct Strings {
+    list: Vec<String>,
+    index: std::collections::HashMap<String, usize>,
+}
 
-const PANEL: &str = "<aside id=\"panel\" data-selected=\"\" data-past=\"\" data-future=\"\" \
-data-concurrent=\"\">\n<h2 id=\"panel-title\">No event selected</h2>\n\
-<p id=\"panel-detail\">Click an event in the diagram or a row of the table.</p>\n\
-<div id=\"panel-lists\"></div>\n</aside>\n";
-
-const STYLE: &str = "
-body{margin:0;font-family:system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:#111827;background:#f8fafc}
-header{padding:12px 20px 0}
-.controls{display:flex;flex-wrap:wrap;gap:14px;align-items:center;font-size:14px}
-.controls .label{font-weight:700}
-.controls button{font:inherit;padding:3px 10px}
-.hint{font-size:13px;color:#4b5563;margin:6px 0 10px}
-.swatch{font-weight:700}
-.swatch.past{color:#e11d48}
-.swatch.future{color:#0284c7}
-main{display:flex;gap:16px;padding:0 20px;align-items:flex-start}
-.diagram{flex:1;min-width:0;overflow:auto;max-height:82vh;background:#fff;border:1px solid #e5e7eb;border-radius:8px}
-.diagram svg{display:block}
-#panel{width:300px;flex:none;max-height:82vh;overflow:auto;background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;font-size:13px}
-#panel h2{font-size:16px;margin:4px 0}
-#panel h3{font-size:13px;margin:12px 0 4px}
-#panel ul{list-style:none;margin:0;padding:0}
-#panel li{margin:1px 0}
-#panel button{font:inherit;border:none;background:none;padding:0;cursor:pointer;text-align:left;color:inherit}
-#panel button:hover{text-decoration:underline}
-#panel .past h3{color:#e11d48}
-#panel .future h3{color:#0284c7}
-#panel .concurrent h3{color:#6b7280}
-.event{cursor:pointer}
-.event.selected .dot{stroke:#f59e0b;stroke-width:4}
-.event.past .dot{stroke:#e11d48;stroke-width:3}
-.event.past .dot.filled,.event.past .half{fill:#e11d48}
-.event.future .dot{stroke:#0284c7;stroke-width:3}
-.event.future .dot.filled,.event.future .half{fill:#0284c7}
-.event.concurrent{opacity:.22}
-svg.focus .message.other{opacity:.12}
-.events{padding:8px 20px 24px}
-.events h2{font-size:16px;margin:8px 0}
-.filter{font-size:14px}
-table{border-collapse:collapse;font-size:12px;background:#fff}
-th,td{border:1px solid #e5e7eb;padding:2px 8px;text-align:left;white-space:nowrap}
-th{background:#f1f5f9}
-tr.selected td{background:#fef3c7}
-tr.past td{background:#ffe4e6}
-tr.future td{background:#e0f2fe}
-tr.concurrent td{color:#9ca3af}
-tbody tr{cursor:pointer}
-#script-error{color:#dc2626;font-weight:700;padding:0 20px}
-";
-
-const SCRIPT: &str = r#"
-(function () {
-  'use strict';
-  var data = JSON.parse(document.getElementById('history-data').textContent);
-  var svg = document.getElementById('diagram');
-  var panel = document.getElementById('panel');
-  var events = data.events;
-  var byLabel = {};
-  events.forEach(function (e) {
-    e.node = document.getElementById('ev-' + e.label);
-    e.row = document.getElementById('row-' + e.label);
-    e.x = Number(e.node.getAttribute('data-x'));
-    e.xs = Number(e.node.getAttribute('data-xs'));
-    e.y = Number(e.node.getAttribute('data-y'));
-    byLabel[e.label] = e;
-  });
-  var arrows = Array.prototype.map.call(svg.querySelectorAll('line.message'), function (line) {
-    return {
-      line: line,
-      from: byLabel[line.getAttribute('data-from').slice(3)],
-      to: byLabel[line.getAttribute('data-to').slice(3)]
-    };
-  });
-  var RELATIONS = ['selected', 'past', 'future', 'concurrent'];
-
-  // a happened before b: b's clock has seen a's process reach a's number.
-  function before(a, b) { return a !== b && b.vector[a.lane] >= a.seq; }
-  function relation(selected, e) {
-    if (e === selected) { return 'selected'; }
-    if (before(e, selected)) { return 'past'; }
-    if (before(selected, e)) { return 'future'; }
-    return 'concurrent';
-  }
-
-  function item(e) {
-    var li = document.createElement('li');
-    var button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = e.label + '  ' + e.name + '  (L ' + e.lamport + ')';
-    button.addEventListener('click', function () { select(e.label); });
-    li.appendChild(button);
-    return li;
-  }
-
-  function select(label) {
-    var selected = byLabel[label];
-    if (!selected) { return; }
-    var groups = { past: [], future: [], concurrent: [] };
-    events.forEach(function (e) {
-      var r = relation(selected, e);
-      e.relation = r;
-      RELATIONS.forEach(function (c) { e.node.classList.remove(c); });
-      e.node.classList.add(r);
-      e.row.className = r;
-      if (r !== 'selected') { groups[r].push(e); }
-    });
-    arrows.forEach(function (a) {
-      var ends = [a.from.relation, a.to.relation];
-      var kind = 'other';
-      if (ends.every(function (r) { return r === 'past' || r === 'selected'; })) { kind = 'past'; }
-      if (ends.every(function (r) { return r === 'future' || r === 'selected'; })) { kind = 'future'; }
-      ['past', 'future', 'other'].forEach(function (c) { a.line.classList.remove(c); });
-      a.line.classList.add(kind);
-    });
-    svg.classList.add('focus');
-    panel.setAttribute('data-selected', label);
-    document.getElementById('panel-title').textContent = label + ' ' + selected.name;
-    document.getElementById('panel-detail').textContent = 'Lamport clock ' + selected.lamport +
-      ', vector clock {' + data.processes.map(function (p, i) {
-        return selected.vector[i] ? p + ':' + selected.vector[i] : null;
-      }).filter(function (s) { return s; }).join(', ') + '}';
-    var lists = document.getElementById('panel-lists');
-    lists.textContent = '';
-    [['past', 'Causal past (happened before)'], ['future', 'Causal future (happened after)'],
-     ['concurrent', 'Concurrent']].forEach(function (pair) {
-      var members = groups[pair[0]];
-      panel.setAttribute('data-' + pair[0], members.map(function (e) { return e.label; }).join(' '));
-      var section = document.createElement('div');
-      section.className = pair[0];
-      var heading = document.createElement('h3');
-      heading.textContent = pair[1] + ': ' + members.length;
-      section.appendChild(heading);
-      var list = document.createElement('ul');
-      members.forEach(function (e) { list.appendChild(item(e)); });
-      section.appendChild(list);
-      lists.appendChild(section);
-    });
-  }
-
-  function clear() {
-    events.forEach(function (e) {
-      RELATIONS.forEach(function (c) { e.node.classList.remove(c); });
-      e.row.className = '';
-      e.relation = null;
-    });
-    arrows.forEach(function (a) { ['past', 'future', 'other'].forEach(function (c) { a.line.classList.remove(c); }); });
-    svg.classList.remove('focus');
-    ['selected', 'past', 'future', 'concurrent'].forEach(function (k) { panel.setAttribute('data-' + k, ''); });
-    document.getElementById('panel-title').textContent = 'No event selected';
-    document.getElementById('panel-detail').textContent = 'Click an event in the diagram or a row of the table.';
-    document.getElementById('panel-lists').textContent = '';
-  }
-
-  // The same geometry as the SVG writer: lines stop at the dots' edges.
-  function place(mode) {
-    var seq = mode === 'seq';
-    events.forEach(function (e) {
-      e.node.setAttribute('transform', 'translate(' + (seq ? e.xs : e.x) + ',' + e.y + ')');
-    });
-    arrows.forEach(function (a) {
-      var x1 = seq ? a.from.xs : a.from.x, y1 = a.from.y;
-      var x2 = seq ? a.to.xs : a.to.x, y2 = a.to.y;
-      var dx = x2 - x1, dy = y2 - y1, length = Math.sqrt(dx * dx + dy * dy);
-      var start = data.radius + 1, end = data.radius + 2;
-      if (length > start + end) {
-        x1 += dx / length * start; y1 += dy / length * start;
-        x2 -= dx / length * end; y2 -= dy / length * end;
-      }
-      a.line.setAttribute('x1', x1.toFixed(1)); a.line.setAttribute('y1', y1.toFixed(1));
-      a.line.setAttribute('x2', x2.toFixed(1)); a.line.setAttribute('y2', y2.toFixed(1));
-    });
-    var width = svg.getAttribute(seq ? 'data-width-seq' : 'data-width');
-    svg.setAttribute('width', width);
-    svg.setAttribute('viewBox', '0 0 ' + width + ' ' + svg.getAttribute('height'));
-    svg.querySelector('.axis-lamport').setAttribute('display', seq ? 'none' : 'inline');
-    svg.querySelector('.axis-seq').setAttribute('display', seq ? 'inline' : 'none');
-    // Faults are placed by Lamport clock only.
-    var faults = svg.querySelector('.faults');
-    if (faults) { faults.setAttribute('display', seq ? 'none' : 'inline'); }
-  }
-
-  function filter(text) {
-    var wanted = text.split(/[\s,]+/).filter(function (s) { return s.length > 0; });
-    var shown = 0;
-    events.forEach(function (e) {
-      var visible = wanted.length === 0 || wanted.indexOf(e.row.getAttribute('data-eid')) >= 0;
-      e.row.hidden = !visible;
-      if (visible) { shown += 1; }
-    });
-    document.getElementById('shown').textContent = shown + ' of ' + events.length + ' events';
-  }
-
-  events.forEach(function (e) {
-    e.node.addEventListener('click', function () { select(e.label); });
-    e.row.addEventListener('click', function () { select(e.label); });
-  });
-  document.getElementById('clear').addEventListener('click', clear);
-  Array.prototype.forEach.call(document.querySelectorAll('input[name=position]'), function (input) {
-    input.addEventListener('change', function () { place(input.value); });
-  });
-  var box = document.getElementById('filter');
-  box.addEventListener('input', function () { filter(box.value); });
-  filter('');
-
-  // Hooks for tests and links: #click=B2-3, #position=seq, or both joined by '&'.
-  window.location.hash.replace(/^#/, '').split('&').forEach(function (pair) {
-    var parts = pair.split('=');
-    var value = decodeURIComponent(parts[1] || '');
-    if (parts[0] === 'position' && (value === 'seq' || value === 'lamport')) {
-      document.querySelector('input[name=position][value=' + value + ']').checked = true;
-      place(value);
+impl Strings {
+    fn of(&mut self, text: &str) -> i64 {
+        let next = self.list.len();
+        let index = *self.index.entry(text.to_string()).or_insert(next);
+        if index == next {
+            self.list.push(text.to_string());
+        }
+        i64::try_from(index).unwrap_or(i64::MAX)
     }
-    if (parts[0] === 'click') { select(value); }
-  });
-  document.body.setAttribute('data-ready', 'yes');
-})();
-"#;
+}
+
+/// What the page embeds: the run's processes, events, messages and faults, in flat arrays.
+fn data(history: &History, layout: &Layout) -> Value {
+    let lane_of_y = |y: i64| {
+        layout
+            .lanes
+            .iter()
+            .position(|lane| lane.y == y)
+            .map_or(-1, |lane| lane as i64)
+    };
+    let lanes_within = |(top, bottom): (i64, i64)| -> Vec<usize> {
+        (0..layout.lanes.len())
+            .filter(|&lane| (top..=bottom).contains(&layout.lanes[lane].y))
+            .collect()
+    };
+    let (mut names, mut notes) = (Strings::default(), Strings::default());
+    let mut events = Vec::with_capacity(layout.dots.len() * EVENT_FIELDS);
+    let mut alerts = Vec::new();
+    for dot in &layout.dots {
+        let note = dot.note.as_ref().map_or(-1, |note| {
+            let index = notes.of(&note.text);
+            if note.alert && !alerts.contains(&index) {
+                alerts.push(index);
+            }
+            index
+        });
+        events.extend([
+            dot.lane as i64,
+            i64::try_from(dot.seq).unwrap_or(i64::MAX),
+            i64::try_from(dot.lamport).unwrap_or(i64::MAX),
+            dot.x,
+            names.of(&dot.name),
+            i64::try_from(dot.event_id).unwrap_or(i64::MAX),
+            note,
+            mark_code(dot.mark, dot.rejected),
+        ]);
+    }
+    let mut messages = Vec::with_capacity(layout.arrows.len() * MESSAGE_FIELDS);
+    for arrow in &layout.arrows {
+        let kind = MessageKind::ALL
+            .iter()
+            .position(|kind| *kind == arrow.kind)
+            .unwrap_or(0);
+        messages.extend([
+            arrow.from as i64,
+            arrow.to as i64,
+            kind as i64,
+            i64::from(arrow.merges),
+        ]);
+    }
+    let faults = &layout.faults;
+    // Lanes are indexed as the process table is; they are shown top to bottom as the SVG has them.
+    let mut order: Vec<usize> = (0..layout.lanes.len()).collect();
+    order.sort_by_key(|&lane| layout.lanes[lane].y);
+    json!({
+        "order": order,
+        "radius": DOT_RADIUS,
+        "step": LAMPORT_STEP,
+        "width": layout.width,
+        "model": history.model.name(),
+        "processes": layout.lanes.iter().map(|lane| lane.name.clone()).collect::<Vec<_>>(),
+        "customers": layout.lanes.iter().map(|lane| {
+            matches!(lane.process, crate::model::Process::Customer(_))
+        }).collect::<Vec<_>>(),
+        "names": names.list,
+        "notes": notes.list,
+        "alerts": alerts,
+        "kinds": MessageKind::ALL.iter().map(|kind| json!({
+            "name": kind.label(), "color": kind.color(),
+        })).collect::<Vec<_>>(),
+        "events": events,
+        "messages": messages,
+        "ticks": layout.lamport_ticks.iter().map(|tick| tick.x).collect::<Vec<_>>(),
+        "bands": faults.bands.iter().map(|band| json!({
+            "kind": band.kind, "label": band.label, "x": [band.x.0, band.x.1],
+            "lanes": lanes_within(band.y),
+        })).collect::<Vec<_>>(),
+        "crashes": faults.crashes.iter().map(|crash| json!({
+            "label": crash.label, "x": crash.x, "lane": lane_of_y(crash.y),
+        })).collect::<Vec<_>>(),
+        "lost": faults.lost.iter().map(|lost| json!({
+            "message": lost.message, "attempts": lost.attempts,
+            "from": [lost.from.0, lane_of_y(lost.from.1)], "to": [lost.to.0, lane_of_y(lost.to.1)],
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The legend: every mark and kind of message, and the fault symbols this run has.
+fn legend(layout: &Layout) -> String {
+    let mut items: Vec<String> = [
+        ("receive", "receive"),
+        ("send", "send"),
+        ("receive-send", "receive, then send"),
+        ("local", "local"),
+        ("rejected", "rejected withdraw"),
+    ]
+    .iter()
+    .map(|(class, label)| {
+        format!("<span class=\"item\"><i class=\"mark {class}\"></i>{label}</span>")
+    })
+    .collect();
+    for kind in MessageKind::ALL {
+        items.push(format!(
+            "<span class=\"item\"><i class=\"arrow\" style=\"background:{}\"></i>{}</span>",
+            kind.color(),
+            kind.label()
+        ));
+    }
+    items.push(
+        "<span class=\"item\"><i class=\"arrow unmerged\"></i>dotted: received without merging \
+         its clocks</span>"
+            .to_string(),
+    );
+    items.push(
+        "<span class=\"item\"><i class=\"bundle\"></i>bundle: a fan-out (or the replies \
+         gathered), when too dense to draw one by one</span>"
+            .to_string(),
+    );
+    let faults = &layout.faults;
+    let mut kinds: Vec<&str> = faults.bands.iter().map(|band| band.kind).collect();
+    kinds.dedup();
+    for kind in ["partition", "hold", "pause"] {
+        if kinds.contains(&kind) {
+            items.push(format!(
+                "<span class=\"item\"><i class=\"band {kind}\"></i>{kind}</span>"
+            ));
+        }
+    }
+    if !faults.crashes.is_empty() {
+        items.push(
+            "<span class=\"item\"><i class=\"crash\">⚡</i>crash and restart</span>".to_string(),
+        );
+    }
+    if !faults.lost.is_empty() {
+        items.push(
+            "<span class=\"item\"><i class=\"lost\">×</i>lost delivery, sent again</span>"
+                .to_string(),
+        );
+    }
+    format!("<p class=\"legend\">{}</p>\n", items.join(""))
+}
+
+const CONTROLS: &str = "<form class=\"controls\" onsubmit=\"return false\">\
+<span class=\"group\"><button type=\"button\" id=\"fit\" title=\"See the whole run (f)\">Fit</button>\
+<button type=\"button\" id=\"zoom-in\" title=\"Zoom in (+)\">+</button>\
+<button type=\"button\" id=\"zoom-out\" title=\"Zoom out (-)\">−</button></span>\
+<span class=\"group\"><label><input type=\"radio\" name=\"view\" value=\"lamport\" checked> by Lamport clock</label>\
+<label><input type=\"radio\" name=\"view\" value=\"journey\"> journey of the selected event</label></span>\
+<span class=\"group\"><label>Find <input id=\"find\" type=\"search\" placeholder=\"B2-3, event 7, L 42\" \
+autocomplete=\"off\"></label><span id=\"found\"></span></span>\
+<span class=\"group\"><button type=\"button\" id=\"lanes-button\" aria-expanded=\"false\">Lanes…</button>\
+<button type=\"button\" id=\"clear\">Clear selection</button></span></form>\n\
+<p class=\"hint\">Wheel: zoom · drag or arrow keys: move · click an event: its causal past turns \
+<b class=\"past\">red</b>, its future <b class=\"future\">blue</b>, the concurrent events fade · \
+click the strip above the diagram to jump there.</p>\n";
+
+const BODY: &str = "<div id=\"lanes-panel\" hidden>\n<p><button type=\"button\" data-only=\"all\">all</button> \
+<button type=\"button\" data-only=\"branches\">only branches</button> \
+<button type=\"button\" data-only=\"customers\">only customers</button> \
+<label>only these <input id=\"only\" type=\"text\" placeholder=\"B1 B3 C2\"></label></p>\n\
+<ol id=\"lane-list\"></ol>\n</div>\n\
+<main>\n<div class=\"view\">\n<canvas id=\"overview\" height=\"48\"></canvas>\n\
+<canvas id=\"diagram\" tabindex=\"0\" data-view=\"\"></canvas>\n<div id=\"tip\" hidden></div>\n</div>\n\
+<aside id=\"panel\" data-selected=\"\" data-past=\"\" data-future=\"\" data-concurrent=\"\">\n\
+<h2 id=\"panel-title\">No event selected</h2>\n\
+<p id=\"panel-detail\">Click an event in the diagram, or find one.</p>\n\
+<div id=\"panel-lists\"></div>\n</aside>\n</main>\n";
