@@ -53,7 +53,10 @@
   var hidden = new Uint8Array(P);
   D.order.forEach(function (p) { order.push(p); });
   var weight = new Float64Array(P);   // a lane with little to show takes half the room
-  for (p = 0; p < P; p++) { weight[p] = D.customers[p] && counts[p] < mean / 4 ? COMPACT : 1; }
+  function compact() {
+    for (var p = 0; p < P; p++) { weight[p] = D.customers[p] && counts[p] < mean / 4 ? COMPACT : 1; }
+  }
+  compact();
   var view = { x: 0, y: 0, scale: 1, laneH: 52 };
   var selected = -1, reach = null, fut = null;
   var journey = false;
@@ -646,12 +649,15 @@
     scene = journey ? journeyScene(selected) : lamportScene();
     overviewImage = null;
     if (journey) {
+      // A journey has few events on each lane: each gets its full room.
+      weight.fill(1);
       view.scale = 1; view.x = 0;
       order.forEach(function (p) { hidden[p] = scene.lanes[p].length ? 0 : 1; });
       laneList(); fit();
       if (view.scale > 1) { view.scale = 1; }
       draw();
     } else {
+      compact();
       for (var p = 0; p < P; p++) { hidden[p] = 0; }
       laneList(); fit();
       if (selected >= 0) { reveal(selected); }
