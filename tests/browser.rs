@@ -334,30 +334,28 @@ fn assert_navigable(browser: &Path, history: &History, what: &str) {
     );
 }
 
-/// 16 branches × 10 operations, concurrent: thousands of events.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_of_16_branches_is_navigable_in_a_browser() {
+/// Runs `scenario` concurrently (it must give more than `at_least` events) and checks that its
+/// page is navigable.
+async fn assert_run_navigable(scenario: &Scenario, at_least: usize, what: &str) {
     let Some(browser) = find_browser() else {
         common::missing(&format!("a browser (tried {})", BROWSERS.join(", ")));
         return;
     };
+    let report = run_cluster(scenario, ClockModel::Original, Schedule::Concurrent).await;
+    let events = report.history.len();
+    assert!(events > at_least, "{what}: {events} events");
+    assert_navigable(&browser, &report.history, what);
+}
+
+/// 16 branches × 10 operations, concurrent: thousands of events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_16_branches_is_navigable_in_a_browser() {
     let spec = WorkloadSpec {
         branches: (1..=16).collect(),
         ops_per_customer: 10,
         initial_balance: workload::DEFAULT_INITIAL_BALANCE,
     };
-    let report = run_cluster(
-        &workload::generate(1, &spec),
-        ClockModel::Original,
-        Schedule::Concurrent,
-    )
-    .await;
-    assert!(
-        report.history.len() > 4_000,
-        "{} events",
-        report.history.len()
-    );
-    assert_navigable(&browser, &report.history, "16 branches");
+    assert_run_navigable(&workload::generate(1, &spec), 4_000, "16 branches").await;
 }
 
 /// The course's 50-branch input style: every customer in two entries (one customer all the
@@ -384,20 +382,5 @@ fn course_style_input() -> Scenario {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_course_style_run_of_50_branches_is_navigable_in_a_browser() {
-    let Some(browser) = find_browser() else {
-        common::missing(&format!("a browser (tried {})", BROWSERS.join(", ")));
-        return;
-    };
-    let report = run_cluster(
-        &course_style_input(),
-        ClockModel::Original,
-        Schedule::Concurrent,
-    )
-    .await;
-    assert!(
-        report.history.len() > 10_000,
-        "{} events",
-        report.history.len()
-    );
-    assert_navigable(&browser, &report.history, "50 branches");
+    assert_run_navigable(&course_style_input(), 10_000, "50 branches").await;
 }

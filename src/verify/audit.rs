@@ -632,7 +632,7 @@ fn replay_output(trace: &Trace) -> Vec<Finding> {
                 record.event_id,
                 mismatch.printed,
                 mismatch.why,
-                also(&mismatch.also),
+                mismatch.also_broken(),
                 instead.unwrap_or_default()
             ),
         });
@@ -851,18 +851,9 @@ fn check_lamport(history: &History, senders: &MessageMap<At>, out: &mut Vec<Find
             mismatch.printed,
             mismatch.why,
             merged.unwrap_or_default(),
-            also(&mismatch.also)
+            mismatch.also_broken()
         );
         out.push(at(Rule::Lamport, event, message));
-    }
-}
-
-/// `: not after its send` (what else a wrong clock breaks), or nothing.
-fn also(broken: &[&str]) -> String {
-    if broken.is_empty() {
-        String::new()
-    } else {
-        format!(": {}", broken.join(", "))
     }
 }
 

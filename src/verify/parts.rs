@@ -815,13 +815,11 @@ impl<'a> Run<'a> {
                 ClockRule::Merge(from) => format!(", merging the stamp of {}", self.label(from)),
                 _ => String::new(),
             };
-            let also = match mismatch.also.as_slice() {
-                [] => String::new(),
-                broken => format!(": {}", broken.join(", ")),
-            };
             let what = format!(
-                "has logical_clock {}, but the rule gives {}{merged}{also}",
-                mismatch.printed, mismatch.why
+                "has logical_clock {}, but the rule gives {}{merged}{}",
+                mismatch.printed,
+                mismatch.why,
+                mismatch.also_broken()
             );
             out.push(self.finding(Rule::Lamport, mismatch.at, &what));
         }

@@ -185,6 +185,17 @@ pub fn replay(timelines: &[Timeline]) -> Replay {
     }
 }
 
+impl Mismatch {
+    /// `: not after its send` (what else the wrong clock breaks), or nothing.
+    pub fn also_broken(&self) -> String {
+        if self.also.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", self.also.join(", "))
+        }
+    }
+}
+
 impl ClockRule {
     /// For a merge, where its send may be: the sender's timeline, the first and last slot.
     fn source(self) -> Option<(usize, usize, usize)> {
