@@ -33,7 +33,8 @@
 //! - [`report`]: what a run produced, assembled and checked the same way for a real run and a
 //!   simulated one.
 //! - [`sim`]: the same code over turmoil's simulated network, with seeded faults and sweeps.
-//! - [`bench`](mod@bench): seeded workloads measured against the machine's gRPC limit.
+//! - [`bench`](mod@bench): seeded workloads measured against the machine's gRPC limit, and
+//!   their plot.
 //! - [`app`]: the commands, as the binary calls them: what they read, write and print.
 //!
 //! # The life of a deposit

@@ -3,6 +3,7 @@
 //! not, 2 bad arguments or input, 3 an output could not be written, 4 the run could not be
 //! carried out, 130 stopped by Ctrl-C or SIGTERM, 141 standard output closed.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -108,6 +109,14 @@ struct BenchArgs {
     /// Print the results as JSON on stdout (the table still goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Also write a plot of the results to FILE, as SVG: operations per second and latency per
+    /// operation (p50 and p99) against the number of branches, one line per schedule (and per
+    /// cluster, with --processes). Each schedule's limit is drawn as a dashed line in
+    /// operations per second (the plain gRPC calls/s measured before each configuration ÷ its
+    /// exchanges per operation), and one plain call's p50 latency as a grey one. The path is
+    /// checked before anything runs; if the benchmark is stopped, the rows so far are plotted.
+    #[arg(long, value_name = "FILE")]
+    svg: Option<PathBuf>,
 }
 
 /// A whole number of at least 1.
@@ -267,7 +276,13 @@ fn command(command: Command, console: &mut Console) -> Outcome {
                 args.callers,
             )
             .map_err(|error| AppError::BadInput(error.to_string()))?;
-            bench(&config, args.processes, args.json, console)
+            bench(
+                &config,
+                args.processes,
+                args.json,
+                args.svg.as_deref(),
+                console,
+            )
         }
     }
 }

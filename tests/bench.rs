@@ -1,9 +1,12 @@
 //! The `bench` command on a tiny configuration: its JSON has every field, its counts are exactly
 //! what the workload implies, and its rates are sane; with `--processes`, the rows of the
-//! clusters of `serve` processes are there too and no process is left behind. No timing
+//! clusters of `serve` processes are there too and no process is left behind; with `--svg`, the
+//! plot is written, also of the rows so far when the benchmark is stopped. No timing
 //! thresholds: the figures themselves depend on the machine.
 
-use std::process::{Command, Output};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
 
@@ -190,6 +193,11 @@ fn bench_refuses_bad_flags() {
             &["--callers", "0"][..],
             "--callers: must be from 1 to 10000\n",
         ),
+        (
+            &["--svg", "/no-such-folder-of-lamport-bank/plot.svg"][..],
+            "--svg /no-such-folder-of-lamport-bank/plot.svg: no folder \
+             /no-such-folder-of-lamport-bank: No such file or directory (os error 2)\n",
+        ),
     ] {
         let output = bench(args);
         assert_eq!(output.status.code(), Some(2), "{args:?}");
@@ -295,4 +303,125 @@ fn bench_with_processes_adds_their_rows_and_leaves_nothing_behind() {
         let folder = std::path::Path::new(cluster).parent().unwrap();
         assert!(!folder.exists(), "{} is left", folder.display());
     }
+}
+
+/// Whether `node` has `class` among its classes.
+fn has_class(node: &roxmltree::Node<'_, '_>, class: &str) -> bool {
+    node.attribute("class")
+        .is_some_and(|classes| classes.split(' ').any(|c| c == class))
+}
+
+/// The plot at `path`, read and checked to be SVG with its two panels; returns, for the
+/// throughput panel, each series line's name and number of points.
+fn plot_series(path: &Path) -> (String, Vec<(String, usize)>) {
+    let text = std::fs::read_to_string(path).expect("the plot is written");
+    let svg = roxmltree::Document::parse(&text).expect("the plot is XML");
+    assert_eq!(svg.root_element().tag_name().name(), "svg");
+    let panel = |name: &str| {
+        svg.descendants()
+            .find(|node| has_class(node, "panel") && has_class(node, name))
+            .unwrap_or_else(|| panic!("no {name} panel in {text}"))
+    };
+    let latency_lines = panel("latency")
+        .descendants()
+        .filter(|node| has_class(node, "series"))
+        .count();
+    let series: Vec<(String, usize)> = panel("throughput")
+        .descendants()
+        .filter(|node| node.has_tag_name("polyline") && has_class(node, "series"))
+        .map(|line| {
+            let name = line.attribute("data-series").unwrap_or_default();
+            let points = line.attribute("points").unwrap_or_default();
+            (name.to_string(), points.split_whitespace().count())
+        })
+        .collect();
+    assert_eq!(latency_lines, 2 * series.len(), "a p50 and a p99 line each");
+    let words: Vec<&str> = svg.descendants().filter_map(|node| node.text()).collect();
+    (words.join("\n"), series)
+}
+
+/// `--svg FILE`: the plot is written, an SVG with both panels, a throughput line per schedule
+/// with a point per number of branches (a p50 and a p99 latency line each), and a title that
+/// names the workload.
+#[test]
+fn bench_svg_writes_the_plot() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("bench.svg");
+    let output = bench(&[
+        "--branches",
+        "2,3",
+        "--ops",
+        "5",
+        "--seed",
+        "7",
+        "--limit-time",
+        "0.1",
+        "--svg",
+        path.to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(output.stdout.is_empty(), "the plot goes to its file only");
+    let (texts, series) = plot_series(&path);
+    assert_eq!(
+        series,
+        [
+            ("sequential, in-process".to_string(), 2),
+            ("concurrent, in-process".to_string(), 2)
+        ]
+    );
+    assert!(
+        texts.contains("5 operations per customer, seed 7, original clocks"),
+        "{texts}"
+    );
+}
+
+/// Ctrl-C (SIGINT) once the first row is printed: the benchmark ends with status 130 and the
+/// plot of the rows so far is written, saying it was stopped. The next configuration (40
+/// branches, 100 operations each, one after another) takes far longer than the signal does to
+/// arrive, so the benchmark cannot have ended on its own.
+#[test]
+fn a_stopped_bench_still_writes_the_plot_of_its_rows() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let path = dir.path().join("stopped.svg");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
+        .args([
+            "bench",
+            "--branches",
+            "2,40",
+            "--ops",
+            "100",
+            "--sequential",
+        ])
+        .args(["--limit-time", "0.1", "--svg"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut said = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.expect("stderr is text");
+        said.push_str(&line);
+        said.push('\n');
+        if line.contains("  sequential  ") {
+            let status = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .expect("kill runs");
+            assert!(status.success());
+        }
+    }
+    let status = child.wait().expect("the benchmark ends");
+    assert_eq!(status.code(), Some(130), "{said}");
+    assert!(
+        said.contains("stopped: 1 of 2 configurations measured"),
+        "{said}"
+    );
+    let (texts, series) = plot_series(&path);
+    assert_eq!(series, [("sequential, in-process".to_string(), 1)]);
+    assert!(
+        texts.contains("Stopped: 1 of 2 configurations measured"),
+        "{texts}"
+    );
 }

@@ -1,16 +1,30 @@
 //! `lamport-bank bench`: measures every configuration against the machine's gRPC limit,
 //! printing each row of the table as it is measured (and the rows so far, if it is stopped by
-//! Ctrl-C or SIGTERM), and the results as JSON if asked.
+//! Ctrl-C or SIGTERM), the results as JSON if asked, and their plot as SVG if asked (of the rows
+//! so far, if it is stopped).
+
+use std::path::Path;
 
 use super::interrupt::Interrupt;
+use super::outputs::{self, Flag};
 use super::{AppError, Console, Ended, Outcome, progress};
-use crate::bench::{self, BenchConfig, BenchReport, Event, Stage};
+use crate::bench::{self, BenchConfig, BenchReport, Event, Stage, plot};
 use crate::limits;
 
 /// Runs the benchmark `config` describes; with `processes`, also on clusters of `serve`
 /// processes started from this very binary; with `json`, also prints the results as JSON on
-/// standard output.
-pub fn run(config: &BenchConfig, processes: bool, json: bool, console: &mut Console) -> Outcome {
+/// standard output; with `svg`, also writes their plot there (the path is checked before
+/// anything runs).
+pub fn run(
+    config: &BenchConfig,
+    processes: bool,
+    json: bool,
+    svg: Option<&Path>,
+    console: &mut Console,
+) -> Outcome {
+    if let Some(path) = svg {
+        outputs::check(&[(Flag::Svg, path.to_path_buf())])?;
+    }
     let config = if processes {
         let binary = std::env::current_exe().map_err(|error| {
             AppError::RunFailed(format!(
@@ -87,6 +101,10 @@ pub fn run(config: &BenchConfig, processes: bool, json: bool, console: &mut Cons
     console.err(&report.foot())?;
     if json {
         console.out(&format!("{:#}\n", report.to_json()))?;
+    }
+    if let Some(path) = svg {
+        outputs::write_text(Flag::Svg, path, &plot::render(&report))
+            .map_err(|unwritten| AppError::Unwritable(vec![unwritten]))?;
     }
     Ok(if report.stopped {
         Ended::Interrupted

@@ -38,11 +38,15 @@
 //! and durability cost. There the exchanges and events are counted from the branches' logs
 //! (Collect), the CPU time is the children's and this process's (the customers') together,
 //! and the memory is the sum of the children's peaks.
+//!
+//! [`plot`] draws the rows as an SVG plot (`bench --svg FILE`): throughput and latency against
+//! the number of branches, each schedule against its limit.
 
 pub mod cpu;
 pub mod latency;
 pub mod limit;
 pub mod memory;
+pub mod plot;
 pub mod processes;
 
 use std::fmt::Write as _;
