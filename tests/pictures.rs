@@ -666,3 +666,151 @@ fn a_simulated_crash_is_drawn_across_the_crashed_branchs_lane() {
     }
     assert!(drawn > 0, "no seed crashed a branch mid-run");
 }
+
+/// The width of a label's character, as the picture estimates it.
+const LABEL_CHAR_WIDTH: f64 = lamport_bank::picture::geometry::LABEL_CHAR_WIDTH as f64;
+
+/// Each label's box, from its `x`, `y`, `text-anchor`, `font-size` and length (plus the
+/// `translate` of the event it labels): `LABEL_CHAR_WIDTH` per character, the font size above
+/// the baseline and a quarter of it below.
+fn label_boxes(document: &roxmltree::Document) -> Vec<(String, [f64; 4])> {
+    with_class(document, "label")
+        .into_iter()
+        .map(|text| {
+            let (mut x, mut y) = (number(text, "x"), number(text, "y"));
+            if let Some(event) = text.ancestors().find(|node| {
+                node.attribute("class")
+                    .is_some_and(|class| class.split_whitespace().any(|c| c == "event"))
+            }) {
+                x += number(event, "data-x");
+                y += number(event, "data-y");
+            }
+            let font = number(text, "font-size");
+            let content = text.text().unwrap_or_default();
+            let width = content.chars().count() as f64 * LABEL_CHAR_WIDTH;
+            let left = match text.attribute("text-anchor") {
+                Some("middle") => x - width / 2.0,
+                Some("end") => x - width,
+                _ => x,
+            };
+            let owner = text
+                .ancestors()
+                .find_map(|node| node.attribute("id").or(node.attribute("data-message")))
+                .unwrap_or("?");
+            (
+                format!("{content:?} of {owner}"),
+                [left, y - font, left + width, y + font / 4.0],
+            )
+        })
+        .collect()
+}
+
+/// Every arrow's segment: the messages' lines and the dashed lines of lost deliveries.
+fn arrow_segments(document: &roxmltree::Document) -> Vec<(String, [f64; 4])> {
+    document
+        .descendants()
+        .filter(|node| node.has_tag_name("line"))
+        .filter(|line| {
+            let class = |node: roxmltree::Node, name: &str| {
+                node.attribute("class")
+                    .is_some_and(|classes| classes.split_whitespace().any(|c| c == name))
+            };
+            class(*line, "message") || line.parent().is_some_and(|parent| class(parent, "lost"))
+        })
+        .map(|line| {
+            let name = line
+                .attribute("data-message")
+                .or(line
+                    .parent()
+                    .and_then(|parent| parent.attribute("data-message")))
+                .unwrap_or("?")
+                .to_string();
+            let ends = ["x1", "y1", "x2", "y2"].map(|attribute| number(line, attribute));
+            (name, ends)
+        })
+        .collect()
+}
+
+/// Whether the segment `[x1, y1, x2, y2]` meets the box `[left, top, right, bottom]`: the
+/// segment is sampled finely (every 0.25 px), independently of the picture's own clipping.
+fn crosses(segment: [f64; 4], area: [f64; 4]) -> bool {
+    let [x1, y1, x2, y2] = segment;
+    let steps = (((x2 - x1).hypot(y2 - y1)) * 4.0).ceil().max(1.0) as usize;
+    (0..=steps).any(|step| {
+        let t = step as f64 / steps as f64;
+        let (x, y) = (x1 + (x2 - x1) * t, y1 + (y2 - y1) * t);
+        area[0] <= x && x <= area[2] && area[1] <= y && y <= area[3]
+    })
+}
+
+/// The labels of `svg` that an arrow crosses, one line each.
+fn crossed_labels(svg: &str) -> Vec<String> {
+    let document = roxmltree::Document::parse(svg).expect("the SVG is XML");
+    let labels = label_boxes(&document);
+    assert!(!labels.is_empty(), "the picture has labels");
+    let mut crossed = Vec::new();
+    for (message, segment) in arrow_segments(&document) {
+        for (label, area) in &labels {
+            if crosses(segment, *area) {
+                crossed.push(format!("arrow {message} crosses {label}"));
+            }
+        }
+    }
+    crossed
+}
+
+/// No arrow crosses a label: every clock and note is placed where no message's line meets its
+/// box, estimated from its font size and length; in the sample under every clock model and
+/// both schedules, and in the wide example.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_arrow_crosses_a_label() {
+    let mut runs = Vec::new();
+    for model in ClockModel::ALL {
+        for schedule in [Schedule::Sequential, Schedule::Concurrent] {
+            let report = run_cluster(&example("sample"), model, schedule).await;
+            let name = format!("sample {} {}", model.name(), schedule.name());
+            runs.push((name, svg::render(&report.history).expect("drawn")));
+        }
+    }
+    for schedule in [Schedule::Sequential, Schedule::Concurrent] {
+        let report = run_cluster(&example("wide"), ClockModel::Strict, schedule).await;
+        let name = format!("wide strict {}", schedule.name());
+        runs.push((name, svg::render(&report.history).expect("drawn")));
+    }
+    for (name, text) in runs {
+        let crossed = crossed_labels(&text);
+        assert!(crossed.is_empty(), "{name}:\n{}", crossed.join("\n"));
+    }
+}
+
+/// The sample simulated with seed 3 and every fault (a partition, lost deliveries, a crash).
+fn faulty_run() -> (String, History) {
+    use lamport_bank::sim::plan::FaultSet;
+    use lamport_bank::sim::{self as simulate, SimConfig};
+    let config = SimConfig {
+        seed: 3,
+        faults: FaultSet::ALL,
+        schedule: Schedule::Concurrent,
+        ..SimConfig::default()
+    };
+    let report = simulate::simulate(&example("sample"), &config);
+    ("sample seed 3, every fault".to_string(), report.run.history)
+}
+
+/// No arrow crosses a label in a simulated run with every fault either: the fault texts
+/// (the band's, the crash's, the lost delivery's `×N`) and the lost deliveries' dashed lines
+/// count too.
+#[test]
+fn no_arrow_crosses_a_label_of_a_faulty_run() {
+    let (name, history) = faulty_run();
+    let text = svg::render(&history).expect("drawn");
+    let document = roxmltree::Document::parse(&text).expect("the SVG is XML");
+    for class in ["band", "crash", "lost"] {
+        assert!(
+            !with_class(&document, class).is_empty(),
+            "{name} draws a {class}"
+        );
+    }
+    let crossed = crossed_labels(&text);
+    assert!(crossed.is_empty(), "{name}:\n{}", crossed.join("\n"));
+}

@@ -6,7 +6,8 @@
 
 use super::PictureError;
 use super::geometry::{
-    Arrow, Band, CrashMark, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind, TEXT_LEFT, Tick,
+    Arrow, Band, CLOCK_FONT, CrashMark, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind,
+    NOTE_FONT, TEXT_LEFT, Tick, endpoints,
 };
 use super::layout::Layout;
 use crate::trace::History;
@@ -50,20 +51,20 @@ const STYLE: &str = "
 .dot.hollow{fill:#fff}
 .dot.filled,.half{fill:#1f2937}
 .cross{stroke:#dc2626;stroke-width:3;stroke-linecap:round}
-.clock,.note{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
-.clock{font-size:11px;font-weight:700;fill:#111827;text-anchor:middle}
-.note{font-size:10px;fill:#6b7280;text-anchor:middle}
+.clock,.note,.band text,.crash text,.lost text{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.clock{font-weight:700;fill:#111827}
+.note{fill:#6b7280}
 .note.alert{fill:#dc2626;font-weight:700}
 .band rect{stroke-width:1;stroke-dasharray:4 3}
 .band.partition rect{fill:#fee2e2;stroke:#f87171}
 .band.hold rect{fill:#fef3c7;stroke:#f59e0b}
 .band.pause rect{fill:#e5e7eb;stroke:#9ca3af}
-.band text{font-size:10px;fill:#7f1d1d}
+.band text{fill:#7f1d1d}
 .crash path{fill:none;stroke:#dc2626;stroke-width:2.5;stroke-linejoin:bevel}
-.crash text{font-size:10px;font-weight:700;fill:#dc2626}
+.crash text{font-weight:700;fill:#dc2626}
 .lost line{stroke:#dc2626;stroke-width:1.6;stroke-dasharray:6 4}
 .lost path{stroke:#dc2626;stroke-width:2.5;stroke-linecap:round}
-.lost text{font-size:10px;font-weight:700;fill:#dc2626}
+.lost text{font-weight:700;fill:#dc2626}
 ";
 
 /// Draws `layout` as SVG text.
@@ -183,21 +184,32 @@ pub fn draw(layout: &Layout, flavor: Flavor) -> String {
         ));
         out.push_str(&format!("<title>{}</title>", escape(&dot.title)));
         draw_mark(&mut out, dot.mark, dot.rejected);
-        out.push_str(&format!(
-            "<text class=\"clock\" y=\"-12\">{}</text>",
-            dot.lamport
+        out.push_str(&label(
+            "clock",
+            dot.clock_at,
+            CLOCK_FONT,
+            "middle",
+            &dot.lamport.to_string(),
         ));
         if let Some(note) = &dot.note {
             let class = if note.alert { "note alert" } else { "note" };
-            out.push_str(&format!(
-                "<text class=\"{class}\" y=\"22\">{}</text>",
-                escape(&note.text)
-            ));
+            out.push_str(&label(class, dot.note_at, NOTE_FONT, "middle", &note.text));
         }
         out.push_str("</g>\n");
     }
     out.push_str("</g>\n</svg>\n");
     out
+}
+
+/// A label's text: a `class="label …"` element with its position, anchor and font size as
+/// attributes, so that its box can be told from the SVG alone.
+fn label(class: &str, (x, y): (i64, i64), font: i64, anchor: &str, text: &str) -> String {
+    format!(
+        "<text class=\"{}\" x=\"{x}\" y=\"{y}\" text-anchor=\"{anchor}\" \
+         font-size=\"{font}\">{}</text>",
+        format!("label {class}").trim_end(),
+        escape(text)
+    )
 }
 
 /// One arrowhead per message kind, in its colour.
@@ -273,14 +285,12 @@ fn draw_band(out: &mut String, band: &Band) {
     let ((left, right), (top, bottom)) = (band.x, band.y);
     out.push_str(&format!(
         "<g class=\"band {}\"><title>{}</title><rect x=\"{left}\" y=\"{top}\" width=\"{}\" \
-         height=\"{}\" rx=\"4\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text></g>\n",
+         height=\"{}\" rx=\"4\"/>{}</g>\n",
         band.kind,
         escape(&band.label),
         right - left,
         bottom - top,
-        right - 4,
-        bottom - 5,
-        escape(&band.label),
+        label("", band.label_at, NOTE_FONT, "end", &band.label),
     ));
 }
 
@@ -288,8 +298,7 @@ fn draw_crash(out: &mut String, crash: &CrashMark) {
     let (x, y) = (crash.x, crash.y);
     out.push_str(&format!(
         "<g class=\"crash\" data-branch=\"{}\"><title>{}</title>\
-         <path d=\"M{},{}L{},{}L{},{}L{},{}\"/><text x=\"{x}\" y=\"{}\" \
-         text-anchor=\"middle\">crash</text></g>\n",
+         <path d=\"M{},{}L{},{}L{},{}L{},{}\"/>{}</g>\n",
         crash.branch,
         escape(&crash.label),
         x + 3,
@@ -300,21 +309,22 @@ fn draw_crash(out: &mut String, crash: &CrashMark) {
         y + 2,
         x - 3,
         y + 16,
-        y - 20,
+        label(
+            "",
+            (x + crash.label_at.0, y + crash.label_at.1),
+            NOTE_FONT,
+            "middle",
+            "crash"
+        ),
     ));
 }
 
 fn draw_lost(out: &mut String, lost: &LostMessage) {
     let ((x1, y1), (x2, y2)) = (lost.from, lost.to);
-    let times = if lost.attempts > 1 {
-        format!("×{}", lost.attempts)
-    } else {
-        String::new()
-    };
     out.push_str(&format!(
         "<g class=\"lost\" data-message=\"{}\"><title>{} lost {} time(s), then sent again</title>\
          <line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\"/>\
-         <path d=\"M{},{}L{},{}M{},{}L{},{}\"/><text x=\"{}\" y=\"{}\">{times}</text></g>\n",
+         <path d=\"M{},{}L{},{}M{},{}L{},{}\"/>{}</g>\n",
         lost.message,
         lost.message,
         lost.attempts,
@@ -326,28 +336,14 @@ fn draw_lost(out: &mut String, lost: &LostMessage) {
         y2 + 5,
         x2 + 5,
         y2 - 5,
-        x2 + 8,
-        y2 + 4,
+        label(
+            "",
+            (x2 + lost.label_at.0, y2 + lost.label_at.1),
+            NOTE_FONT,
+            "start",
+            &lost.times()
+        ),
     ));
-}
-
-/// A line from one dot to another that stops at the dots' edges, leaving room for the
-/// arrowhead. The HTML page's script does the same when it moves the dots.
-fn endpoints(x1: i64, y1: i64, x2: i64, y2: i64) -> (f64, f64, f64, f64) {
-    let (x1, y1, x2, y2) = (x1 as f64, y1 as f64, x2 as f64, y2 as f64);
-    let (dx, dy) = (x2 - x1, y2 - y1);
-    let length = (dx * dx + dy * dy).sqrt();
-    let (start, end) = (DOT_RADIUS as f64 + 1.0, DOT_RADIUS as f64 + 2.0);
-    if length <= start + end {
-        return (x1, y1, x2, y2);
-    }
-    let (ux, uy) = (dx / length, dy / length);
-    (
-        x1 + ux * start,
-        y1 + uy * start,
-        x2 - ux * end,
-        y2 - uy * end,
-    )
 }
 
 fn draw_axis(
