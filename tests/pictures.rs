@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 
 use common::{EXAMPLES, example, examples_dir, run_cluster};
@@ -813,4 +813,82 @@ fn no_arrow_crosses_a_label_of_a_faulty_run() {
     }
     let crossed = crossed_labels(&text);
     assert!(crossed.is_empty(), "{name}:\n{}", crossed.join("\n"));
+}
+
+/// The kinds of symbol the diagram of `document` draws (outside its legend), by class name.
+fn drawn_symbols(document: &roxmltree::Document) -> BTreeSet<String> {
+    let mut drawn = BTreeSet::new();
+    for event in with_class(document, "event") {
+        drawn.insert(event.attribute("data-mark").expect("a mark").to_string());
+    }
+    if !with_class(document, "cross").is_empty() {
+        drawn.insert("rejected".to_string());
+    }
+    for message in with_class(document, "message") {
+        drawn.insert(message.attribute("data-kind").expect("a kind").to_string());
+        if message
+            .attribute("class")
+            .is_some_and(|class| class.contains("unmerged"))
+        {
+            drawn.insert("unmerged".to_string());
+        }
+    }
+    for band in with_class(document, "band") {
+        let class = band.attribute("class").unwrap_or_default();
+        drawn.extend(class.split_whitespace().skip(1).map(str::to_string));
+    }
+    for class in ["crash", "lost"] {
+        if !with_class(document, class).is_empty() {
+            drawn.insert(class.to_string());
+        }
+    }
+    drawn
+}
+
+/// The symbols the legend of `document` lists, from its `legend-<symbol>` items.
+fn legend_symbols(document: &roxmltree::Document) -> BTreeSet<String> {
+    let legend = with_class(document, "legend");
+    legend
+        .iter()
+        .flat_map(|legend| legend.descendants())
+        .filter_map(|node| node.attribute("class"))
+        .flat_map(str::split_whitespace)
+        .filter_map(|class| class.strip_prefix("legend-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The legend lists every kind of symbol the diagram draws, fault marks included, and only
+/// those: in a simulated run with every fault (a partition band, a crash, a lost delivery) and
+/// in a run of a rejected withdraw, whose legend has no fault row.
+#[test]
+fn the_legend_lists_every_symbol_drawn_and_only_those() {
+    let (name, history) = faulty_run();
+    let mut runs = vec![(name, history)];
+    let scenario = input::parse(
+        "rejected.json",
+        r#"[{"id": 1, "type": "branch", "balance": 100}, {"id": 2, "type": "branch", "balance": 100},
+            {"id": 1, "type": "customer", "events": [{"id": 1, "interface": "withdraw", "money": 500},
+                                                     {"id": 2, "interface": "query"}]}]"#,
+    )
+    .expect("a valid input");
+    let plain = lamport_bank::sim::simulate(&scenario, &lamport_bank::sim::SimConfig::default());
+    runs.push(("a rejected withdraw".to_string(), plain.run.history));
+    for (name, history) in runs {
+        let text = svg::render(&history).expect("drawn");
+        let document = roxmltree::Document::parse(&text).expect("the SVG is XML");
+        let drawn = drawn_symbols(&document);
+        assert_eq!(legend_symbols(&document), drawn, "{name}");
+        for symbol in ["receive", "request", "reply"] {
+            assert!(drawn.contains(symbol), "{name} draws a {symbol}");
+        }
+        let faults = ["partition", "crash", "lost"].map(|symbol| drawn.contains(symbol));
+        if name.contains("fault") {
+            assert_eq!(faults, [true; 3], "{name}");
+        } else {
+            assert!(drawn.contains("rejected"), "{name}");
+            assert_eq!(faults, [false; 3], "{name}");
+            assert!(!text.contains(">faults</text>"), "{name}: no fault row");
+        }
+    }
 }

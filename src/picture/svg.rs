@@ -101,7 +101,7 @@ pub fn draw(layout: &Layout, flavor: Flavor) -> String {
         "<text class=\"subtitle\" x=\"{TEXT_LEFT}\" y=\"54\">{}</text>\n",
         escape(&layout.subtitle)
     ));
-    draw_legend(&mut out);
+    draw_legend(&mut out, layout);
     for group in &layout.groups {
         let middle = (group.top + group.bottom) / 2;
         out.push_str(&format!(
@@ -375,64 +375,156 @@ fn draw_axis(
     out.push_str("</g>\n");
 }
 
-/// Two rows: the event marks, then the message kinds.
-fn draw_legend(out: &mut String) {
-    let (events_y, messages_y) = (86, 112);
-    out.push_str("<g class=\"legend\">");
-    out.push_str(&format!(
-        "<text class=\"heading\" x=\"20\" y=\"{}\">events</text>",
-        events_y + 4
-    ));
-    let mut x = 100;
-    let mut item = |out: &mut String, symbol: String, label: &str, y: i64| {
-        out.push_str(&format!(
-            "<g transform=\"translate({x},{y})\">{symbol}<text x=\"14\" y=\"4\">{label}</text></g>",
-        ));
-        x += 36 + 7 * label.chars().count() as i64;
-    };
+/// What the legend lists: every symbol `layout` draws, and only those, each once, by the name
+/// of its class (`receive`, `request`, `unmerged`, `partition`, …), in the legend's order.
+pub fn symbols(layout: &Layout) -> Vec<&'static str> {
+    let mut used = Vec::new();
     for mark in Mark::ALL {
-        let mut symbol = String::new();
-        draw_mark(&mut symbol, mark, false);
-        item(out, symbol, mark.label(), events_y);
+        if layout.dots.iter().any(|dot| dot.mark == mark) {
+            used.push(mark.class());
+        }
     }
-    let mut symbol = String::new();
-    draw_mark(&mut symbol, Mark::Local, true);
-    item(out, symbol, "rejected withdraw", events_y);
-    out.push_str(&format!(
-        "<text class=\"heading\" x=\"20\" y=\"{}\">messages</text>",
-        messages_y + 4
-    ));
-    let mut x = 100;
-    let mut item = |out: &mut String, class: &str, color: &str, label: &str| {
-        out.push_str(&format!(
-            "<g transform=\"translate({x},{messages_y})\"><line class=\"{class}\" x1=\"-8\" y1=\"0\" \
-             x2=\"22\" y2=\"0\" stroke=\"{color}\"{marker}/><text x=\"30\" y=\"4\">{label}</text></g>",
-            marker = if class.contains("unmerged") {
-                String::new()
-            } else {
-                format!(
-                    " marker-end=\"url(#arrow-{})\"",
-                    class.trim_start_matches("legend-message ")
-                )
-            },
-        ));
-        x += 50 + 7 * label.chars().count() as i64;
-    };
+    if layout.dots.iter().any(|dot| dot.rejected) {
+        used.push("rejected");
+    }
     for kind in MessageKind::ALL {
-        item(
-            out,
-            &format!("legend-message {}", kind.class()),
-            kind.color(),
-            kind.label(),
-        );
+        if layout.arrows.iter().any(|arrow| arrow.kind == kind) {
+            used.push(kind.class());
+        }
     }
-    item(
-        out,
-        "legend-message unmerged",
-        "#6b7280",
-        "dotted: received without merging its clocks",
-    );
+    if layout.arrows.iter().any(|arrow| !arrow.merges) {
+        used.push("unmerged");
+    }
+    let faults = &layout.faults;
+    for kind in ["partition", "hold", "pause"] {
+        if faults.bands.iter().any(|band| band.kind == kind) {
+            used.push(kind);
+        }
+    }
+    if !faults.crashes.is_empty() {
+        used.push("crash");
+    }
+    if !faults.lost.is_empty() {
+        used.push("lost");
+    }
+    used
+}
+
+/// Up to three rows, of the symbols the diagram uses (see [`symbols`]): the event marks, the
+/// message kinds, and the faults of a simulated run. Each item is a `class="legend-<symbol>"`
+/// group. Its fault symbols are drawn with attributes, not the diagram's classes, so that
+/// counting the diagram's bands or crashes does not count the legend's.
+fn draw_legend(out: &mut String, layout: &Layout) {
+    let used = symbols(layout);
+    out.push_str("<g class=\"legend\">");
+    let rows: [(&str, i64, &[&str]); 3] = [
+        (
+            "events",
+            86,
+            &["receive", "send", "receive-send", "local", "rejected"],
+        ),
+        (
+            "messages",
+            112,
+            &[
+                "request",
+                "propagation",
+                "propagation-reply",
+                "reply",
+                "unmerged",
+            ],
+        ),
+        (
+            "faults",
+            138,
+            &["partition", "hold", "pause", "crash", "lost"],
+        ),
+    ];
+    for (heading, y, members) in rows {
+        let shown: Vec<&str> = members
+            .iter()
+            .copied()
+            .filter(|symbol| used.contains(symbol))
+            .collect();
+        if shown.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "<text class=\"heading\" x=\"20\" y=\"{}\">{heading}</text>",
+            y + 4
+        ));
+        let mut x = 100;
+        for symbol in shown {
+            let (drawing, label, room) = legend_symbol(symbol);
+            out.push_str(&format!(
+                "<g class=\"legend-{symbol}\" transform=\"translate({x},{y})\">{drawing}\
+                 <text x=\"{room}\" y=\"4\">{}</text></g>",
+                escape(label)
+            ));
+            x += room + 22 + 7 * label.chars().count() as i64;
+        }
+    }
     out.push_str("</g>\n");
+}
+
+/// A legend item's drawing, its words, and where the words start.
+fn legend_symbol(symbol: &str) -> (String, &'static str, i64) {
+    let mut drawing = String::new();
+    if let Some(mark) = Mark::ALL.into_iter().find(|mark| mark.class() == symbol) {
+        draw_mark(&mut drawing, mark, false);
+        return (drawing, mark.label(), 14);
+    }
+    if let Some(kind) = MessageKind::ALL
+        .into_iter()
+        .find(|kind| kind.class() == symbol)
+    {
+        let drawing = format!(
+            "<line x1=\"-8\" y1=\"0\" x2=\"22\" y2=\"0\" stroke=\"{}\" \
+             marker-end=\"url(#arrow-{symbol})\"/>",
+            kind.color()
+        );
+        return (drawing, kind.label(), 30);
+    }
+    let band = |fill: &str, stroke: &str| {
+        format!(
+            "<rect x=\"-8\" y=\"-7\" width=\"26\" height=\"14\" rx=\"3\" fill=\"{fill}\" \
+             stroke=\"{stroke}\" stroke-dasharray=\"4 3\"/>"
+        )
+    };
+    match symbol {
+        "rejected" => {
+            draw_mark(&mut drawing, Mark::Local, true);
+            (drawing, "rejected withdraw", 14)
+        }
+        "unmerged" => (
+            "<line class=\"unmerged\" x1=\"-8\" y1=\"0\" x2=\"22\" y2=\"0\" stroke=\"#6b7280\"/>"
+                .to_string(),
+            "dotted: received without merging its clocks",
+            30,
+        ),
+        "partition" => (
+            band("#fee2e2", "#f87171"),
+            "partition (messages held up)",
+            26,
+        ),
+        "hold" => (band("#fef3c7", "#f59e0b"), "hold (messages held back)", 26),
+        "pause" => (band("#e5e7eb", "#9ca3af"), "pause of a branch", 26),
+        "crash" => (
+            "<path d=\"M3,-9L-3,-1L3,1L-3,9\" fill=\"none\" stroke=\"#dc2626\" \
+             stroke-width=\"2.5\"/>"
+                .to_string(),
+            "crash and restart of a branch",
+            14,
+        ),
+        _ => (
+            "<line x1=\"-8\" y1=\"0\" x2=\"16\" y2=\"0\" stroke=\"#dc2626\" \
+             stroke-dasharray=\"6 4\" stroke-width=\"1.6\"/><path d=\"M13,-4L21,4M13,4L21,-4\" \
+             stroke=\"#dc2626\" stroke-width=\"2.5\"/>"
+                .to_string(),
+            "lost delivery, sent again (×attempts)",
+            30,
+        ),
+    }
 }
 
 /// Escapes text for XML content and attribute values.
