@@ -892,3 +892,135 @@ fn the_legend_lists_every_symbol_drawn_and_only_those() {
         }
     }
 }
+
+/// A scenario too wide to draw whole: 16 branches, each customer making 10 deposits.
+fn wide_workload(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut items: Vec<String> = (1..=16)
+        .map(|id| format!(r#"{{"id": {id}, "type": "branch", "balance": 1000}}"#))
+        .collect();
+    for id in 1..=16 {
+        let events: Vec<String> = (1..=10)
+            .map(|n| {
+                let event = (id - 1) * 10 + n;
+                format!(r#"{{"id": {event}, "interface": "deposit", "money": 5}}"#)
+            })
+            .collect();
+        items.push(format!(
+            r#"{{"id": {id}, "type": "customer", "events": [{}]}}"#,
+            events.join(", ")
+        ));
+    }
+    let path = dir.join("wide16.json");
+    std::fs::write(&path, format!("[{}]", items.join(",\n"))).expect("written");
+    path
+}
+
+/// `--svg` of a picture wider than the limit writes no SVG and ends with exit status 2 and
+/// one line naming the width, the limit and the flags; the run's other outputs are written.
+/// `--svg-lamport FROM..TO` draws only the events in that range, and says so in its subtitle;
+/// `--svg-first N` the first N events; `--svg-full` draws every event. A malformed range is refused in one line before the run.
+#[test]
+fn a_picture_too_wide_is_refused_and_drawn_in_part_or_whole_on_demand() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let input = wide_workload(dir.path());
+    let path = |name: &str| dir.path().join(name);
+    let run = binary()
+        .arg("simulate")
+        .arg(&input)
+        .arg("--svg")
+        .arg(path("run.svg"))
+        .arg("--trace")
+        .arg(path("run.jsonl"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    let expected = format!("--svg {}: the picture would be ", path("run.svg").display());
+    assert!(last.starts_with(&expected), "{stderr}");
+    assert!(
+        last.ends_with(
+            " px wide (limit 20000): draw a part of it with --svg-lamport FROM..TO or \
+             --svg-first N, or the whole with --svg-full, or open it with --html"
+        ),
+        "{last}"
+    );
+    assert_eq!(stderr.matches("--svg-lamport").count(), 1, "{stderr}");
+    assert!(!path("run.svg").exists(), "no SVG is written");
+    assert!(path("run.jsonl").exists(), "the trace is written");
+    assert!(!run.stdout.is_empty(), "the output is written");
+
+    let render = |args: &[&str], out: &str| {
+        binary()
+            .arg("render")
+            .arg(path("run.jsonl"))
+            .arg("--svg")
+            .arg(path(out))
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let full = render(&["--svg-full"], "full.svg");
+    assert!(full.status.success(), "{full:?}");
+    let window = render(&["--svg-lamport", "40..80"], "window.svg");
+    assert!(window.status.success(), "{window:?}");
+    let full = std::fs::read_to_string(path("full.svg")).expect("written");
+    let full = roxmltree::Document::parse(&full).expect("the SVG is XML");
+    let window = std::fs::read_to_string(path("window.svg")).expect("written");
+    let window = roxmltree::Document::parse(&window).expect("the SVG is XML");
+    let lamports = |document: &roxmltree::Document| -> Vec<u64> {
+        with_class(document, "event")
+            .iter()
+            .map(|event| number(*event, "data-lamport") as u64)
+            .collect()
+    };
+    let all = lamports(&full);
+    assert_eq!(all.len(), 16 * 10 * 50, "every event of the run is drawn");
+    let in_range = all
+        .iter()
+        .filter(|lamport| (40..=80).contains(*lamport))
+        .count();
+    let shown = lamports(&window);
+    assert_eq!(shown.len(), in_range);
+    assert!(shown.iter().all(|lamport| (40..=80).contains(lamport)));
+    let max = all.iter().max().expect("events");
+    let subtitle = with_class(&window, "subtitle")[0]
+        .text()
+        .expect("a subtitle");
+    let arrows = with_class(&window, "message").len();
+    let all_arrows = with_class(&full, "message").len();
+    let all_arrows = format!("{},{:03}", all_arrows / 1000, all_arrows % 1000);
+    assert!(
+        subtitle.starts_with(&format!(
+            "Lamport 40..80 of 0..{max}: {in_range} of 8,000 events, {arrows} of {all_arrows} \
+             messages shown · clocks original"
+        )),
+        "{subtitle}"
+    );
+    let first = render(&["--svg-first", "100"], "first.svg");
+    assert!(first.status.success(), "{first:?}");
+    let first = std::fs::read_to_string(path("first.svg")).expect("written");
+    let first = roxmltree::Document::parse(&first).expect("the SVG is XML");
+    assert_eq!(with_class(&first, "event").len(), 100);
+    let subtitle = with_class(&first, "subtitle")[0]
+        .text()
+        .expect("a subtitle");
+    assert!(
+        subtitle.starts_with("the first 100 events in causal order: 100 of 8,000 events, "),
+        "{subtitle}"
+    );
+    for (range, problem) in [
+        ("5..2", "FROM is after TO (give 2..5)"),
+        (
+            "x..3",
+            "\"x\" is not a Lamport clock (a whole number, e.g. 40..80)",
+        ),
+    ] {
+        let refused = render(&["--svg-lamport", range], "refused.svg");
+        assert_eq!(refused.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&refused.stderr),
+            format!("--svg-lamport {range}: {problem}\n")
+        );
+    }
+}
