@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::process::Command;
 
 use common::{EXAMPLES, example, examples_dir, run_cluster};
@@ -676,4 +676,362 @@ fn a_simulated_crash_is_drawn_across_the_crashed_branchs_lane() {
         drawn += 1;
     }
     assert!(drawn > 0, "no seed crashed a branch mid-run");
+}
+
+/// The width of a label's character, as the picture estimates it.
+const LABEL_CHAR_WIDTH: f64 = lamport_bank::picture::geometry::LABEL_CHAR_WIDTH as f64;
+
+/// Each label's box, from its `x`, `y`, `text-anchor`, `font-size` and length (plus the
+/// `translate` of the event it labels): `LABEL_CHAR_WIDTH` per character, the font size above
+/// the baseline and a quarter of it below.
+fn label_boxes(document: &roxmltree::Document) -> Vec<(String, [f64; 4])> {
+    with_class(document, "label")
+        .into_iter()
+        .map(|text| {
+            let (mut x, mut y) = (number(text, "x"), number(text, "y"));
+            if let Some(event) = text.ancestors().find(|node| {
+                node.attribute("class")
+                    .is_some_and(|class| class.split_whitespace().any(|c| c == "event"))
+            }) {
+                x += number(event, "data-x");
+                y += number(event, "data-y");
+            }
+            let font = number(text, "font-size");
+            let content = text.text().unwrap_or_default();
+            let width = content.chars().count() as f64 * LABEL_CHAR_WIDTH;
+            let left = match text.attribute("text-anchor") {
+                Some("middle") => x - width / 2.0,
+                Some("end") => x - width,
+                _ => x,
+            };
+            let owner = text
+                .ancestors()
+                .find_map(|node| node.attribute("id").or(node.attribute("data-message")))
+                .unwrap_or("?");
+            (
+                format!("{content:?} of {owner}"),
+                [left, y - font, left + width, y + font / 4.0],
+            )
+        })
+        .collect()
+}
+
+/// Every arrow's segment: the messages' lines and the dashed lines of lost deliveries.
+fn arrow_segments(document: &roxmltree::Document) -> Vec<(String, [f64; 4])> {
+    document
+        .descendants()
+        .filter(|node| node.has_tag_name("line"))
+        .filter(|line| {
+            let class = |node: roxmltree::Node, name: &str| {
+                node.attribute("class")
+                    .is_some_and(|classes| classes.split_whitespace().any(|c| c == name))
+            };
+            class(*line, "message") || line.parent().is_some_and(|parent| class(parent, "lost"))
+        })
+        .map(|line| {
+            let name = line
+                .attribute("data-message")
+                .or(line
+                    .parent()
+                    .and_then(|parent| parent.attribute("data-message")))
+                .unwrap_or("?")
+                .to_string();
+            let ends = ["x1", "y1", "x2", "y2"].map(|attribute| number(line, attribute));
+            (name, ends)
+        })
+        .collect()
+}
+
+/// Whether the segment `[x1, y1, x2, y2]` meets the box `[left, top, right, bottom]`: the
+/// segment is sampled finely (every 0.25 px), independently of the picture's own clipping.
+fn crosses(segment: [f64; 4], area: [f64; 4]) -> bool {
+    let [x1, y1, x2, y2] = segment;
+    let steps = (((x2 - x1).hypot(y2 - y1)) * 4.0).ceil().max(1.0) as usize;
+    (0..=steps).any(|step| {
+        let t = step as f64 / steps as f64;
+        let (x, y) = (x1 + (x2 - x1) * t, y1 + (y2 - y1) * t);
+        area[0] <= x && x <= area[2] && area[1] <= y && y <= area[3]
+    })
+}
+
+/// The labels of `svg` that an arrow crosses, one line each.
+fn crossed_labels(svg: &str) -> Vec<String> {
+    let document = roxmltree::Document::parse(svg).expect("the SVG is XML");
+    let labels = label_boxes(&document);
+    assert!(!labels.is_empty(), "the picture has labels");
+    let mut crossed = Vec::new();
+    for (message, segment) in arrow_segments(&document) {
+        for (label, area) in &labels {
+            if crosses(segment, *area) {
+                crossed.push(format!("arrow {message} crosses {label}"));
+            }
+        }
+    }
+    crossed
+}
+
+/// No arrow crosses a label: every clock and note is placed where no message's line meets its
+/// box, estimated from its font size and length; in the sample under every clock model and
+/// both schedules, and in the wide example.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_arrow_crosses_a_label() {
+    let mut runs = Vec::new();
+    for model in ClockModel::ALL {
+        for schedule in [Schedule::Sequential, Schedule::Concurrent] {
+            let report = run_cluster(&example("sample"), model, schedule).await;
+            let name = format!("sample {} {}", model.name(), schedule.name());
+            runs.push((name, svg::render(&report.history).expect("drawn")));
+        }
+    }
+    for schedule in [Schedule::Sequential, Schedule::Concurrent] {
+        let report = run_cluster(&example("wide"), ClockModel::Strict, schedule).await;
+        let name = format!("wide strict {}", schedule.name());
+        runs.push((name, svg::render(&report.history).expect("drawn")));
+    }
+    for (name, text) in runs {
+        let crossed = crossed_labels(&text);
+        assert!(crossed.is_empty(), "{name}:\n{}", crossed.join("\n"));
+    }
+}
+
+/// The sample simulated with seed 3 and every fault (a partition, lost deliveries, a crash).
+fn faulty_run() -> (String, History) {
+    use lamport_bank::sim::plan::FaultSet;
+    use lamport_bank::sim::{self as simulate, SimConfig};
+    let config = SimConfig {
+        seed: 3,
+        faults: FaultSet::ALL,
+        schedule: Schedule::Concurrent,
+        ..SimConfig::default()
+    };
+    let report = simulate::simulate(&example("sample"), &config);
+    ("sample seed 3, every fault".to_string(), report.run.history)
+}
+
+/// No arrow crosses a label in a simulated run with every fault either: the fault texts
+/// (the band's, the crash's, the lost delivery's `×N`) and the lost deliveries' dashed lines
+/// count too.
+#[test]
+fn no_arrow_crosses_a_label_of_a_faulty_run() {
+    let (name, history) = faulty_run();
+    let text = svg::render(&history).expect("drawn");
+    let document = roxmltree::Document::parse(&text).expect("the SVG is XML");
+    for class in ["band", "crash", "lost"] {
+        assert!(
+            !with_class(&document, class).is_empty(),
+            "{name} draws a {class}"
+        );
+    }
+    let crossed = crossed_labels(&text);
+    assert!(crossed.is_empty(), "{name}:\n{}", crossed.join("\n"));
+}
+
+/// The kinds of symbol the diagram of `document` draws (outside its legend), by class name.
+fn drawn_symbols(document: &roxmltree::Document) -> BTreeSet<String> {
+    let mut drawn = BTreeSet::new();
+    for event in with_class(document, "event") {
+        drawn.insert(event.attribute("data-mark").expect("a mark").to_string());
+    }
+    if !with_class(document, "cross").is_empty() {
+        drawn.insert("rejected".to_string());
+    }
+    for message in with_class(document, "message") {
+        drawn.insert(message.attribute("data-kind").expect("a kind").to_string());
+        if message
+            .attribute("class")
+            .is_some_and(|class| class.contains("unmerged"))
+        {
+            drawn.insert("unmerged".to_string());
+        }
+    }
+    for band in with_class(document, "band") {
+        let class = band.attribute("class").unwrap_or_default();
+        drawn.extend(class.split_whitespace().skip(1).map(str::to_string));
+    }
+    for class in ["crash", "lost"] {
+        if !with_class(document, class).is_empty() {
+            drawn.insert(class.to_string());
+        }
+    }
+    drawn
+}
+
+/// The symbols the legend of `document` lists, from its `legend-<symbol>` items.
+fn legend_symbols(document: &roxmltree::Document) -> BTreeSet<String> {
+    let legend = with_class(document, "legend");
+    legend
+        .iter()
+        .flat_map(|legend| legend.descendants())
+        .filter_map(|node| node.attribute("class"))
+        .flat_map(str::split_whitespace)
+        .filter_map(|class| class.strip_prefix("legend-"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The legend lists every kind of symbol the diagram draws, fault marks included, and only
+/// those: in a simulated run with every fault (a partition band, a crash, a lost delivery) and
+/// in a run of a rejected withdraw, whose legend has no fault row.
+#[test]
+fn the_legend_lists_every_symbol_drawn_and_only_those() {
+    let (name, history) = faulty_run();
+    let mut runs = vec![(name, history)];
+    let scenario = input::parse(
+        "rejected.json",
+        r#"[{"id": 1, "type": "branch", "balance": 100}, {"id": 2, "type": "branch", "balance": 100},
+            {"id": 1, "type": "customer", "events": [{"id": 1, "interface": "withdraw", "money": 500},
+                                                     {"id": 2, "interface": "query"}]}]"#,
+    )
+    .expect("a valid input");
+    let plain = lamport_bank::sim::simulate(&scenario, &lamport_bank::sim::SimConfig::default());
+    runs.push(("a rejected withdraw".to_string(), plain.run.history));
+    for (name, history) in runs {
+        let text = svg::render(&history).expect("drawn");
+        let document = roxmltree::Document::parse(&text).expect("the SVG is XML");
+        let drawn = drawn_symbols(&document);
+        assert_eq!(legend_symbols(&document), drawn, "{name}");
+        for symbol in ["receive", "request", "reply"] {
+            assert!(drawn.contains(symbol), "{name} draws a {symbol}");
+        }
+        let faults = ["partition", "crash", "lost"].map(|symbol| drawn.contains(symbol));
+        if name.contains("fault") {
+            assert_eq!(faults, [true; 3], "{name}");
+        } else {
+            assert!(drawn.contains("rejected"), "{name}");
+            assert_eq!(faults, [false; 3], "{name}");
+            assert!(!text.contains(">faults</text>"), "{name}: no fault row");
+        }
+    }
+}
+
+/// A scenario too wide to draw whole: 16 branches, each customer making 10 deposits.
+fn wide_workload(dir: &std::path::Path) -> std::path::PathBuf {
+    let mut items: Vec<String> = (1..=16)
+        .map(|id| format!(r#"{{"id": {id}, "type": "branch", "balance": 1000}}"#))
+        .collect();
+    for id in 1..=16 {
+        let events: Vec<String> = (1..=10)
+            .map(|n| {
+                let event = (id - 1) * 10 + n;
+                format!(r#"{{"id": {event}, "interface": "deposit", "money": 5}}"#)
+            })
+            .collect();
+        items.push(format!(
+            r#"{{"id": {id}, "type": "customer", "events": [{}]}}"#,
+            events.join(", ")
+        ));
+    }
+    let path = dir.join("wide16.json");
+    std::fs::write(&path, format!("[{}]", items.join(",\n"))).expect("written");
+    path
+}
+
+/// `--svg` of a picture wider than the limit writes no SVG and ends with exit status 2 and
+/// one line naming the width, the limit and the flags; the run's other outputs are written.
+/// `--svg-lamport FROM..TO` draws only the events in that range, and says so in its subtitle;
+/// `--svg-first N` the first N events; `--svg-full` draws every event. A malformed range is refused in one line before the run.
+#[test]
+fn a_picture_too_wide_is_refused_and_drawn_in_part_or_whole_on_demand() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let input = wide_workload(dir.path());
+    let path = |name: &str| dir.path().join(name);
+    let run = binary()
+        .arg("simulate")
+        .arg(&input)
+        .arg("--svg")
+        .arg(path("run.svg"))
+        .arg("--trace")
+        .arg(path("run.jsonl"))
+        .output()
+        .expect("the binary runs");
+    assert_eq!(run.status.code(), Some(2), "{run:?}");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    let expected = format!("--svg {}: the picture would be ", path("run.svg").display());
+    assert!(last.starts_with(&expected), "{stderr}");
+    assert!(
+        last.ends_with(
+            " px wide (limit 20000): draw a part of it with --svg-lamport FROM..TO or \
+             --svg-first N, or the whole with --svg-full, or open it with --html"
+        ),
+        "{last}"
+    );
+    assert_eq!(stderr.matches("--svg-lamport").count(), 1, "{stderr}");
+    assert!(!path("run.svg").exists(), "no SVG is written");
+    assert!(path("run.jsonl").exists(), "the trace is written");
+    assert!(!run.stdout.is_empty(), "the output is written");
+
+    let render = |args: &[&str], out: &str| {
+        binary()
+            .arg("render")
+            .arg(path("run.jsonl"))
+            .arg("--svg")
+            .arg(path(out))
+            .args(args)
+            .output()
+            .expect("the binary runs")
+    };
+    let full = render(&["--svg-full"], "full.svg");
+    assert!(full.status.success(), "{full:?}");
+    let window = render(&["--svg-lamport", "40..80"], "window.svg");
+    assert!(window.status.success(), "{window:?}");
+    let full = std::fs::read_to_string(path("full.svg")).expect("written");
+    let full = roxmltree::Document::parse(&full).expect("the SVG is XML");
+    let window = std::fs::read_to_string(path("window.svg")).expect("written");
+    let window = roxmltree::Document::parse(&window).expect("the SVG is XML");
+    let lamports = |document: &roxmltree::Document| -> Vec<u64> {
+        with_class(document, "event")
+            .iter()
+            .map(|event| number(*event, "data-lamport") as u64)
+            .collect()
+    };
+    let all = lamports(&full);
+    assert_eq!(all.len(), 16 * 10 * 50, "every event of the run is drawn");
+    let in_range = all
+        .iter()
+        .filter(|lamport| (40..=80).contains(*lamport))
+        .count();
+    let shown = lamports(&window);
+    assert_eq!(shown.len(), in_range);
+    assert!(shown.iter().all(|lamport| (40..=80).contains(lamport)));
+    let max = all.iter().max().expect("events");
+    let subtitle = with_class(&window, "subtitle")[0]
+        .text()
+        .expect("a subtitle");
+    let arrows = with_class(&window, "message").len();
+    let all_arrows = with_class(&full, "message").len();
+    let all_arrows = format!("{},{:03}", all_arrows / 1000, all_arrows % 1000);
+    assert!(
+        subtitle.starts_with(&format!(
+            "Lamport 40..80 of 0..{max}: {in_range} of 8,000 events, {arrows} of {all_arrows} \
+             messages shown · clocks original"
+        )),
+        "{subtitle}"
+    );
+    let first = render(&["--svg-first", "100"], "first.svg");
+    assert!(first.status.success(), "{first:?}");
+    let first = std::fs::read_to_string(path("first.svg")).expect("written");
+    let first = roxmltree::Document::parse(&first).expect("the SVG is XML");
+    assert_eq!(with_class(&first, "event").len(), 100);
+    let subtitle = with_class(&first, "subtitle")[0]
+        .text()
+        .expect("a subtitle");
+    assert!(
+        subtitle.starts_with("the first 100 events in causal order: 100 of 8,000 events, "),
+        "{subtitle}"
+    );
+    for (range, problem) in [
+        ("5..2", "FROM is after TO (give 2..5)"),
+        (
+            "x..3",
+            "\"x\" is not a Lamport clock (a whole number, e.g. 40..80)",
+        ),
+    ] {
+        let refused = render(&["--svg-lamport", range], "refused.svg");
+        assert_eq!(refused.status.code(), Some(2));
+        assert_eq!(
+            String::from_utf8_lossy(&refused.stderr),
+            format!("--svg-lamport {range}: {problem}\n")
+        );
+    }
 }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use super::AppError;
 use crate::model::ClockModel;
+use crate::picture::window::Window;
 use crate::trace::{Course, History, Spelling, Trace, parts};
 
 /// The pictures a command was asked to draw (its flags, as `--help` shows them).
@@ -31,12 +32,36 @@ pub struct PicturePaths {
     /// empty, paste the rest of the file in the log box, and press "Visualize".
     #[arg(long, value_name = "FILE")]
     pub shiviz: Option<PathBuf>,
+    /// With `--svg`: draw only the events whose Lamport clock is in FROM..TO (both included),
+    /// and the messages between them; the subtitle counts what is left out.
+    #[arg(long, value_name = "FROM..TO", requires = "svg", conflicts_with_all = ["svg_first", "svg_full"])]
+    pub svg_lamport: Option<String>,
+    /// With `--svg`: draw only the first N events in causal order, and the messages between
+    /// them.
+    #[arg(long, value_name = "N", requires = "svg", conflicts_with = "svg_full")]
+    pub svg_first: Option<usize>,
+    /// With `--svg`: draw the whole run however wide (a picture wider than 20,000 px is
+    /// refused without it, or a part of it).
+    #[arg(long, requires = "svg")]
+    pub svg_full: bool,
 }
 
 impl PicturePaths {
     /// Whether any picture was asked for.
     pub fn any(&self) -> bool {
         self.svg.is_some() || self.html.is_some() || self.shiviz.is_some()
+    }
+
+    /// The part of the diagram `--svg` draws (`None`: all of it), checked before anything
+    /// runs: `--svg-lamport FROM..TO` is refused in one line unless FROM and TO are whole
+    /// numbers with FROM at most TO.
+    pub fn svg_window(&self) -> Result<Option<Window>, AppError> {
+        if let Some(range) = &self.svg_lamport {
+            return Window::lamport(range)
+                .map(Some)
+                .map_err(|problem| AppError::BadInput(format!("--svg-lamport {problem}")));
+        }
+        Ok(self.svg_first.map(Window::First))
     }
 }
 

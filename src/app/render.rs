@@ -25,6 +25,7 @@ pub fn run(options: &RenderOptions, console: &mut Console) -> Outcome {
         ..OutputPaths::default()
     };
     outputs::check(&asked.flags())?;
+    options.pictures.svg_window()?;
     let name = source::name_of(&options.trace);
     let refused = |problem: String| AppError::BadInput(format!("{name}: {problem}"));
     let input = source::open(&options.trace).map_err(|error| refused(error.to_string()))?;
@@ -32,15 +33,17 @@ pub fn run(options: &RenderOptions, console: &mut Console) -> Outcome {
     let drawn =
         pictures::draw(&history, &options.pictures).map_err(|error| refused(error.to_string()))?;
     let mut failures = Vec::new();
-    for picture in &drawn {
+    for picture in &drawn.drawn {
         if let Some(warning) = pictures::warning(picture, history.len()) {
             console.line(&warning)?;
         }
         failures.extend(outputs::write_text(picture.flag, &picture.path, &picture.text).err());
     }
-    if failures.is_empty() {
-        Ok(Ended::Holds)
-    } else {
-        Err(AppError::Unwritable(failures))
+    if !failures.is_empty() {
+        return Err(AppError::Unwritable(failures));
+    }
+    match drawn.refused {
+        Some(line) => Err(AppError::BadInput(line)),
+        None => Ok(Ended::Holds),
     }
 }

@@ -34,6 +34,7 @@ pub struct RunOptions {
 /// Runs the scenario `options` names and writes everything it asks for.
 pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
+    options.outputs.pictures.svg_window()?;
     if let Some(cluster) = &options.cluster {
         return run_on_cluster(options, cluster, console);
     }
@@ -174,9 +175,11 @@ pub fn deliver(
         });
         failures.extend(written.err());
     }
+    let mut refused = None;
     match pictures::draw(&report.history, &outputs.pictures) {
         Ok(drawn) => {
-            for picture in &drawn {
+            refused = drawn.refused;
+            for picture in &drawn.drawn {
                 if let Some(warning) = pictures::warning(picture, report.history.len()) {
                     console.line(&warning)?;
                 }
@@ -187,9 +190,11 @@ pub fn deliver(
         Err(error) => failures.push(error.into()),
     }
     console.err(&report.summary(source, scenario))?;
-    if failures.is_empty() {
-        Ok(Ended::from_holds(report.holds()))
-    } else {
-        Err(AppError::Unwritable(failures))
+    if !failures.is_empty() {
+        return Err(AppError::Unwritable(failures));
+    }
+    match refused {
+        Some(line) => Err(AppError::BadInput(line)),
+        None => Ok(Ended::from_holds(report.holds())),
     }
 }

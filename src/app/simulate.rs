@@ -36,6 +36,7 @@ pub fn run(options: &SimulateOptions, console: &mut Console) -> Outcome {
 
 fn run_one(options: &SimulateOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
+    options.outputs.pictures.svg_window()?;
     let (source, scenario) = super::load(options.input.as_deref())?;
     let config = &options.config;
     let mut report = sim::simulate(&scenario, config);

@@ -62,6 +62,7 @@ pub fn overlay(
             from: (from.x, from.y),
             to: ((from.x + x2) / 2, from.y + (y2 - from.y) * 3 / 5),
             attempts: *attempts,
+            label_at: (8, 4),
         });
     }
 
@@ -127,6 +128,7 @@ pub fn overlay(
             ),
             x: (left - LAMPORT_STEP / 3, right + LAMPORT_STEP / 3),
             y: (top - 18, bottom + 18),
+            label_at: (right + LAMPORT_STEP / 3 - 4, bottom + 18 - 5),
         });
     }
     let crashes = crashes(faults, dots, lanes);
@@ -186,6 +188,7 @@ fn crashes(faults: &[FaultRecord], dots: &[Dot], lanes: &[Lane]) -> Vec<CrashMar
             branch: name,
             x,
             y: lanes[lane_index].y,
+            label_at: (0, -20),
         });
     }
     marks

@@ -39,6 +39,17 @@ pub const TEXT_LEFT: i64 = 20;
 /// A generous width of one character of the subtitle (13 px sans-serif): a picture is made at
 /// least wide enough for its subtitle at this width.
 pub const SUBTITLE_CHAR_WIDTH: i64 = 7;
+/// A generous width of one character of a label in the diagram (a clock, a note, a fault's
+/// text; 10 to 11 px sans-serif): a label's box is this many pixels per character wide.
+pub const LABEL_CHAR_WIDTH: i64 = 7;
+/// The font size of an event's Lamport clock, in pixels.
+pub const CLOCK_FONT: i64 = 11;
+/// The font size of a note under an event and of a fault's text, in pixels.
+pub const NOTE_FONT: i64 = 10;
+/// The widest picture `--svg` writes without `--svg-full`, in pixels: wider, a viewer can
+/// hardly open it (16 branches of 10 operations each take 35,610 px), so `--svg` refuses and
+/// names the flags that draw a part of it (`--svg-lamport`, `--svg-first`) or all of it.
+pub const MAX_SVG_WIDTH: i64 = 20_000;
 
 /// The kinds of message, each drawn in its own style. Faults (a dropped message, say) would
 /// be new variants with a style of their own.
@@ -189,6 +200,82 @@ pub struct Note {
     pub alert: bool,
 }
 
+/// Where a label's text sits: its anchor point on its baseline (see [`Anchor`]), relative to
+/// the thing it labels.
+pub type Offset = (i64, i64);
+
+/// Which end of a label's text its anchor point is (SVG's `text-anchor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Anchor {
+    /// The text starts at the point.
+    Start,
+    /// The text is centred on the point.
+    Middle,
+    /// The text ends at the point.
+    End,
+}
+
+/// The box a label of `chars` characters in `font` px takes when its baseline's anchor is at
+/// `(x, y)`: `(left, top, right, bottom)`, [`LABEL_CHAR_WIDTH`] per character, from a font
+/// size above the baseline to a quarter of it below (the descenders).
+pub fn label_box(x: f64, y: f64, chars: usize, font: i64, anchor: Anchor) -> (f64, f64, f64, f64) {
+    let width = (chars as i64 * LABEL_CHAR_WIDTH) as f64;
+    let left = match anchor {
+        Anchor::Start => x,
+        Anchor::Middle => x - width / 2.0,
+        Anchor::End => x - width,
+    };
+    let font = font as f64;
+    (left, y - font, left + width, y + font / 4.0)
+}
+
+/// Whether the segment from `a` to `b` touches the box `(left, top, right, bottom)`
+/// (Liang–Barsky clipping).
+pub fn segment_hits_box(a: (f64, f64), b: (f64, f64), area: (f64, f64, f64, f64)) -> bool {
+    let (left, top, right, bottom) = area;
+    let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+    let (mut low, mut high) = (0.0_f64, 1.0_f64);
+    for (p, q) in [
+        (-dx, a.0 - left),
+        (dx, right - a.0),
+        (-dy, a.1 - top),
+        (dy, bottom - a.1),
+    ] {
+        if p == 0.0 {
+            if q < 0.0 {
+                return false;
+            }
+        } else {
+            let t = q / p;
+            if p < 0.0 {
+                low = low.max(t);
+            } else {
+                high = high.min(t);
+            }
+        }
+    }
+    low <= high
+}
+
+/// A line from one dot to another that stops at the dots' edges, leaving room for the
+/// arrowhead. The HTML page's script does the same when it moves the dots.
+pub fn endpoints(x1: i64, y1: i64, x2: i64, y2: i64) -> (f64, f64, f64, f64) {
+    let (x1, y1, x2, y2) = (x1 as f64, y1 as f64, x2 as f64, y2 as f64);
+    let (dx, dy) = (x2 - x1, y2 - y1);
+    let length = (dx * dx + dy * dy).sqrt();
+    let (start, end) = (DOT_RADIUS as f64 + 1.0, DOT_RADIUS as f64 + 2.0);
+    if length <= start + end {
+        return (x1, y1, x2, y2);
+    }
+    let (ux, uy) = (dx / length, dy / length);
+    (
+        x1 + ux * start,
+        y1 + uy * start,
+        x2 - ux * end,
+        y2 - uy * end,
+    )
+}
+
 /// One event's dot.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dot {
@@ -224,6 +311,11 @@ pub struct Dot {
     pub sent: Vec<String>,
     /// The text under the dot, if any.
     pub note: Option<Note>,
+    /// Where the Lamport clock's text sits, from the dot: above it unless an arrow crosses
+    /// there (see [`super::labels`]).
+    pub clock_at: Offset,
+    /// Where the note's text sits, from the dot: below it unless an arrow crosses there.
+    pub note_at: Offset,
     /// The hover text: name, ids, clocks, messages, balance or result.
     pub title: String,
 }
@@ -263,6 +355,19 @@ pub struct LostMessage {
     pub to: (i64, i64),
     /// How many attempts were lost.
     pub attempts: u32,
+    /// Where its `×3` starts (`text-anchor="start"`), from the cross.
+    pub label_at: Offset,
+}
+
+impl LostMessage {
+    /// What its cross says: `×3` for three lost attempts, nothing for one.
+    pub fn times(&self) -> String {
+        if self.attempts > 1 {
+            format!("×{}", self.attempts)
+        } else {
+            String::new()
+        }
+    }
 }
 
 /// A stretch of the diagram during which some lanes were cut off from each other.
@@ -272,6 +377,9 @@ pub struct Band {
     pub kind: &'static str,
     /// What the band says, e.g. `partition B2 ⇄ B3 (42–774 ms)`.
     pub label: String,
+    /// Where its text ends (`text-anchor="end"`): inside its bottom right corner unless an
+    /// arrow crosses there.
+    pub label_at: (i64, i64),
     /// Its left and right edges.
     pub x: (i64, i64),
     /// Its top and bottom edges.
@@ -291,6 +399,9 @@ pub struct CrashMark {
     pub x: i64,
     /// The lane's vertical position.
     pub y: i64,
+    /// Where its word `crash` sits, from `(x, y)`: above the zigzag unless an arrow crosses
+    /// there.
+    pub label_at: Offset,
 }
 
 /// The faults of a run, placed.

@@ -126,6 +126,8 @@ impl Layout {
                 received: event.receives.map(|message| message.to_string()),
                 sent: event.sends.iter().map(ToString::to_string).collect(),
                 note: note(event, rejected),
+                clock_at: (0, -12),
+                note_at: (0, 22),
                 title: title(event, &format_vector(&vector, &names), rejected),
                 vector,
             });
@@ -193,7 +195,7 @@ impl Layout {
         let width = right_edge(dots.iter().map(|dot| dot.x).max().unwrap_or(LEFT));
         let seq_width = right_edge(dots.iter().map(|dot| dot.x_seq).max().unwrap_or(LEFT));
         let lanes_bottom = groups.last().map_or(TOP, |group| group.bottom);
-        Ok(Layout {
+        let mut layout = Layout {
             title: history
                 .source
                 .clone()
@@ -211,7 +213,9 @@ impl Layout {
             lanes_top: groups_top(TOP),
             lanes_bottom,
             faults,
-        })
+        };
+        super::labels::place(&mut layout);
+        Ok(layout)
     }
 }
 

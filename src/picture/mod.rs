@@ -7,16 +7,20 @@
 //!   topological order of its events and their vector clocks, computed as the recorder does.
 //! - [`geometry`]: the diagram's measures and the positioned things it is made of.
 //! - [`layout`]: where every lane, event and arrow goes; one computation shared by SVG and HTML.
+//! - [`labels`]: where the clocks, notes and fault texts go so that no arrow crosses them.
 //! - [`faults`]: where a simulated run's faults go (lost deliveries, partition bands).
+//! - [`window`]: a part of a diagram too wide to draw whole.
 //! - [`svg`], [`html`], [`shiviz`]: the three outputs.
 
 pub mod causal;
 pub mod faults;
 pub mod geometry;
 pub mod html;
+pub mod labels;
 pub mod layout;
 pub mod shiviz;
 pub mod svg;
+pub mod window;
 
 /// Why a history cannot be drawn. A history recorded by a run is always drawable; these come
 /// from trace files edited by hand.

@@ -6,7 +6,8 @@
 
 use super::PictureError;
 use super::geometry::{
-    Arrow, Band, CrashMark, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind, TEXT_LEFT, Tick,
+    Arrow, Band, CLOCK_FONT, CrashMark, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind,
+    NOTE_FONT, TEXT_LEFT, Tick, endpoints,
 };
 use super::layout::Layout;
 use crate::trace::History;
@@ -50,20 +51,20 @@ const STYLE: &str = "
 .dot.hollow{fill:#fff}
 .dot.filled,.half{fill:#1f2937}
 .cross{stroke:#dc2626;stroke-width:3;stroke-linecap:round}
-.clock,.note{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
-.clock{font-size:11px;font-weight:700;fill:#111827;text-anchor:middle}
-.note{font-size:10px;fill:#6b7280;text-anchor:middle}
+.clock,.note,.band text,.crash text,.lost text{paint-order:stroke;stroke:#fff;stroke-width:3px;stroke-linejoin:round}
+.clock{font-weight:700;fill:#111827}
+.note{fill:#6b7280}
 .note.alert{fill:#dc2626;font-weight:700}
 .band rect{stroke-width:1;stroke-dasharray:4 3}
 .band.partition rect{fill:#fee2e2;stroke:#f87171}
 .band.hold rect{fill:#fef3c7;stroke:#f59e0b}
 .band.pause rect{fill:#e5e7eb;stroke:#9ca3af}
-.band text{font-size:10px;fill:#7f1d1d}
+.band text{fill:#7f1d1d}
 .crash path{fill:none;stroke:#dc2626;stroke-width:2.5;stroke-linejoin:bevel}
-.crash text{font-size:10px;font-weight:700;fill:#dc2626}
+.crash text{font-weight:700;fill:#dc2626}
 .lost line{stroke:#dc2626;stroke-width:1.6;stroke-dasharray:6 4}
 .lost path{stroke:#dc2626;stroke-width:2.5;stroke-linecap:round}
-.lost text{font-size:10px;font-weight:700;fill:#dc2626}
+.lost text{font-weight:700;fill:#dc2626}
 ";
 
 /// Draws `layout` as SVG text.
@@ -100,7 +101,7 @@ pub fn draw(layout: &Layout, flavor: Flavor) -> String {
         "<text class=\"subtitle\" x=\"{TEXT_LEFT}\" y=\"54\">{}</text>\n",
         escape(&layout.subtitle)
     ));
-    draw_legend(&mut out);
+    draw_legend(&mut out, layout);
     for group in &layout.groups {
         let middle = (group.top + group.bottom) / 2;
         out.push_str(&format!(
@@ -183,21 +184,32 @@ pub fn draw(layout: &Layout, flavor: Flavor) -> String {
         ));
         out.push_str(&format!("<title>{}</title>", escape(&dot.title)));
         draw_mark(&mut out, dot.mark, dot.rejected);
-        out.push_str(&format!(
-            "<text class=\"clock\" y=\"-12\">{}</text>",
-            dot.lamport
+        out.push_str(&label(
+            "clock",
+            dot.clock_at,
+            CLOCK_FONT,
+            "middle",
+            &dot.lamport.to_string(),
         ));
         if let Some(note) = &dot.note {
             let class = if note.alert { "note alert" } else { "note" };
-            out.push_str(&format!(
-                "<text class=\"{class}\" y=\"22\">{}</text>",
-                escape(&note.text)
-            ));
+            out.push_str(&label(class, dot.note_at, NOTE_FONT, "middle", &note.text));
         }
         out.push_str("</g>\n");
     }
     out.push_str("</g>\n</svg>\n");
     out
+}
+
+/// A label's text: a `class="label …"` element with its position, anchor and font size as
+/// attributes, so that its box can be told from the SVG alone.
+fn label(class: &str, (x, y): (i64, i64), font: i64, anchor: &str, text: &str) -> String {
+    format!(
+        "<text class=\"{}\" x=\"{x}\" y=\"{y}\" text-anchor=\"{anchor}\" \
+         font-size=\"{font}\">{}</text>",
+        format!("label {class}").trim_end(),
+        escape(text)
+    )
 }
 
 /// One arrowhead per message kind, in its colour.
@@ -273,14 +285,12 @@ fn draw_band(out: &mut String, band: &Band) {
     let ((left, right), (top, bottom)) = (band.x, band.y);
     out.push_str(&format!(
         "<g class=\"band {}\"><title>{}</title><rect x=\"{left}\" y=\"{top}\" width=\"{}\" \
-         height=\"{}\" rx=\"4\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text></g>\n",
+         height=\"{}\" rx=\"4\"/>{}</g>\n",
         band.kind,
         escape(&band.label),
         right - left,
         bottom - top,
-        right - 4,
-        bottom - 5,
-        escape(&band.label),
+        label("", band.label_at, NOTE_FONT, "end", &band.label),
     ));
 }
 
@@ -288,8 +298,7 @@ fn draw_crash(out: &mut String, crash: &CrashMark) {
     let (x, y) = (crash.x, crash.y);
     out.push_str(&format!(
         "<g class=\"crash\" data-branch=\"{}\"><title>{}</title>\
-         <path d=\"M{},{}L{},{}L{},{}L{},{}\"/><text x=\"{x}\" y=\"{}\" \
-         text-anchor=\"middle\">crash</text></g>\n",
+         <path d=\"M{},{}L{},{}L{},{}L{},{}\"/>{}</g>\n",
         crash.branch,
         escape(&crash.label),
         x + 3,
@@ -300,21 +309,22 @@ fn draw_crash(out: &mut String, crash: &CrashMark) {
         y + 2,
         x - 3,
         y + 16,
-        y - 20,
+        label(
+            "",
+            (x + crash.label_at.0, y + crash.label_at.1),
+            NOTE_FONT,
+            "middle",
+            "crash"
+        ),
     ));
 }
 
 fn draw_lost(out: &mut String, lost: &LostMessage) {
     let ((x1, y1), (x2, y2)) = (lost.from, lost.to);
-    let times = if lost.attempts > 1 {
-        format!("×{}", lost.attempts)
-    } else {
-        String::new()
-    };
     out.push_str(&format!(
         "<g class=\"lost\" data-message=\"{}\"><title>{} lost {} time(s), then sent again</title>\
          <line x1=\"{x1}\" y1=\"{y1}\" x2=\"{x2}\" y2=\"{y2}\"/>\
-         <path d=\"M{},{}L{},{}M{},{}L{},{}\"/><text x=\"{}\" y=\"{}\">{times}</text></g>\n",
+         <path d=\"M{},{}L{},{}M{},{}L{},{}\"/>{}</g>\n",
         lost.message,
         lost.message,
         lost.attempts,
@@ -326,28 +336,14 @@ fn draw_lost(out: &mut String, lost: &LostMessage) {
         y2 + 5,
         x2 + 5,
         y2 - 5,
-        x2 + 8,
-        y2 + 4,
+        label(
+            "",
+            (x2 + lost.label_at.0, y2 + lost.label_at.1),
+            NOTE_FONT,
+            "start",
+            &lost.times()
+        ),
     ));
-}
-
-/// A line from one dot to another that stops at the dots' edges, leaving room for the
-/// arrowhead. The HTML page's script does the same when it moves the dots.
-fn endpoints(x1: i64, y1: i64, x2: i64, y2: i64) -> (f64, f64, f64, f64) {
-    let (x1, y1, x2, y2) = (x1 as f64, y1 as f64, x2 as f64, y2 as f64);
-    let (dx, dy) = (x2 - x1, y2 - y1);
-    let length = (dx * dx + dy * dy).sqrt();
-    let (start, end) = (DOT_RADIUS as f64 + 1.0, DOT_RADIUS as f64 + 2.0);
-    if length <= start + end {
-        return (x1, y1, x2, y2);
-    }
-    let (ux, uy) = (dx / length, dy / length);
-    (
-        x1 + ux * start,
-        y1 + uy * start,
-        x2 - ux * end,
-        y2 - uy * end,
-    )
 }
 
 fn draw_axis(
@@ -379,64 +375,156 @@ fn draw_axis(
     out.push_str("</g>\n");
 }
 
-/// Two rows: the event marks, then the message kinds.
-fn draw_legend(out: &mut String) {
-    let (events_y, messages_y) = (86, 112);
-    out.push_str("<g class=\"legend\">");
-    out.push_str(&format!(
-        "<text class=\"heading\" x=\"20\" y=\"{}\">events</text>",
-        events_y + 4
-    ));
-    let mut x = 100;
-    let mut item = |out: &mut String, symbol: String, label: &str, y: i64| {
-        out.push_str(&format!(
-            "<g transform=\"translate({x},{y})\">{symbol}<text x=\"14\" y=\"4\">{label}</text></g>",
-        ));
-        x += 36 + 7 * label.chars().count() as i64;
-    };
+/// What the legend lists: every symbol `layout` draws, and only those, each once, by the name
+/// of its class (`receive`, `request`, `unmerged`, `partition`, …), in the legend's order.
+pub fn symbols(layout: &Layout) -> Vec<&'static str> {
+    let mut used = Vec::new();
     for mark in Mark::ALL {
-        let mut symbol = String::new();
-        draw_mark(&mut symbol, mark, false);
-        item(out, symbol, mark.label(), events_y);
+        if layout.dots.iter().any(|dot| dot.mark == mark) {
+            used.push(mark.class());
+        }
     }
-    let mut symbol = String::new();
-    draw_mark(&mut symbol, Mark::Local, true);
-    item(out, symbol, "rejected withdraw", events_y);
-    out.push_str(&format!(
-        "<text class=\"heading\" x=\"20\" y=\"{}\">messages</text>",
-        messages_y + 4
-    ));
-    let mut x = 100;
-    let mut item = |out: &mut String, class: &str, color: &str, label: &str| {
-        out.push_str(&format!(
-            "<g transform=\"translate({x},{messages_y})\"><line class=\"{class}\" x1=\"-8\" y1=\"0\" \
-             x2=\"22\" y2=\"0\" stroke=\"{color}\"{marker}/><text x=\"30\" y=\"4\">{label}</text></g>",
-            marker = if class.contains("unmerged") {
-                String::new()
-            } else {
-                format!(
-                    " marker-end=\"url(#arrow-{})\"",
-                    class.trim_start_matches("legend-message ")
-                )
-            },
-        ));
-        x += 50 + 7 * label.chars().count() as i64;
-    };
+    if layout.dots.iter().any(|dot| dot.rejected) {
+        used.push("rejected");
+    }
     for kind in MessageKind::ALL {
-        item(
-            out,
-            &format!("legend-message {}", kind.class()),
-            kind.color(),
-            kind.label(),
-        );
+        if layout.arrows.iter().any(|arrow| arrow.kind == kind) {
+            used.push(kind.class());
+        }
     }
-    item(
-        out,
-        "legend-message unmerged",
-        "#6b7280",
-        "dotted: received without merging its clocks",
-    );
+    if layout.arrows.iter().any(|arrow| !arrow.merges) {
+        used.push("unmerged");
+    }
+    let faults = &layout.faults;
+    for kind in ["partition", "hold", "pause"] {
+        if faults.bands.iter().any(|band| band.kind == kind) {
+            used.push(kind);
+        }
+    }
+    if !faults.crashes.is_empty() {
+        used.push("crash");
+    }
+    if !faults.lost.is_empty() {
+        used.push("lost");
+    }
+    used
+}
+
+/// Up to three rows, of the symbols the diagram uses (see [`symbols`]): the event marks, the
+/// message kinds, and the faults of a simulated run. Each item is a `class="legend-<symbol>"`
+/// group. Its fault symbols are drawn with attributes, not the diagram's classes, so that
+/// counting the diagram's bands or crashes does not count the legend's.
+fn draw_legend(out: &mut String, layout: &Layout) {
+    let used = symbols(layout);
+    out.push_str("<g class=\"legend\">");
+    let rows: [(&str, i64, &[&str]); 3] = [
+        (
+            "events",
+            86,
+            &["receive", "send", "receive-send", "local", "rejected"],
+        ),
+        (
+            "messages",
+            112,
+            &[
+                "request",
+                "propagation",
+                "propagation-reply",
+                "reply",
+                "unmerged",
+            ],
+        ),
+        (
+            "faults",
+            138,
+            &["partition", "hold", "pause", "crash", "lost"],
+        ),
+    ];
+    for (heading, y, members) in rows {
+        let shown: Vec<&str> = members
+            .iter()
+            .copied()
+            .filter(|symbol| used.contains(symbol))
+            .collect();
+        if shown.is_empty() {
+            continue;
+        }
+        out.push_str(&format!(
+            "<text class=\"heading\" x=\"20\" y=\"{}\">{heading}</text>",
+            y + 4
+        ));
+        let mut x = 100;
+        for symbol in shown {
+            let (drawing, label, room) = legend_symbol(symbol);
+            out.push_str(&format!(
+                "<g class=\"legend-{symbol}\" transform=\"translate({x},{y})\">{drawing}\
+                 <text x=\"{room}\" y=\"4\">{}</text></g>",
+                escape(label)
+            ));
+            x += room + 22 + 7 * label.chars().count() as i64;
+        }
+    }
     out.push_str("</g>\n");
+}
+
+/// A legend item's drawing, its words, and where the words start.
+fn legend_symbol(symbol: &str) -> (String, &'static str, i64) {
+    let mut drawing = String::new();
+    if let Some(mark) = Mark::ALL.into_iter().find(|mark| mark.class() == symbol) {
+        draw_mark(&mut drawing, mark, false);
+        return (drawing, mark.label(), 14);
+    }
+    if let Some(kind) = MessageKind::ALL
+        .into_iter()
+        .find(|kind| kind.class() == symbol)
+    {
+        let drawing = format!(
+            "<line x1=\"-8\" y1=\"0\" x2=\"22\" y2=\"0\" stroke=\"{}\" \
+             marker-end=\"url(#arrow-{symbol})\"/>",
+            kind.color()
+        );
+        return (drawing, kind.label(), 30);
+    }
+    let band = |fill: &str, stroke: &str| {
+        format!(
+            "<rect x=\"-8\" y=\"-7\" width=\"26\" height=\"14\" rx=\"3\" fill=\"{fill}\" \
+             stroke=\"{stroke}\" stroke-dasharray=\"4 3\"/>"
+        )
+    };
+    match symbol {
+        "rejected" => {
+            draw_mark(&mut drawing, Mark::Local, true);
+            (drawing, "rejected withdraw", 14)
+        }
+        "unmerged" => (
+            "<line class=\"unmerged\" x1=\"-8\" y1=\"0\" x2=\"22\" y2=\"0\" stroke=\"#6b7280\"/>"
+                .to_string(),
+            "dotted: received without merging its clocks",
+            30,
+        ),
+        "partition" => (
+            band("#fee2e2", "#f87171"),
+            "partition (messages held up)",
+            26,
+        ),
+        "hold" => (band("#fef3c7", "#f59e0b"), "hold (messages held back)", 26),
+        "pause" => (band("#e5e7eb", "#9ca3af"), "pause of a branch", 26),
+        "crash" => (
+            "<path d=\"M3,-9L-3,-1L3,1L-3,9\" fill=\"none\" stroke=\"#dc2626\" \
+             stroke-width=\"2.5\"/>"
+                .to_string(),
+            "crash and restart of a branch",
+            14,
+        ),
+        _ => (
+            "<line x1=\"-8\" y1=\"0\" x2=\"16\" y2=\"0\" stroke=\"#dc2626\" \
+             stroke-dasharray=\"6 4\" stroke-width=\"1.6\"/><path d=\"M13,-4L21,4M13,4L21,-4\" \
+             stroke=\"#dc2626\" stroke-width=\"2.5\"/>"
+                .to_string(),
+            "lost delivery, sent again (×attempts)",
+            30,
+        ),
+    }
 }
 
 /// Escapes text for XML content and attribute values.
