@@ -61,7 +61,7 @@ pub fn draw(history: &History, paths: &PicturePaths) -> Result<Pictures, Picture
             pictures.drawn.push(Drawn {
                 flag: Flag::Svg,
                 path: path.clone(),
-                text: svg::draw(&layout, Flavor::Standalone),
+                text: svg::draw(&layout.with_labels_placed(), Flavor::Standalone),
             });
         }
     }

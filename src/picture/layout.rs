@@ -195,7 +195,7 @@ impl Layout {
         let width = right_edge(dots.iter().map(|dot| dot.x).max().unwrap_or(LEFT));
         let seq_width = right_edge(dots.iter().map(|dot| dot.x_seq).max().unwrap_or(LEFT));
         let lanes_bottom = groups.last().map_or(TOP, |group| group.bottom);
-        let mut layout = Layout {
+        let layout = Layout {
             title: history
                 .source
                 .clone()
@@ -214,8 +214,15 @@ impl Layout {
             lanes_bottom,
             faults,
         };
-        super::labels::place(&mut layout);
         Ok(layout)
+    }
+
+    /// The layout with every label moved clear of the arrows (see [`super::labels`]): for a
+    /// picture that prints its labels, the SVG, once it is cut to what it shows (placing them
+    /// costs far more than laying out the events, and the HTML viewer places its own).
+    pub fn with_labels_placed(mut self) -> Self {
+        super::labels::place(&mut self);
+        self
     }
 }
 

@@ -24,7 +24,10 @@ pub enum Flavor {
 
 /// The space-time diagram of `history` as a standalone SVG file.
 pub fn render(history: &History) -> Result<String, PictureError> {
-    Ok(draw(&Layout::of(history)?, Flavor::Standalone))
+    Ok(draw(
+        &Layout::of(history)?.with_labels_placed(),
+        Flavor::Standalone,
+    ))
 }
 
 /// Fonts the viewer already has: the picture loads nothing.
