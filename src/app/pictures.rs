@@ -9,7 +9,7 @@ use super::outputs::{Flag, PicturePaths};
 use crate::picture::geometry::MAX_SVG_WIDTH;
 use crate::picture::layout::Layout;
 use crate::picture::svg::{self, Flavor};
-use crate::picture::{self, PictureError, window};
+use crate::picture::{self, PictureError, labels, window};
 use crate::trace::History;
 
 /// A picture is large, and said so before it is written, from this many bytes on.
@@ -61,7 +61,12 @@ pub fn draw(history: &History, paths: &PicturePaths) -> Result<Pictures, Picture
             pictures.drawn.push(Drawn {
                 flag: Flag::Svg,
                 path: path.clone(),
-                text: svg::draw(&layout.with_labels_placed(), Flavor::Standalone),
+                text: {
+                    // Placed once the picture is cut to what it shows: placing labels costs
+                    // far more than laying out the events.
+                    labels::place(&mut layout);
+                    svg::draw(&layout, Flavor::Standalone)
+                },
             });
         }
     }

@@ -216,14 +216,6 @@ impl Layout {
         };
         Ok(layout)
     }
-
-    /// The layout with every label moved clear of the arrows (see [`super::labels`]): for a
-    /// picture that prints its labels, the SVG, once it is cut to what it shows (placing them
-    /// costs far more than laying out the events, and the HTML viewer places its own).
-    pub fn with_labels_placed(mut self) -> Self {
-        super::labels::place(&mut self);
-        self
-    }
 }
 
 fn groups_top(first_lane: i64) -> i64 {

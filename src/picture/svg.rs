@@ -9,6 +9,7 @@ use super::geometry::{
     Arrow, Band, CLOCK_FONT, CrashMark, DOT_RADIUS, LEFT, LostMessage, Mark, MessageKind,
     NOTE_FONT, TEXT_LEFT, Tick, endpoints,
 };
+use super::labels;
 use super::layout::Layout;
 use crate::trace::History;
 
@@ -24,10 +25,9 @@ pub enum Flavor {
 
 /// The space-time diagram of `history` as a standalone SVG file.
 pub fn render(history: &History) -> Result<String, PictureError> {
-    Ok(draw(
-        &Layout::of(history)?.with_labels_placed(),
-        Flavor::Standalone,
-    ))
+    let mut layout = Layout::of(history)?;
+    labels::place(&mut layout);
+    Ok(draw(&layout, Flavor::Standalone))
 }
 
 /// Fonts the viewer already has: the picture loads nothing.
