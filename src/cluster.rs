@@ -172,6 +172,7 @@ impl Cluster {
             let state = Arc::new(Mutex::new(state));
             let branch_config = BranchConfig {
                 schedule: config.schedule,
+                roaming: scenario.visits.roaming(),
                 timeouts: config.timeouts,
                 served: served.clone(),
                 ..BranchConfig::default()
@@ -291,6 +292,7 @@ impl Cluster {
             events,
             faults: Vec::new(),
             source: None,
+            roaming: scenario.visits.roaming(),
         }
     }
 

@@ -1,5 +1,6 @@
-//! A customer: runs its events one at a time against its own branch, stamping each request and
-//! merging each reply as the clock model says, and recording every send and receive.
+//! A customer: runs its events one at a time, each against its branch (its own, or the one the
+//! event names), stamping each request and merging each reply as the clock model says, and
+//! recording every send and receive.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,8 +54,8 @@ pub struct Customers<'a> {
 }
 
 impl Customers<'_> {
-    /// Runs `customers`, each against its branch over the channel `channels` holds for it (a
-    /// customer with none is skipped: a scenario gives every customer a branch), one after
+    /// Runs `customers`, each against its branches over the channels `channels` holds for them
+    /// (a customer with one missing is skipped: a scenario names only branches it has), one after
     /// another or all at once as the schedule says, counting in `done` those that finished.
     /// Returns each customer's log.
     pub async fn run(
@@ -64,14 +65,18 @@ impl Customers<'_> {
         done: &Arc<AtomicUsize>,
     ) -> Result<CustomerLogs, Error> {
         let runs = customers.iter().filter_map(|spec| {
-            let channel = channels.get(&spec.id.home_branch())?.clone();
+            let channels = spec
+                .branches()
+                .into_iter()
+                .map(|branch| Some((branch, channels.get(&branch)?.clone())))
+                .collect::<Option<BTreeMap<_, _>>>()?;
             let recorder =
                 Recorder::in_table(self.table, Process::Customer(spec.id), self.recording);
             let (model, deadline, spec, done) =
                 (self.model, self.deadline, spec.clone(), done.clone());
             let ask_again = self.ask_again;
             Some(async move {
-                let log = run(&spec, channel, model, recorder, deadline, ask_again).await;
+                let log = run(&spec, &channels, model, recorder, deadline, ask_again).await;
                 done.fetch_add(1, Ordering::Relaxed);
                 (spec.id, log)
             })
@@ -103,14 +108,14 @@ impl Customers<'_> {
     }
 }
 
-/// Runs every event of `customer` in order against its branch, reached through `channel`,
-/// recording through `recorder`. A request with no reply within `deadline` is recorded as
+/// Runs every event of `customer` in order, each against its branch, reached through the
+/// channel `channels` holds for it, recording through `recorder`. A request with no reply within `deadline` is recorded as
 /// indeterminate (a `X_timeout` event), and the customer goes on; a refusal by the branch
 /// stops the customer with that error. With `ask_again`, a call that breaks is made again
 /// (the same request) until the deadline.
 pub async fn run(
     customer: &CustomerSpec,
-    channel: Channel,
+    channels: &BTreeMap<BranchId, Channel>,
     model: ClockModel,
     mut recorder: Recorder,
     deadline: Duration,
@@ -118,10 +123,18 @@ pub async fn run(
 ) -> Result<CustomerLog, Error> {
     let span = tracing::debug_span!("customer", customer = %customer.id);
     async move {
-        let mut client = BranchClient::new(channel);
+        let mut clients: BTreeMap<BranchId, BranchClient<Channel>> = channels
+            .iter()
+            .map(|(branch, channel)| (*branch, BranchClient::new(channel.clone())))
+            .collect();
         let mut latencies = Vec::with_capacity(customer.events.len());
         for event in &customer.events {
             let (id, action) = (event.id, event.action);
+            let branch = customer.branch_of(event);
+            let client = clients.get_mut(&branch).ok_or(Error::NoChannel {
+                customer: customer.id,
+                branch,
+            })?;
             let send = EventKind::Send(action);
             // original: a send never ticks; strict: a deposit or withdraw send ticks, and a
             // query touches no clock at all (`EventKind::ticks` says the same for the checker).
@@ -137,14 +150,10 @@ pub async fn run(
                 stamp: recorder.send(),
             };
             let started = Instant::now();
-            let answer = timeout(
-                deadline,
-                call_until_answered(&mut client, request, ask_again),
-            )
-            .await;
+            let answer = timeout(deadline, call_until_answered(client, request, ask_again)).await;
             let Some(answer) = answered(answer).map_err(|status| Error::Rpc {
                 from: Process::Customer(customer.id),
-                to: customer.id.home_branch(),
+                to: branch,
                 status,
             })?
             else {

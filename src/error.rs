@@ -142,6 +142,14 @@ pub enum Error {
         /// The status it failed with.
         status: tonic::Status,
     },
+    /// A customer's event names a branch it was given no connection to.
+    #[error("{customer} has no connection to {branch}")]
+    NoChannel {
+        /// The customer.
+        customer: crate::model::CustomerId,
+        /// The branch its event names.
+        branch: BranchId,
+    },
     /// A benchmark's ping failed.
     #[error("ping to {branch}: {status}")]
     Ping {
@@ -177,6 +185,7 @@ impl From<Error> for tonic::Status {
             Error::Listen { .. }
             | Error::Endpoint { .. }
             | Error::Serve { .. }
+            | Error::NoChannel { .. }
             | Error::Task(_) => tonic::Status::internal(message),
         }
     }

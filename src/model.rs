@@ -345,6 +345,27 @@ impl Schedule {
     }
 }
 
+/// Where the customers of a run are served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Visits {
+    /// Each customer at its own branch (the branch with its id).
+    #[default]
+    Home,
+    /// At the branch each event names in its `branch` field (the client-centric project's
+    /// input, whose output has one entry per event).
+    Branch,
+    /// At the branch each event names in its `dest` field (the same project's other input,
+    /// whose output is the balance each customer reads last).
+    Dest,
+}
+
+impl Visits {
+    /// Whether a customer may be served by a branch other than its own.
+    pub fn roaming(self) -> bool {
+        self != Visits::Home
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -105,7 +105,10 @@ impl Report {
             let events: Vec<String> = customer
                 .events
                 .iter()
-                .map(|event| format!("{} {}", event.id, describe(event.action)))
+                .map(|event| match event.branch {
+                    Some(branch) => format!("{} {} at {branch}", event.id, describe(event.action)),
+                    None => format!("{} {}", event.id, describe(event.action)),
+                })
                 .collect();
             writeln!(out, "    {}: {}", customer.id, events.join(", "))?;
         }
@@ -127,8 +130,12 @@ impl Report {
             let results: Vec<String> = records
                 .iter()
                 .map(|record| {
+                    let at = match record.branch.filter(|_| scenario.visits.roaming()) {
+                        Some(branch) => format!(" at {branch}"),
+                        None => String::new(),
+                    };
                     format!(
-                        "{} {} -> {}",
+                        "{} {}{at} -> {}",
                         record.event_id,
                         describe(record.action),
                         record.outcome

@@ -44,7 +44,7 @@ pub struct CheckOptions {
 /// Checks the file(s) `options` names.
 pub fn run(options: &CheckOptions, console: &mut Console) -> Outcome {
     let scenario = match &options.input {
-        Some(input) => Some(super::load(Some(input))?.1),
+        Some(input) => Some(super::load(Some(input), console)?.1),
         None => None,
     };
     let audit_options = Options {

@@ -141,13 +141,21 @@ fn runtime() -> Result<tokio::runtime::Runtime, AppError> {
         .map_err(|error| AppError::RunFailed(format!("cannot start the async runtime: {error}")))
 }
 
-/// Loads the scenario at `input` (`-`: standard input), or the built-in sample without one;
-/// returns how it is named in messages, and the scenario.
-fn load(input: Option<&str>) -> Result<(String, crate::scenario::Scenario), AppError> {
+/// Loads the scenario at `input` (`-`: standard input), or the built-in sample without one,
+/// warning on `console` of what it runs with all the same (a repeated event id); returns how it
+/// is named in messages, and the scenario.
+fn load(
+    input: Option<&str>,
+    console: &mut Console,
+) -> Result<(String, crate::scenario::Scenario), AppError> {
     use crate::scenario::{input as file, sample};
     use crate::source;
-    match input {
-        Some(path) => Ok((source::name_of(path).to_string(), file::load(path)?)),
-        None => Ok((sample::NAME.to_string(), sample::scenario()?)),
+    let (name, scenario) = match input {
+        Some(path) => (source::name_of(path).to_string(), file::load(path)?),
+        None => (sample::NAME.to_string(), sample::scenario()?),
+    };
+    if let Some(repeated) = &scenario.repeated {
+        console.line(&repeated.warning(&name))?;
     }
+    Ok((name, scenario))
 }

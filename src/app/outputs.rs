@@ -12,8 +12,9 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::AppError;
-use crate::model::ClockModel;
+use crate::model::{ClockModel, Visits};
 use crate::picture::window::Window;
+use crate::scenario::Scenario;
 use crate::trace::{Course, History, Spelling, Trace, parts};
 
 /// The pictures a command was asked to draw (its flags, as `--help` shows them).
@@ -161,14 +162,33 @@ impl OutputPaths {
         }
     }
 
-    /// The run's output as text, in the format asked for (for 2023, its third part).
-    pub fn output_text(&self, trace: &Trace, history: &History) -> String {
+    /// The run's output as text, in the format asked for (for 2023, its third part; or, for
+    /// customers that go from branch to branch, the client-centric project's output of the
+    /// input's form).
+    pub fn output_text(&self, trace: &Trace, history: &History, visits: Visits) -> String {
         let spelling = self.spelling.unwrap_or_default();
         match self.course {
+            Some(Course::Y2023) if visits.roaming() => {
+                crate::json::pretty(&trace.visits_output(visits))
+            }
             Some(Course::Y2023) => crate::json::pretty(&history.parts(spelling).all),
             Some(course) => trace.course_output_text(course, spelling),
             None => trace.output_text(),
         }
+    }
+
+    /// Refuses what cannot be written for `scenario`: the three parts of 2023's output are
+    /// those of customers at their own branches.
+    pub fn check_for(&self, scenario: &Scenario) -> Result<(), AppError> {
+        if self.output_dir.is_some() && scenario.visits.roaming() {
+            return Err(AppError::BadInput(
+                "--output-dir: the three parts of 2023's output are of customers at their own \
+                 branches; this input's go from branch to branch (its --course 2023 output is \
+                 the client-centric project's)"
+                    .to_string(),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the run keeps its output on standard output.

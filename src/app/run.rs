@@ -45,7 +45,8 @@ pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
                 .to_string(),
         ));
     }
-    let (source, scenario) = super::load(options.input.as_deref())?;
+    let (source, scenario) = super::load(options.input.as_deref(), console)?;
+    options.outputs.check_for(&scenario)?;
     limits::raise_open_files();
     let recording = recording_for(&scenario, &options.outputs);
     limits::check(&scenario, recording, limits::room())
@@ -78,7 +79,13 @@ pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
 /// and prints what a run on this machine would.
 fn run_on_cluster(options: &RunOptions, path: &str, console: &mut Console) -> Outcome {
     let cluster = super::serve::load_cluster(path)?;
-    let (source, scenario) = super::load(options.input.as_deref())?;
+    let (source, scenario) = super::load(options.input.as_deref(), console)?;
+    if scenario.visits.roaming() {
+        return Err(AppError::BadInput(format!(
+            "{source}: its customers go from branch to branch, which branches served on their \
+             own do not allow yet: run it without --cluster (or with simulate)"
+        )));
+    }
     cluster
         .matches(&scenario)
         .map_err(|mismatch| AppError::BadInput(format!("{source}: {mismatch}")))?;
@@ -145,7 +152,7 @@ pub fn deliver(
     console: &mut Console,
 ) -> Outcome {
     let mut failures = Vec::new();
-    let output = outputs.output_text(&report.trace, &report.history);
+    let output = outputs.output_text(&report.trace, &report.history, scenario.visits);
     match outputs.output.as_deref() {
         Some(path) if !outputs.output_to_stdout() => {
             failures.extend(outputs::write_text(Flag::Output, path, &output).err());

@@ -37,7 +37,8 @@ pub fn run(options: &SimulateOptions, console: &mut Console) -> Outcome {
 fn run_one(options: &SimulateOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
     options.outputs.pictures.svg_window()?;
-    let (source, scenario) = super::load(options.input.as_deref())?;
+    let (source, scenario) = super::load(options.input.as_deref(), console)?;
+    options.outputs.check_for(&scenario)?;
     let config = &options.config;
     let mut report = sim::simulate(&scenario, config);
     report.run.history.source = Some(source.clone());
@@ -68,7 +69,7 @@ fn run_sweep(options: &SimulateOptions, seeds: &Seeds, console: &mut Console) ->
         )));
     }
     let scenario = match options.input.as_deref() {
-        Some(path) => Some(crate::scenario::input::load(path)?),
+        Some(path) => Some(super::load(Some(path), console)?.1),
         None => None,
     };
     let interrupt = Interrupt::listen();

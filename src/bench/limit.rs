@@ -56,6 +56,8 @@ pub async fn measure(duration: Duration, callers: usize) -> Result<Limit, Error>
         }],
         customers: Vec::new(),
         numbered: 0,
+        visits: Default::default(),
+        repeated: None,
     };
     let config = RunConfig {
         recording: Recording {

@@ -51,6 +51,9 @@ pub fn lock(state: &SharedState) -> MutexGuard<'_, BranchState> {
 pub struct BranchConfig {
     /// One peer at a time in ascending id, or all at once.
     pub schedule: Schedule,
+    /// Whether the branch serves every customer of the run (whose events name the branch that
+    /// serves them, as the client-centric project's inputs do), not only the one with its id.
+    pub roaming: bool,
     /// Deadlines and backoff of propagations.
     pub timeouts: Timeouts,
     /// Where retries and deliberate duplicates are noted, if anywhere.

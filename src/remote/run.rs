@@ -169,6 +169,7 @@ pub async fn run(
         events,
         faults: Vec::new(),
         source: None,
+        roaming: false,
     };
     Ok(Report::assemble(
         history,

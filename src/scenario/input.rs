@@ -10,9 +10,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
-use super::{BranchSpec, CustomerEvent, CustomerSpec, Scenario};
+use super::{BranchSpec, CustomerEvent, CustomerSpec, Repeated, Scenario};
 use crate::json;
-use crate::model::{Action, BranchId, CustomerId, EventId};
+use crate::model::{Action, BranchId, CustomerId, EventId, Visits};
 use crate::source::{self, json_kind, split_json_error};
 
 /// A refused input: where it came from, where in it the problem is, and what the problem is.
@@ -126,10 +126,24 @@ pub enum Problem {
         /// The fields this place has.
         expected: &'static [&'static str],
     },
-    /// A field of the client-centric project's input, which sends the customer to another
-    /// branch: a format not read yet.
-    #[error("field {} sends the customer to another branch (the client-centric project's input), which is not supported yet", quoted(.0))]
-    ClientCentric(&'static str),
+    /// An event has both `branch` and `dest`.
+    #[error("has both \"branch\" and \"dest\" (expected one of them)")]
+    BothBranchFields,
+    /// An event names its branch with one field where an earlier event used the other.
+    #[error(
+        "names its branch with \"{field}\", but {first} uses \"{other}\" (expected one of them throughout the input)"
+    )]
+    MixedBranchFields {
+        /// The field this event uses.
+        field: &'static str,
+        /// The field the first event naming a branch uses.
+        other: &'static str,
+        /// Where that first event is.
+        first: String,
+    },
+    /// An event names a branch that the input does not have.
+    #[error("no branch with id {0}")]
+    NoBranchForEvent(u32),
     /// A branch entry with events.
     #[error("a branch has no events (got {0} of them)")]
     BranchEvents(usize),
@@ -147,12 +161,10 @@ pub enum Problem {
 const BRANCH_FIELDS: &[&str] = &["id", "type", "balance", "events"];
 /// The fields a customer entry has.
 const CUSTOMER_FIELDS: &[&str] = &["id", "type", "events", "customer-requests"];
-/// The fields of an event in `events`.
-const EVENT_FIELDS: &[&str] = &["id", "interface", "money"];
+/// The fields of an event in `events` (`branch` or `dest`: the client-centric project's).
+const EVENT_FIELDS: &[&str] = &["id", "interface", "money", "branch", "dest"];
 /// The fields of an event in `customer-requests`.
 const REQUEST_FIELDS: &[&str] = &["customer-request-id", "interface", "money"];
-/// The fields of the client-centric project's events (see [`Problem::ClientCentric`]).
-const CLIENT_CENTRIC_FIELDS: [&str; 2] = ["branch", "dest"];
 
 /// The longest field name the input format has (`customer-request-id`).
 const MAX_FIELD_CHARS: usize = 19;
@@ -176,9 +188,6 @@ fn known_fields(
     else {
         return Ok(());
     };
-    if let Some(client_centric) = CLIENT_CENTRIC_FIELDS.iter().find(|name| **name == field) {
-        return Err(Problem::ClientCentric(client_centric));
-    }
     // A long field is near nothing (and its distance would cost time and memory in its length).
     let near = expected
         .iter()
@@ -229,10 +238,34 @@ pub fn parse(source: &str, text: &str) -> Result<Scenario, InputError> {
         .map(|(index, item)| parse_process(index, item))
         .collect::<Result<Vec<_>, _>>()
         .map_err(fail)?;
-    let (entries, numbered) = number_events(read);
-    check_event_ids(&entries).map_err(fail)?;
+    let visits = visits(&read).map_err(fail)?;
+    let (entries, numbered) = number_events(read, false);
+    let (entries, numbered, repeated) = match check_event_ids(&entries) {
+        Ok(()) => (entries, numbered, None),
+        // The client-centric project's inputs are handed out with a repeated id: such an input
+        // runs, its events identified by their place.
+        Err((
+            _,
+            Problem::DuplicateEvent {
+                event,
+                first_customer,
+            },
+        )) if visits.roaming() => {
+            let customer = first_repeat(&entries, event);
+            let (entries, numbered) = number_events(reread(entries), true);
+            let repeated = Repeated {
+                event,
+                customer,
+                first_customer: CustomerId(first_customer),
+            };
+            (entries, numbered, Some(repeated))
+        }
+        Err(refused) => return Err(fail(refused)),
+    };
     let mut scenario = assemble(entries).map_err(fail)?;
     scenario.numbered = numbered;
+    scenario.visits = visits;
+    scenario.repeated = repeated;
     Ok(scenario)
 }
 
@@ -249,6 +282,8 @@ enum Entry {
 struct ReadEvent {
     id: Option<EventId>,
     action: Action,
+    /// The branch it names, and the field that names it (`branch` or `dest`).
+    branch: Option<(BranchId, &'static str)>,
 }
 
 /// An entry as read, before the events without an id are numbered.
@@ -257,9 +292,10 @@ enum ReadEntry {
     Customer(CustomerId, Vec<ReadEvent>),
 }
 
-/// Gives each event that came without an id its place among all the input's events (from 1,
-/// in input order), as 2021's inputs expect; returns the entries and how many were numbered.
-fn number_events(read: Vec<ReadEntry>) -> (Vec<Entry>, usize) {
+/// Gives each event that came without an id (with `every`: each event) its place among all the
+/// input's events (from 1, in input order), as 2021's inputs expect; returns the entries and
+/// how many were numbered.
+fn number_events(read: Vec<ReadEntry>, every: bool) -> (Vec<Entry>, usize) {
     let mut place = 0;
     let mut numbered = 0;
     let entries = read
@@ -271,13 +307,17 @@ fn number_events(read: Vec<ReadEntry>) -> (Vec<Entry>, usize) {
                     .into_iter()
                     .map(|event| {
                         place += 1;
-                        let id = event.id.unwrap_or_else(|| {
-                            numbered += 1;
-                            EventId(place)
-                        });
+                        let id = match event.id.filter(|_| !every) {
+                            Some(id) => id,
+                            None => {
+                                numbered += 1;
+                                EventId(place)
+                            }
+                        };
                         CustomerEvent {
                             id,
                             action: event.action,
+                            branch: event.branch.map(|(branch, _)| branch),
                         }
                     })
                     .collect();
@@ -286,6 +326,75 @@ fn number_events(read: Vec<ReadEntry>) -> (Vec<Entry>, usize) {
         })
         .collect();
     (entries, numbered)
+}
+
+/// The entries of `numbered` as read again, to be numbered anew (the fields that named their
+/// branches are no longer needed).
+fn reread(numbered: Vec<Entry>) -> Vec<ReadEntry> {
+    numbered
+        .into_iter()
+        .map(|entry| match entry {
+            Entry::Branch(branch) => ReadEntry::Branch(branch),
+            Entry::Customer(id, events) => {
+                let events = events.into_iter().map(|event| ReadEvent {
+                    id: Some(event.id),
+                    action: event.action,
+                    branch: event.branch.map(|branch| (branch, "branch")),
+                });
+                ReadEntry::Customer(id, events.collect())
+            }
+        })
+        .collect()
+}
+
+/// The customer whose event repeats the id `event` (the second to use it).
+fn first_repeat(entries: &[Entry], event: u64) -> CustomerId {
+    let users = entries.iter().flat_map(|entry| match entry {
+        Entry::Customer(customer, events) => events
+            .iter()
+            .filter(|candidate| candidate.id.0 == event)
+            .map(|_| *customer)
+            .collect(),
+        Entry::Branch(_) => Vec::new(),
+    });
+    users.skip(1).next().unwrap_or(CustomerId(0))
+}
+
+/// Where the input's customers are served: at the branches their events name (all with the same
+/// field), or each at its own.
+fn visits(read: &[ReadEntry]) -> Located<Visits> {
+    let mut first: Option<(&'static str, String)> = None;
+    for entry in read {
+        let ReadEntry::Customer(customer, events) = entry else {
+            continue;
+        };
+        for (index, event) in events.iter().enumerate() {
+            let Some((_, field)) = event.branch else {
+                continue;
+            };
+            let place = match event.id {
+                Some(id) => format!("process {} (customer): event {id}", customer.0),
+                None => format!("process {} (customer): event at index {index}", customer.0),
+            };
+            match &first {
+                None => first = Some((field, place)),
+                Some((other, first)) if *other != field => {
+                    let problem = Problem::MixedBranchFields {
+                        field,
+                        other,
+                        first: first.clone(),
+                    };
+                    return Err((place, problem));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(match first {
+        None => Visits::Home,
+        Some(("dest", _)) => Visits::Dest,
+        Some(_) => Visits::Branch,
+    })
 }
 
 fn parse_process(index: usize, item: &Value) -> Located<ReadEntry> {
@@ -381,9 +490,25 @@ fn parse_event(event: &Value, id_field: &'static str) -> Result<ReadEvent, (Opti
         "withdraw" => Action::Withdraw(money(object).map_err(located)?),
         other => return Err(located(Problem::UnknownInterface(json::cut(other)))),
     };
+    let branch = match (object.get("branch"), object.get("dest")) {
+        (Some(_), Some(_)) => return Err(located(Problem::BothBranchFields)),
+        (Some(_), None) => Some("branch"),
+        (None, Some(_)) => Some("dest"),
+        (None, None) => None,
+    };
+    let branch = match branch {
+        Some(field) => {
+            let id = positive_id(object, field, u64::from(u32::MAX)).map_err(located)?;
+            // At most u32::MAX, as `positive_id` was told.
+            let id = u32::try_from(id).unwrap_or(u32::MAX);
+            Some((BranchId(id), field))
+        }
+        None => None,
+    };
     Ok(ReadEvent {
         id: id.map(EventId),
         action,
+        branch,
     })
 }
 
@@ -470,12 +595,25 @@ fn assemble(entries: Vec<Entry>) -> Located<Scenario> {
             },
         }
     }
-    if let Some(customer) = customers
-        .iter()
-        .find(|customer| !branch_ids.contains(&customer.id.home_branch()))
-    {
-        let place = format!("process {} (customer)", customer.id.0);
-        return Err((place, Problem::NoBranchForCustomer(customer.id.0)));
+    for customer in &customers {
+        // A customer is served at its own branch unless every one of its events names another.
+        let needs_home = customer.events.is_empty()
+            || customer.events.iter().any(|event| event.branch.is_none());
+        if needs_home && !branch_ids.contains(&customer.id.home_branch()) {
+            let place = format!("process {} (customer)", customer.id.0);
+            return Err((place, Problem::NoBranchForCustomer(customer.id.0)));
+        }
+        let named = customer
+            .events
+            .iter()
+            .filter_map(|event| Some((event, event.branch?)));
+        if let Some((event, branch)) = named
+            .into_iter()
+            .find(|(_, branch)| !branch_ids.contains(branch))
+        {
+            let place = format!("process {} (customer): event {}", customer.id.0, event.id);
+            return Err((place, Problem::NoBranchForEvent(branch.0)));
+        }
     }
     let Some(first) = branches.first() else {
         return Err((String::new(), Problem::NoBranches));
@@ -511,6 +649,8 @@ fn assemble(entries: Vec<Entry>) -> Located<Scenario> {
         branches,
         customers,
         numbered: 0,
+        visits: Visits::Home,
+        repeated: None,
     })
 }
 
@@ -543,6 +683,7 @@ mod tests {
         CustomerEvent {
             id: EventId(id),
             action,
+            branch: None,
         }
     }
 
@@ -727,16 +868,6 @@ mod tests {
         );
         assert_eq!(
             refusal(&one_event(
-                r#"{"id": 2, "interface": "deposit", "money": 10, "dest": 3}"#
-            )),
-            "in.json: process 1 (customer): event 2: field \"dest\" sends the customer to another branch (the client-centric project's input), which is not supported yet"
-        );
-        assert_eq!(
-            refusal(&one_event(r#"{"interface": "query", "branch": 2}"#)),
-            "in.json: process 1 (customer): event at index 0: field \"branch\" sends the customer to another branch (the client-centric project's input), which is not supported yet"
-        );
-        assert_eq!(
-            refusal(&one_event(
                 "{\"id\": 1, \"interface\": \"deposit\", \"money\": -5,\n \"money\": 5}"
             )),
             "in.json: line 2 column 8: malformed JSON: key \"money\" given twice in one object"
@@ -765,7 +896,7 @@ mod tests {
                 r#"{{"id": 1, "interface": "query", "{long}": 1}}"#
             ))),
             format!(
-                "in.json: process 1 (customer): event 1: unknown field \"{}... (10000000 characters)\" (expected id, interface, money)",
+                "in.json: process 1 (customer): event 1: unknown field \"{}... (10000000 characters)\" (expected id, interface, money, branch, dest)",
                 "m".repeat(60)
             )
         );
@@ -817,6 +948,109 @@ mod tests {
         assert_eq!(
             refusal(clash),
             "in.json: process 1 (customer): event 1: duplicate event id 1 (first used by C1)"
+        );
+    }
+
+    #[test]
+    fn client_centric_inputs_name_the_branch_of_each_event() {
+        let text = r#"[
+            {"id": 1, "type": "customer", "events": [
+                {"id": 1, "interface": "deposit", "money": 400, "branch": 1},
+                {"id": 2, "interface": "query", "branch": 2}]},
+            {"id": 1, "type": "branch", "balance": 0},
+            {"id": 2, "type": "branch", "balance": 0}
+        ]"#;
+        let scenario = parse("in.json", text).expect("read");
+        assert_eq!(scenario.visits, Visits::Branch);
+        let customer = &scenario.customers[0];
+        let branches: Vec<BranchId> = customer
+            .events
+            .iter()
+            .map(|e| customer.branch_of(e))
+            .collect();
+        assert_eq!(branches, [BranchId(1), BranchId(2)]);
+        // `dest`, events without ids, `client` and `bank`; no branch 7 for customer 7 is needed.
+        let text = r#"[
+            {"id": 7, "type": "client", "events": [
+                {"interface": "deposit", "money": 400, "dest": 1},
+                {"interface": "query", "dest": 2}]},
+            {"id": 1, "type": "bank", "balance": 0},
+            {"id": 2, "type": "bank", "balance": 0}
+        ]"#;
+        let scenario = parse("in.json", text).expect("read");
+        assert_eq!(scenario.visits, Visits::Dest);
+        assert_eq!(scenario.numbered, 2);
+        assert_eq!(scenario.customers[0].events[1].branch, Some(BranchId(2)));
+    }
+
+    #[test]
+    fn a_repeated_id_in_a_client_centric_input_runs_with_events_numbered_by_place() {
+        let text = r#"[
+            {"id": 1, "type": "customer", "events": [
+                {"id": 5, "interface": "deposit", "money": 10, "branch": 1},
+                {"id": 5, "interface": "query", "branch": 2},
+                {"id": 9, "interface": "query", "branch": 1}]},
+            {"id": 1, "type": "branch", "balance": 0},
+            {"id": 2, "type": "branch", "balance": 0}
+        ]"#;
+        let scenario = parse("in.json", text).expect("read");
+        let ids: Vec<u64> = scenario.customers[0]
+            .events
+            .iter()
+            .map(|e| e.id.0)
+            .collect();
+        assert_eq!(ids, [1, 2, 3]);
+        let repeated = scenario.repeated.expect("the repeat is noted");
+        assert_eq!(
+            repeated.warning("in.json"),
+            "in.json: process 1 (customer): event 5: warning: event id 5 is used twice (first by C1); every event is identified by its place in the input instead (1, 2, 3, ...)"
+        );
+        // Without branches named, a repeat is refused as before.
+        let plain = text
+            .replace(r#", "branch": 1"#, "")
+            .replace(r#", "branch": 2"#, "");
+        assert_eq!(
+            refusal(&plain),
+            "in.json: process 1 (customer): event 5: duplicate event id 5 (first used by C1)"
+        );
+    }
+
+    #[test]
+    fn client_centric_refusals_name_the_event() {
+        let two = |events: &str| {
+            format!(
+                r#"[{{"id": 1, "type": "customer", "events": [{events}]}}, {BRANCH}, {{"id": 2, "type": "branch", "balance": 10}}]"#
+            )
+        };
+        assert_eq!(
+            refusal(&two(r#"{"id": 3, "interface": "query", "branch": 9}"#)),
+            "in.json: process 1 (customer): event 3: no branch with id 9"
+        );
+        assert_eq!(
+            refusal(&two(
+                r#"{"id": 3, "interface": "query", "branch": 1, "dest": 1}"#
+            )),
+            r#"in.json: process 1 (customer): event 3: has both "branch" and "dest" (expected one of them)"#
+        );
+        assert_eq!(
+            refusal(&two(r#"{"id": 3, "interface": "query", "branch": 0}"#)),
+            "in.json: process 1 (customer): event 3: branch must be a positive whole number, got 0"
+        );
+        assert_eq!(
+            refusal(&two(r#"{"id": 3, "interface": "query", "dest": "2"}"#)),
+            r#"in.json: process 1 (customer): event 3: dest must be a positive whole number, got "2""#
+        );
+        assert_eq!(
+            refusal(&two(
+                r#"{"id": 3, "interface": "query", "branch": 1}, {"id": 4, "interface": "query", "dest": 2}"#
+            )),
+            r#"in.json: process 1 (customer): event 4: names its branch with "dest", but process 1 (customer): event 3 uses "branch" (expected one of them throughout the input)"#
+        );
+        // A customer with an event that names no branch needs its own.
+        let text = r#"[{"id": 4, "type": "customer", "events": [{"id": 1, "interface": "query", "branch": 1}, {"id": 2, "interface": "query"}]}, {"id": 1, "type": "branch", "balance": 1}]"#;
+        assert_eq!(
+            refusal(text),
+            "in.json: process 4 (customer): no branch with id 4"
         );
     }
 }

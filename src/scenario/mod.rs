@@ -6,7 +6,7 @@ pub mod input;
 pub mod sample;
 pub mod workload;
 
-use crate::model::{Action, BranchId, CustomerId, EventId, Process};
+use crate::model::{Action, BranchId, CustomerId, EventId, Process, Visits};
 use crate::trace::ProcessTable;
 
 /// A validated scenario.
@@ -17,8 +17,34 @@ pub struct Scenario {
     /// The customers, in order of first appearance in the input, each with all of its events.
     pub customers: Vec<CustomerSpec>,
     /// How many events came without an id and were given their place among the input's
-    /// events as id (2021's inputs); 0 for most inputs.
+    /// events as id (2021's inputs; or every event, after a repeated id); 0 for most inputs.
     pub numbered: usize,
+    /// Where customers are served: each at its own branch, or at the branch each event names.
+    pub visits: Visits,
+    /// An event id that the input repeats, which it runs with all the same (events are then
+    /// numbered by their place); `None` for most inputs.
+    pub repeated: Option<Repeated>,
+}
+
+/// An event id used twice in a client-centric input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repeated {
+    /// The repeated id.
+    pub event: u64,
+    /// The customer whose event repeats it.
+    pub customer: CustomerId,
+    /// The customer whose event used it first.
+    pub first_customer: CustomerId,
+}
+
+impl Repeated {
+    /// The warning a run prints about it: the input runs all the same.
+    pub fn warning(&self, source: &str) -> String {
+        format!(
+            "{source}: process {} (customer): event {}: warning: event id {} is used twice (first by {}); every event is identified by its place in the input instead (1, 2, 3, ...)",
+            self.customer.0, self.event, self.event, self.first_customer
+        )
+    }
 }
 
 impl Scenario {
@@ -61,7 +87,7 @@ pub struct BranchSpec {
 /// One customer and its events, joined in input order over all of its entries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerSpec {
-    /// The customer's id; a branch with the same id exists.
+    /// The customer's id; a branch with the same id exists unless every event names its branch.
     pub id: CustomerId,
     /// The customer's events, in input order.
     pub events: Vec<CustomerEvent>,
@@ -74,4 +100,21 @@ pub struct CustomerEvent {
     pub id: EventId,
     /// What the customer asks of its branch.
     pub action: Action,
+    /// The branch the event names (client-centric inputs); `None`: the customer's own.
+    pub branch: Option<BranchId>,
+}
+
+impl CustomerSpec {
+    /// The branch that serves `event` of this customer: the one it names, else its own.
+    pub fn branch_of(&self, event: &CustomerEvent) -> BranchId {
+        event.branch.unwrap_or(self.id.home_branch())
+    }
+
+    /// Every branch this customer is served by, ascending.
+    pub fn branches(&self) -> std::collections::BTreeSet<BranchId> {
+        self.events
+            .iter()
+            .map(|event| self.branch_of(event))
+            .collect()
+    }
 }

@@ -49,7 +49,11 @@ pub fn generate(seed: u64, spec: &WorkloadSpec) -> Scenario {
                     };
                     let id = EventId(next_event);
                     next_event += 1;
-                    CustomerEvent { id, action }
+                    CustomerEvent {
+                        id,
+                        action,
+                        branch: None,
+                    }
                 })
                 .collect();
             CustomerSpec {
@@ -62,6 +66,8 @@ pub fn generate(seed: u64, spec: &WorkloadSpec) -> Scenario {
         branches,
         customers,
         numbered: 0,
+        visits: super::Visits::Home,
+        repeated: None,
     }
 }
 
@@ -85,7 +91,11 @@ pub fn warm_up(scenario: &Scenario) -> Vec<CustomerSpec> {
             events: [Action::Deposit(1), Action::Withdraw(1)]
                 .into_iter()
                 .zip(&mut ids)
-                .map(|(action, id)| CustomerEvent { id, action })
+                .map(|(action, id)| CustomerEvent {
+                    id,
+                    action,
+                    branch: None,
+                })
                 .collect(),
         })
         .collect()

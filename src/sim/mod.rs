@@ -155,6 +155,7 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         let peers = branch_ids.clone();
         let branch_config = BranchConfig {
             schedule: config.schedule,
+            roaming: scenario.visits.roaming(),
             timeouts: SIM_TIMEOUTS,
             faults: Some(log.clone()),
             injector: config
@@ -207,7 +208,6 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
                 // An error means the previous customer's host is gone: go on regardless.
                 let _ = before.await;
             }
-            let branch = host(Process::Branch(spec.id.home_branch()));
             // A crashed host sends nothing (see `Crashing::next`), so a customer of a branch that
             // may crash pings, as a branch does, to notice that its call is gone.
             let caller = if durable {
@@ -215,12 +215,23 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
             } else {
                 Caller::Customer
             };
-            let outcome = match net::channel(&branch, BRANCH_PORT, caller, &SIM_TIMEOUTS) {
-                Ok(channel) => {
+            let channels: Result<BTreeMap<_, _>, _> = spec
+                .branches()
+                .into_iter()
+                .map(|branch| {
+                    let name = host(Process::Branch(branch));
+                    Ok((
+                        branch,
+                        net::channel(&name, BRANCH_PORT, caller, &SIM_TIMEOUTS)?,
+                    ))
+                })
+                .collect();
+            let outcome = match channels {
+                Ok(channels) => {
                     // A customer of a branch that may crash asks again, as against `serve`.
                     customer::run(
                         &spec,
-                        channel,
+                        &channels,
                         model,
                         recorder,
                         SIM_TIMEOUTS.customer,
@@ -309,6 +320,7 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         events,
         faults,
         source: None,
+        roaming: scenario.visits.roaming(),
     };
     let finals = states
         .iter()

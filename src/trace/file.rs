@@ -43,6 +43,9 @@ struct Header {
     /// Where the run's input came from; absent in files written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     source: Option<String>,
+    /// Whether customers went from branch to branch; absent: each went to its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    customers_roam: bool,
 }
 
 /// One event line.
@@ -156,6 +159,7 @@ pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
         processes: names.clone(),
         initial_balance: history.initial_balance,
         source: history.source.clone(),
+        customers_roam: history.roaming,
     };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
@@ -396,6 +400,7 @@ pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
         events,
         faults,
         source: header.source,
+        roaming: header.customers_roam,
     })
 }
 
@@ -579,6 +584,7 @@ mod tests {
                 },
             ],
             source: Some("in.json".to_string()),
+            roaming: false,
         }
     }
 

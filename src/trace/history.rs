@@ -166,6 +166,9 @@ pub struct History {
     /// Where the run's input came from (a file name, or `<built-in sample>`), if known: the
     /// pictures name it in their title.
     pub source: Option<String>,
+    /// Whether customers went from branch to branch (the client-centric project's inputs),
+    /// rather than each to its own.
+    pub roaming: bool,
 }
 
 impl History {
@@ -200,6 +203,7 @@ impl History {
         let senders = self.senders();
         let mut trace = Trace {
             model: self.model,
+            roaming: self.roaming,
             ..Trace::default()
         };
         for events in &self.events {
@@ -259,6 +263,10 @@ impl History {
                                 reply_stamp,
                                 received: event.lamport,
                                 outcome: event.outcome.unwrap_or(Outcome::Indeterminate),
+                                branch: match event.receives.map(|message| message.sender) {
+                                    Some(Process::Branch(branch)) => Some(branch),
+                                    _ => None,
+                                },
                             });
                     }
                     _ => {}

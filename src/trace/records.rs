@@ -76,6 +76,8 @@ pub struct CustomerRecord {
     pub received: u64,
     /// What came back.
     pub outcome: Outcome,
+    /// The branch that answered; `None` when no answer came, or the source does not say.
+    pub branch: Option<BranchId>,
 }
 
 /// Everything a run recorded, in the order it happened on each process.
@@ -92,6 +94,8 @@ pub struct Trace {
     /// Branches of the run that recorded nothing and that the source leaves out (an output
     /// file may, when told how many branches the run had): they count as peers all the same.
     pub silent_branches: usize,
+    /// Whether customers went from branch to branch, rather than each to its own.
+    pub roaming: bool,
 }
 
 impl Trace {

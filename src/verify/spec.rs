@@ -223,7 +223,7 @@ fn check_event(
         let message = format!("event {id} {} {place}", record.sub_event.name());
         out.push(at_branch(count, branch, message));
     }
-    if let Some((customer, _)) = customer {
+    if let Some((customer, _)) = customer.filter(|_| !trace.roaming) {
         let home = customer.home_branch();
         if home != origin {
             let message = format!(
@@ -509,6 +509,7 @@ mod tests {
             reply_stamp,
             received,
             outcome,
+            branch: None,
         }
     }
 
@@ -574,6 +575,7 @@ mod tests {
             branches,
             customers,
             silent_branches: 0,
+            roaming: false,
         }
     }
 
@@ -948,6 +950,7 @@ mod tests {
             branches,
             customers,
             silent_branches: 0,
+            roaming: false,
         }
     }
 
@@ -996,6 +999,7 @@ mod tests {
             branches,
             customers,
             silent_branches: 0,
+            roaming: false,
         };
         let balances = Balances {
             initial: 0,
