@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tonic::service::Routes;
@@ -19,7 +20,7 @@ use crate::branch::{self, BranchConfig, SharedState, lock};
 use crate::customer;
 pub use crate::customer::{CustomerLog, CustomerLogs};
 use crate::error::Error;
-use crate::model::{BranchId, ClockModel, Process, Schedule};
+use crate::model::{BranchId, ClockModel, Process, PropagationMode, Schedule, SessionGuarantees};
 use crate::net::{self, Caller, Timeouts};
 use crate::report::Report;
 use crate::scenario::{CustomerSpec, Scenario};
@@ -41,6 +42,10 @@ pub struct RunConfig {
     pub recording: Recording,
     /// Deadlines, keepalive and backoff.
     pub timeouts: Timeouts,
+    /// Whether a change is answered after it is propagated, or before.
+    pub propagation: PropagationMode,
+    /// Whether branches enforce their customers' session guarantees.
+    pub guarantees: SessionGuarantees,
 }
 
 impl Default for RunConfig {
@@ -51,6 +56,8 @@ impl Default for RunConfig {
             host: DEFAULT_HOST,
             recording: Recording::FULL,
             timeouts: Timeouts::REAL,
+            propagation: PropagationMode::default(),
+            guarantees: SessionGuarantees::default(),
         }
     }
 }
@@ -101,6 +108,14 @@ pub async fn run_watched(
                 }
             }
         };
+        // Changes answered before they were propagated are still on their way: the balances
+        // are read once every branch has them (or after the longest wait a run allows).
+        if tokio::time::timeout(config.timeouts.customer, cluster.settled())
+            .await
+            .is_err()
+        {
+            tracing::warn!("propagations still unacknowledged when the run ended");
+        }
         let finals = cluster.balances();
         let addresses = cluster.addresses();
         let history = customers.map(|customers| cluster.history(customers, scenario));
@@ -142,6 +157,8 @@ pub struct Cluster {
     served: Arc<AtomicU64>,
     /// How many customers have made all their requests.
     customers_done: Arc<AtomicUsize>,
+    /// Woken when a branch has merged the last acknowledgement it waited for.
+    settled: Arc<Notify>,
 }
 
 impl Cluster {
@@ -165,6 +182,7 @@ impl Cluster {
         }
         let stop = CancellationToken::new();
         let served = Arc::new(AtomicU64::new(0));
+        let settled = Arc::new(Notify::new());
         let mut branches = BTreeMap::new();
         for (spec, (id, (addr, incoming))) in scenario.branches.iter().zip(listeners) {
             let state =
@@ -173,6 +191,9 @@ impl Cluster {
             let branch_config = BranchConfig {
                 schedule: config.schedule,
                 roaming: scenario.visits.roaming(),
+                propagation: config.propagation,
+                guarantees: config.guarantees,
+                settled: settled.clone(),
                 timeouts: config.timeouts,
                 served: served.clone(),
                 ..BranchConfig::default()
@@ -210,7 +231,28 @@ impl Cluster {
             stop,
             served,
             customers_done: Arc::default(),
+            settled,
         })
+    }
+
+    /// Waits until every branch has had every change it executed acknowledged by every peer:
+    /// at once with synchronous propagation, whose changes are answered only then.
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            // Registered before the branches are read, so that a branch settling in between
+            // is not missed.
+            notified.as_mut().enable();
+            if self
+                .branches
+                .values()
+                .all(|branch| lock(&branch.state).settled())
+            {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Where each branch listens.
@@ -293,6 +335,8 @@ impl Cluster {
             faults: Vec::new(),
             source: None,
             roaming: scenario.visits.roaming(),
+            propagation: self.config.propagation,
+            guarantees: self.config.guarantees,
         }
     }
 

@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::model::{Action, BranchId, ClockModel, CustomerId, EventId, Process, Schedule};
 use crate::net;
 use crate::scenario::CustomerSpec;
+use crate::session::Writes;
 use crate::trace::{EventKind, Outcome, ProcessTable, Recorder, Recording, TraceEvent};
 use crate::wire::pb::{self, branch_client::BranchClient};
 use crate::wire::{Answer, CustomerRequest};
@@ -128,6 +129,9 @@ pub async fn run(
             .map(|(branch, channel)| (*branch, BranchClient::new(channel.clone())))
             .collect();
         let mut latencies = Vec::with_capacity(customer.events.len());
+        // The session: how many of this customer's writes each branch executed, as their
+        // answers said. Every request carries it (see `crate::session`).
+        let mut writes = Writes::new();
         for event in &customer.events {
             let (id, action) = (event.id, event.action);
             let branch = customer.branch_of(event);
@@ -148,6 +152,7 @@ pub async fn run(
                 event: id,
                 action,
                 stamp: recorder.send(),
+                writes: writes.clone(),
             };
             let started = Instant::now();
             let answer = timeout(deadline, call_until_answered(client, request, ask_again)).await;
@@ -162,6 +167,9 @@ pub async fn run(
                 continue;
             };
             latencies.push(started.elapsed());
+            if let Some(write) = answer.write {
+                writes.count_through(branch, write);
+            }
             let receive = EventKind::Receive(action);
             recorder.receive(receive, id, &answer.stamp, receive.ticks(model));
             recorder.note_outcome(answer.outcome);

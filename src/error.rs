@@ -37,6 +37,41 @@ pub enum Error {
         /// What is wrong with the certificate.
         problem: String,
     },
+    /// A customer that is not of the run, at a branch whose customers go from branch to branch.
+    #[error("{branch}: {customer} is not a customer of the run")]
+    UnknownCustomer {
+        /// The branch that refused.
+        branch: BranchId,
+        /// The customer that asked.
+        customer: CustomerId,
+    },
+    /// A customer's session names a branch that is not of the run.
+    #[error(
+        "{branch}: {customer}'s session counts writes at {named}, which is not a branch of the run"
+    )]
+    SessionBranch {
+        /// The branch that refused.
+        branch: BranchId,
+        /// The customer.
+        customer: CustomerId,
+        /// The branch its session names.
+        named: BranchId,
+    },
+    /// A customer's session counts more of its writes at a branch than that branch executed:
+    /// waiting for them would be waiting forever.
+    #[error(
+        "{branch}: {customer}'s session counts {claimed} of its writes here, but {branch} executed {executed}"
+    )]
+    SessionAhead {
+        /// The branch that refused.
+        branch: BranchId,
+        /// The customer.
+        customer: CustomerId,
+        /// The writes its session counts here.
+        claimed: u64,
+        /// The writes the branch executed for it.
+        executed: u64,
+    },
     /// Applying a change would overflow a branch's 64-bit balance.
     #[error("{branch}: event {event}: the balance would overflow")]
     Overflow {
@@ -167,15 +202,18 @@ impl From<Error> for tonic::Status {
     fn from(error: Error) -> Self {
         let message = error.to_string();
         match error {
-            Error::PermissionDenied { .. } | Error::Forbidden { .. } => {
-                tonic::Status::permission_denied(message)
-            }
+            Error::PermissionDenied { .. }
+            | Error::Forbidden { .. }
+            | Error::UnknownCustomer { .. } => tonic::Status::permission_denied(message),
             Error::Unauthenticated { .. } => tonic::Status::unauthenticated(message),
             Error::Overflow { .. } | Error::OutOfSequence { .. } => {
                 tonic::Status::out_of_range(message)
             }
             Error::UnknownOrigin { .. } => tonic::Status::permission_denied(message),
-            Error::Wire(_) => tonic::Status::invalid_argument(message),
+            Error::Wire(_) | Error::SessionBranch { .. } => {
+                tonic::Status::invalid_argument(message)
+            }
+            Error::SessionAhead { .. } => tonic::Status::failed_precondition(message),
             Error::NotBegun { .. } => tonic::Status::failed_precondition(message),
             Error::Draining { .. } | Error::Store { .. } | Error::NotBegunYet { .. } => {
                 tonic::Status::unavailable(message)

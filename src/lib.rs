@@ -15,6 +15,8 @@
 //! - [`json`]: JSON from outside read strictly (no key given twice), values cut in messages.
 //! - [`scenario`]: what a run is given: the input file read and validated, the built-in sample,
 //!   seeded workloads.
+//! - [`session`]: a customer's session vector of its writes, and what a branch has applied of
+//!   each customer's: read-your-writes and monotonic writes.
 //! - [`trace`]: what a run records: each process's recorder, the history, the branch logs and
 //!   the output format, the faults log, the `--trace` file.
 //! - [`verify`]: the invariants, what clocks say about causality, and the `check` command's
@@ -63,6 +65,7 @@ pub mod remote;
 pub mod report;
 pub mod rng;
 pub mod scenario;
+pub mod session;
 pub mod sim;
 pub mod source;
 pub mod tls;

@@ -14,7 +14,9 @@ use lamport_bank::app::render::{RenderOptions, run as render};
 use lamport_bank::app::run::{RunOptions, run};
 use lamport_bank::app::serve::{HealthArgs, LogFormat, ResetArgs, ServeArgs, TlsArgs};
 use lamport_bank::app::simulate::{SimulateOptions, run as simulate};
-use lamport_bank::app::{self, AppError, Clocks, Console, Outcome, OutputPaths};
+use lamport_bank::app::{
+    self, AppError, Clocks, Console, Guarantees, Outcome, OutputPaths, Propagation,
+};
 use lamport_bank::bench::{self as benchmark, BenchConfig};
 use lamport_bank::model::Schedule;
 use lamport_bank::sim::SimConfig;
@@ -156,6 +158,18 @@ struct ScenarioArgs {
     /// instead of one customer after another and one branch after another.
     #[arg(long)]
     concurrent: bool,
+    /// When the origin of a deposit or withdraw answers its customer: `sync` (the default)
+    /// after every other branch has applied the change; `async` right after executing it,
+    /// sending it to every other branch at once in the background (customers that go from
+    /// branch to branch then rely on their session guarantees).
+    #[arg(long, value_enum, default_value_t = Propagation::Sync)]
+    propagation: Propagation,
+    /// With --propagation async: `enforced` (the default) makes a branch wait until it has
+    /// applied every write a customer made before serving it (read-your-writes), and apply each
+    /// customer's writes in the order the customer made them (monotonic writes); `none` waits
+    /// for nothing, so that you can see what goes wrong without them.
+    #[arg(long, value_enum, default_value_t = Guarantees::Enforced)]
+    session_guarantees: Guarantees,
 }
 
 impl ScenarioArgs {
@@ -235,6 +249,8 @@ fn command(command: Command, console: &mut Console) -> Outcome {
             &RunOptions {
                 model: args.scenario.clocks.map(Into::into),
                 schedule: args.scenario.schedule(),
+                propagation: args.scenario.propagation.into(),
+                guarantees: args.scenario.session_guarantees.into(),
                 input: args.input,
                 outputs: args.outputs,
                 cluster: args.cluster,
@@ -250,6 +266,8 @@ fn command(command: Command, console: &mut Console) -> Outcome {
                 model: model.unwrap_or_default(),
                 schedule: args.scenario.schedule(),
                 bug: None,
+                propagation: args.scenario.propagation.into(),
+                guarantees: args.scenario.session_guarantees.into(),
             };
             let (input, seeds, outputs) = (args.input, args.seeds, args.outputs);
             let options = SimulateOptions {

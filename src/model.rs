@@ -366,6 +366,72 @@ impl Visits {
     }
 }
 
+/// When the origin of a deposit or withdraw answers its customer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PropagationMode {
+    /// After every other branch has applied the change (the original's design): replicas agree
+    /// whenever no change is in flight, and a customer's next request sees its writes anywhere.
+    #[default]
+    Sync,
+    /// Right after executing it; the change is propagated in the background (the course's
+    /// client-centric project). What a customer sees is then up to its session guarantees.
+    Async,
+}
+
+impl PropagationMode {
+    /// Every mode.
+    pub const ALL: [PropagationMode; 2] = [PropagationMode::Sync, PropagationMode::Async];
+
+    /// The mode's name on the command line, in traces and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            PropagationMode::Sync => "sync",
+            PropagationMode::Async => "async",
+        }
+    }
+
+    /// The mode of a name (as [`PropagationMode::name`] writes it), if it is one.
+    pub fn parse(name: &str) -> Option<PropagationMode> {
+        Self::ALL.into_iter().find(|mode| mode.name() == name)
+    }
+}
+
+/// Whether branches enforce a customer's session guarantees (read-your-writes and monotonic
+/// writes; see [`crate::session`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SessionGuarantees {
+    /// A branch waits until it has applied every write a customer made before serving it, and
+    /// applies each customer's writes in the order the customer made them.
+    #[default]
+    Enforced,
+    /// Nothing is waited for: with asynchronous propagation, a customer may read a branch that
+    /// has not seen its writes yet, and a branch may apply them out of order.
+    None,
+}
+
+impl SessionGuarantees {
+    /// Both settings.
+    pub const ALL: [SessionGuarantees; 2] = [SessionGuarantees::Enforced, SessionGuarantees::None];
+
+    /// The setting's name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SessionGuarantees::Enforced => "enforced",
+            SessionGuarantees::None => "none",
+        }
+    }
+
+    /// The setting of a name, if it is one.
+    pub fn parse(name: &str) -> Option<SessionGuarantees> {
+        Self::ALL.into_iter().find(|setting| setting.name() == name)
+    }
+
+    /// Whether branches wait for what a customer's session needs.
+    pub fn enforced(self) -> bool {
+        self == SessionGuarantees::Enforced
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

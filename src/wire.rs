@@ -8,6 +8,7 @@ use std::marker::PhantomData;
 use tonic::codec::BufferSettings;
 
 use crate::model::{Action, BranchId, CustomerId, EventId, MessageId, Op, Process};
+use crate::session::{WriteId, Writes};
 use crate::trace::{Outcome, Stamp};
 
 /// The first buffer, in bytes, that each call reserves to encode or decode a message. Every
@@ -114,6 +115,22 @@ pub enum WireError {
     /// An answer to a deposit or withdraw that is neither success nor fail.
     #[error("result {0} is neither success nor fail")]
     UnknownResult(i32),
+    /// A session vector that names a branch twice, or branch 0.
+    #[error("the session names branch {0} twice, or a branch 0")]
+    SessionBranch(u32),
+    /// A session vector of more than [`MAX_VECTOR`] entries, or a count beyond [`MAX_CLOCK`].
+    #[error(
+        "a session of {entries} entries, up to {largest} writes each (at most {MAX_VECTOR} entries of {MAX_CLOCK})"
+    )]
+    SessionTooLarge {
+        /// Its entries.
+        entries: usize,
+        /// Its largest count.
+        largest: u64,
+    },
+    /// A propagation whose session does not count the propagated write at its origin.
+    #[error("the session counts no write at the origin B{0}, where the change was made")]
+    SessionWithoutWrite(u32),
 }
 
 /// A customer's request to its branch, as the branch acts on it.
@@ -127,6 +144,8 @@ pub struct CustomerRequest {
     pub action: Action,
     /// The customer's clocks at sending.
     pub stamp: Stamp,
+    /// The customer's session: how many of its writes each branch executed.
+    pub writes: Writes,
 }
 
 /// A branch's answer to a customer's request.
@@ -140,6 +159,8 @@ pub struct Answer {
     pub balance: i64,
     /// The branch's clocks at sending.
     pub stamp: Stamp,
+    /// For a change applied, its number among the customer's writes at this branch.
+    pub write: Option<u64>,
 }
 
 /// An origin branch's request that a peer apply a change it has executed.
@@ -161,6 +182,56 @@ pub struct Propagation {
     /// Every propagation of the origin to this peer numbered up to this one has been answered
     /// to the origin: the peer may forget those answers (see the proto).
     pub acknowledged_through: u64,
+    /// The customer's session when it made the change, the change included: it is the write
+    /// [`Propagation::write`].
+    pub writes: Writes,
+    /// The customer who made the change.
+    pub customer: CustomerId,
+}
+
+impl Propagation {
+    /// The customer's write this propagation carries.
+    pub fn write(&self) -> WriteId {
+        WriteId {
+            customer: self.customer,
+            origin: self.origin,
+            number: self.writes.at(self.origin),
+        }
+    }
+}
+
+/// A session vector from the wire: each branch once, not 0, counts within bounds.
+fn session(counts: Vec<pb::WriteCount>) -> Result<Writes, WireError> {
+    let largest = counts.iter().map(|count| count.count).max().unwrap_or(0);
+    if counts.len() > MAX_VECTOR || largest > MAX_CLOCK {
+        return Err(WireError::SessionTooLarge {
+            entries: counts.len(),
+            largest,
+        });
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(bad) = counts
+        .iter()
+        .find(|count| count.branch_id == 0 || !seen.insert(count.branch_id))
+    {
+        return Err(WireError::SessionBranch(bad.branch_id));
+    }
+    Ok(Writes::from_counts(
+        counts
+            .into_iter()
+            .map(|count| (BranchId(count.branch_id), count.count)),
+    ))
+}
+
+/// A session vector for the wire.
+fn session_counts(writes: &Writes) -> Vec<pb::WriteCount> {
+    writes
+        .iter()
+        .map(|(branch, count)| pb::WriteCount {
+            branch_id: branch.0,
+            count,
+        })
+        .collect()
 }
 
 /// A peer's acknowledgement that it applied a propagation.
@@ -247,6 +318,7 @@ impl TryFrom<pb::QueryRequest> for CustomerRequest {
             event: EventId(request.event_id),
             action: Action::Query,
             stamp: received(Process::Customer(customer), request.stamp)?,
+            writes: session(request.writes)?,
         })
     }
 }
@@ -266,6 +338,7 @@ impl TryFrom<(Op, pb::ChangeRequest)> for CustomerRequest {
                 Op::Withdraw => Action::Withdraw(money),
             },
             stamp: received(Process::Customer(customer), request.stamp)?,
+            writes: session(request.writes)?,
         })
     }
 }
@@ -275,6 +348,7 @@ impl From<CustomerRequest> for pb::QueryRequest {
         pb::QueryRequest {
             customer_id: request.customer.0,
             event_id: request.event.0,
+            writes: session_counts(&request.writes),
             stamp: Some(request.stamp.into()),
         }
     }
@@ -287,6 +361,7 @@ impl From<CustomerRequest> for pb::ChangeRequest {
             customer_id: request.customer.0,
             event_id: request.event.0,
             money: request.action.change().map_or(0, |(_, money)| money),
+            writes: session_counts(&request.writes),
             stamp: Some(request.stamp.into()),
         }
     }
@@ -312,6 +387,7 @@ impl TryFrom<pb::QueryReply> for Answer {
             outcome: Outcome::Balance(reply.balance),
             balance: reply.balance,
             stamp: received(Process::Branch(branch), reply.stamp)?,
+            write: None,
         })
     }
 }
@@ -328,6 +404,7 @@ impl From<Answer> for pb::ChangeReply {
             balance: answer.balance,
             branch_id: answer.branch.0,
             stamp: Some(answer.stamp.into()),
+            write: answer.write.unwrap_or(0),
         }
     }
 }
@@ -341,12 +418,19 @@ impl TryFrom<pb::ChangeReply> for Answer {
             Ok(pb::Result::Fail) => Outcome::Fail,
             _ => return Err(WireError::UnknownResult(reply.result)),
         };
+        if reply.write > MAX_CLOCK {
+            return Err(WireError::SessionTooLarge {
+                entries: 1,
+                largest: reply.write,
+            });
+        }
         let branch = BranchId(reply.branch_id);
         Ok(Answer {
             branch,
             outcome,
             balance: reply.balance,
             stamp: received(Process::Branch(branch), reply.stamp)?,
+            write: (reply.write > 0).then_some(reply.write),
         })
     }
 }
@@ -361,6 +445,8 @@ impl From<Propagation> for pb::PropagateRequest {
             stamp: Some(propagation.stamp.into()),
             sequence: propagation.sequence,
             acknowledged_through: propagation.acknowledged_through,
+            customer_id: propagation.customer.0,
+            writes: session_counts(&propagation.writes),
         }
     }
 }
@@ -370,6 +456,10 @@ impl TryFrom<pb::PropagateRequest> for Propagation {
 
     fn try_from(request: pb::PropagateRequest) -> Result<Self, WireError> {
         let origin = BranchId(request.origin_id);
+        let writes = session(request.writes)?;
+        if writes.at(origin) == 0 {
+            return Err(WireError::SessionWithoutWrite(origin.0));
+        }
         Ok(Propagation {
             origin,
             event: EventId(request.event_id),
@@ -378,6 +468,8 @@ impl TryFrom<pb::PropagateRequest> for Propagation {
             stamp: received(Process::Branch(origin), request.stamp)?,
             sequence: request.sequence,
             acknowledged_through: request.acknowledged_through,
+            writes,
+            customer: CustomerId(request.customer_id),
         })
     }
 }
@@ -427,6 +519,7 @@ mod tests {
             event: EventId(9),
             action: Action::Withdraw(70),
             stamp: stamp(Process::Customer(c2), 4, 3),
+            writes: Writes::from_counts([(BranchId(1), 2), (BranchId(4), 1)]),
         };
         let wire = pb::ChangeRequest::from(withdraw.clone());
         assert_eq!(
@@ -439,6 +532,7 @@ mod tests {
             event: EventId(10),
             customer: c2,
             stamp: stamp(Process::Customer(c2), 5, 4),
+            writes: Writes::new(),
         };
         let wire = pb::QueryRequest::from(query.clone());
         assert_eq!(CustomerRequest::try_from(wire), Ok(query));
@@ -449,6 +543,7 @@ mod tests {
             outcome: Outcome::Fail,
             balance: 30,
             stamp: stamp(Process::Branch(b2), 8, 1),
+            write: Some(3),
         };
         assert_eq!(
             Answer::try_from(pb::ChangeReply::from(answer.clone())),
@@ -463,6 +558,8 @@ mod tests {
             stamp: stamp(Process::Branch(b2), 3, 7),
             sequence: 4,
             acknowledged_through: 3,
+            writes: Writes::from_counts([(b2, 3)]),
+            customer: c2,
         };
         let wire = pb::PropagateRequest::from(propagation.clone());
         assert_eq!(Propagation::try_from(wire), Ok(propagation));
@@ -489,6 +586,11 @@ mod tests {
             stamp: Some(pb::Stamp::default()),
             sequence: 1,
             acknowledged_through: 0,
+            customer_id: 1,
+            writes: vec![pb::WriteCount {
+                branch_id: 1,
+                count: 1,
+            }],
         };
         assert_eq!(
             Propagation::try_from(request.clone()),
@@ -514,7 +616,7 @@ mod tests {
         let unstamped = pb::PropagateRequest {
             operation: pb::Operation::Deposit.into(),
             stamp: None,
-            ..request
+            ..request.clone()
         };
         assert_eq!(
             Propagation::try_from(unstamped),
@@ -533,6 +635,7 @@ mod tests {
                 vector,
                 message: 1,
             }),
+            writes: Vec::new(),
         };
         assert_eq!(
             CustomerRequest::try_from(stamped(u64::MAX, vec![])),
@@ -545,6 +648,54 @@ mod tests {
         assert_eq!(
             CustomerRequest::try_from(stamped(1, vec![0; 400_000])),
             Err(WireError::VectorTooLong(400_000))
+        );
+    }
+
+    /// A session from the wire names each branch once, never branch 0, within bounds; a
+    /// propagation's session counts the write it carries.
+    #[test]
+    fn sessions_are_refused_by_name() {
+        let count = |branch_id, count| pb::WriteCount { branch_id, count };
+        let query = |writes| pb::QueryRequest {
+            customer_id: 1,
+            event_id: 1,
+            stamp: Some(pb::Stamp::default()),
+            writes,
+        };
+        assert_eq!(
+            CustomerRequest::try_from(query(vec![count(2, 1), count(2, 3)])).map(|r| r.writes),
+            Err(WireError::SessionBranch(2))
+        );
+        assert_eq!(
+            CustomerRequest::try_from(query(vec![count(0, 1)])).map(|r| r.writes),
+            Err(WireError::SessionBranch(0))
+        );
+        assert_eq!(
+            CustomerRequest::try_from(query(vec![count(1, MAX_CLOCK + 1)])).map(|r| r.writes),
+            Err(WireError::SessionTooLarge {
+                entries: 1,
+                largest: MAX_CLOCK + 1
+            })
+        );
+        // A count of 0 says nothing: it is left out.
+        assert_eq!(
+            CustomerRequest::try_from(query(vec![count(1, 0), count(3, 2)])).map(|r| r.writes),
+            Ok(Writes::from_counts([(BranchId(3), 2)]))
+        );
+        let propagation = pb::PropagateRequest {
+            origin_id: 2,
+            event_id: 1,
+            operation: pb::Operation::Deposit.into(),
+            money: 5,
+            stamp: Some(pb::Stamp::default()),
+            sequence: 1,
+            acknowledged_through: 0,
+            customer_id: 1,
+            writes: vec![count(1, 1)],
+        };
+        assert_eq!(
+            Propagation::try_from(propagation),
+            Err(WireError::SessionWithoutWrite(2))
         );
     }
 }

@@ -646,6 +646,7 @@ async fn the_verdict_as_json() {
             "course": null,
             "exact": true,
             "clocks": "original",
+            "propagation": "sync",
             "events": 31,
             "processes": 6,
             "pairs": {"ordered": 332, "concurrent": 133, "concurrent_different_lamport": 120},

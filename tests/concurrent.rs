@@ -114,6 +114,7 @@ async fn the_run_checks_itself_as_check_checks_its_trace() {
                 vector: Vec::new(),
                 message: 7,
             }),
+            writes: Vec::new(),
         })
         .await
         .expect("answered");

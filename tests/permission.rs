@@ -21,6 +21,7 @@ async fn a_branch_refuses_another_branchs_customer() {
             customer_id: 3,
             event_id: 1,
             stamp: Some(Stamp::default()),
+            ..Default::default()
         })
         .await
         .expect_err("refused");
@@ -32,6 +33,7 @@ async fn a_branch_refuses_another_branchs_customer() {
             event_id: 2,
             money: 10,
             stamp: Some(Stamp::default()),
+            ..Default::default()
         })
         .await
         .expect_err("refused");

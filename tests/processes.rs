@@ -388,6 +388,7 @@ async fn sigterm_drains_the_calls_in_flight() {
                     event_id: 1,
                     money: 5,
                     stamp: stamp(1),
+                    ..Default::default()
                 })
                 .await
         })
@@ -402,6 +403,7 @@ async fn sigterm_drains_the_calls_in_flight() {
             customer_id: 1,
             event_id: 2,
             stamp: stamp(2),
+            ..Default::default()
         })
         .await
         .expect_err("refused while draining");

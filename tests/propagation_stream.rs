@@ -7,7 +7,7 @@ mod common;
 use common::example;
 use lamport_bank::model::BranchId;
 use lamport_bank::wire::pb::{
-    Operation, PropagateReply, PropagateRequest, Stamp, branch_client::BranchClient,
+    Operation, PropagateReply, PropagateRequest, Stamp, WriteCount, branch_client::BranchClient,
 };
 use lamport_bank::{Cluster, RunConfig};
 use tokio::sync::mpsc;
@@ -28,6 +28,12 @@ fn deposit(event_id: u64, money: i64, message: u64, acknowledged_through: u64) -
         }),
         sequence: message,
         acknowledged_through,
+        // Customer 1's writes at branch 1, one per message.
+        customer_id: 1,
+        writes: vec![WriteCount {
+            branch_id: 1,
+            count: message,
+        }],
     }
 }
 
@@ -137,7 +143,8 @@ async fn a_refused_propagation_ends_the_stream_with_its_status() {
 /// Forged propagations are refused, each with its status, and change nothing: one from an
 /// origin that is not another branch of the cluster (an unknown one, the branch itself), one
 /// that skips ahead of its origin's sequence (with a claim that everything before it was
-/// acknowledged), a clock of `u64::MAX`, and a vector of 400,000 entries.
+/// acknowledged), a clock of `u64::MAX`, a vector of 400,000 entries, and a session that does
+/// not count the write it carries.
 #[tokio::test]
 async fn forged_propagations_are_refused_and_change_nothing() {
     let forged: Vec<(&str, PropagateRequest, tonic::Code)> = vec![
@@ -145,6 +152,10 @@ async fn forged_propagations_are_refused_and_change_nothing() {
             "an origin that is no branch",
             PropagateRequest {
                 origin_id: 9,
+                writes: vec![WriteCount {
+                    branch_id: 9,
+                    count: 1,
+                }],
                 ..deposit(10, 5, 1, 0)
             },
             tonic::Code::PermissionDenied,
@@ -153,6 +164,10 @@ async fn forged_propagations_are_refused_and_change_nothing() {
             "the branch itself as origin",
             PropagateRequest {
                 origin_id: 2,
+                writes: vec![WriteCount {
+                    branch_id: 2,
+                    count: 1,
+                }],
                 ..deposit(10, 5, 1, 0)
             },
             tonic::Code::PermissionDenied,
@@ -185,6 +200,14 @@ async fn forged_propagations_are_refused_and_change_nothing() {
                     vector: vec![1; 400_000],
                     message: 1,
                 }),
+                ..deposit(10, 5, 1, 0)
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "a session that does not count the write it carries",
+            PropagateRequest {
+                writes: Vec::new(),
                 ..deposit(10, 5, 1, 0)
             },
             tonic::Code::InvalidArgument,

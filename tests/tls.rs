@@ -289,6 +289,7 @@ fn deposit(customer: u32) -> ChangeRequest {
         event_id: 900 + u64::from(customer),
         money: 5,
         stamp: stamp(900),
+        ..Default::default()
     }
 }
 
@@ -376,6 +377,7 @@ async fn callers_are_who_their_certificates_name() {
         customer_id: 2,
         event_id: 1,
         stamp: stamp(1),
+        ..Default::default()
     };
     let refused = bounded(one_at_two.query(query)).await.expect_err("refused");
     assert_eq!(refused.code(), Code::PermissionDenied);
@@ -402,6 +404,11 @@ async fn callers_are_who_their_certificates_name() {
         stamp: stamp(1),
         sequence: 1,
         acknowledged_through: 0,
+        customer_id: 1,
+        writes: vec![pb::WriteCount {
+            branch_id: origin,
+            count: 1,
+        }],
     };
     let refused = bounded(all_at_one.propagate(tokio_stream::iter([propagation(2)])))
         .await

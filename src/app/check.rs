@@ -3,7 +3,7 @@
 //! input), checks every rule its content allows, and prints one line per broken rule and a
 //! summary (or the verdict as JSON).
 
-use super::{AppError, Clocks, Console, Ended, Outcome};
+use super::{AppError, Clocks, Console, Ended, Outcome, Propagation};
 use crate::source;
 use crate::trace::Course;
 use crate::verify::audit::{self, Options};
@@ -32,6 +32,11 @@ pub struct CheckOptions {
     /// when an `X_response` appears).
     #[arg(long, value_enum, value_name = "MODEL")]
     pub clocks: Option<Clocks>,
+    /// How the run that wrote an output propagated its changes: `async` when each was answered
+    /// right after its execute (`run --propagation async`), so that the reply comes before
+    /// the acknowledgements. A trace file's header says it, and this is not needed.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub propagation: Option<Propagation>,
     /// The run's input (`-`: standard input), which Project 1 results (each customer's
     /// `recv` list, as `run --recv` writes them) are checked against.
     #[arg(long, value_name = "FILE")]
@@ -52,6 +57,7 @@ pub fn run(options: &CheckOptions, console: &mut Console) -> Outcome {
         course: options.course,
         model: options.clocks.map(Into::into),
         scenario,
+        propagation: options.propagation.map(Into::into),
     };
     let verdict = match options.files.as_slice() {
         [file] => {

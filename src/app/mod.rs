@@ -54,6 +54,64 @@ impl From<Clocks> for crate::model::ClockModel {
     }
 }
 
+/// When an origin answers its customer, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Propagation {
+    /// After every other branch has applied the change (the default).
+    #[default]
+    Sync,
+    /// Right after executing it, propagating in the background.
+    Async,
+}
+
+impl From<Propagation> for crate::model::PropagationMode {
+    fn from(propagation: Propagation) -> Self {
+        match propagation {
+            Propagation::Sync => crate::model::PropagationMode::Sync,
+            Propagation::Async => crate::model::PropagationMode::Async,
+        }
+    }
+}
+
+/// Whether branches enforce session guarantees, as the command line names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Guarantees {
+    /// Read-your-writes and monotonic writes: branches wait for what a session needs (the
+    /// default).
+    #[default]
+    Enforced,
+    /// Nothing is waited for.
+    None,
+}
+
+impl From<Guarantees> for crate::model::SessionGuarantees {
+    fn from(guarantees: Guarantees) -> Self {
+        match guarantees {
+            Guarantees::Enforced => crate::model::SessionGuarantees::Enforced,
+            Guarantees::None => crate::model::SessionGuarantees::None,
+        }
+    }
+}
+
+/// Refuses settings that change nothing: without asynchronous propagation, no request ever
+/// waits for a write, so switching the guarantees off would only mislead.
+pub fn check_propagation(
+    propagation: crate::model::PropagationMode,
+    guarantees: crate::model::SessionGuarantees,
+) -> Result<(), AppError> {
+    if propagation == crate::model::PropagationMode::Sync
+        && guarantees == crate::model::SessionGuarantees::None
+    {
+        return Err(AppError::BadInput(
+            "--session-guarantees none: only with --propagation async (a change propagated \
+             synchronously is on every branch before its customer hears of it, so nothing is \
+             ever waited for)"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
 /// How a command that ran to its end ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {

@@ -7,7 +7,7 @@ use super::serve::TlsArgs;
 use super::{AppError, Console, Ended, Outcome, pictures, progress};
 use crate::cluster::{self, RunConfig, RunProgress};
 use crate::limits;
-use crate::model::{ClockModel, Schedule};
+use crate::model::{ClockModel, PropagationMode, Schedule, SessionGuarantees};
 use crate::remote::run as remote;
 use crate::report::Report;
 use crate::scenario::Scenario;
@@ -22,6 +22,10 @@ pub struct RunOptions {
     pub model: Option<ClockModel>,
     /// Customers one after another, or all at once.
     pub schedule: Schedule,
+    /// Whether changes are answered after they are propagated, or before.
+    pub propagation: PropagationMode,
+    /// Whether branches enforce their customers' session guarantees.
+    pub guarantees: SessionGuarantees,
     /// The files to write.
     pub outputs: OutputPaths,
     /// Run the customers against this cluster of `serve` processes (a cluster file) instead of
@@ -35,6 +39,7 @@ pub struct RunOptions {
 pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
     options.outputs.pictures.svg_window()?;
+    super::check_propagation(options.propagation, options.guarantees)?;
     if let Some(cluster) = &options.cluster {
         return run_on_cluster(options, cluster, console);
     }
@@ -55,6 +60,8 @@ pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
         model: options.outputs.model(options.model)?.unwrap_or_default(),
         schedule: options.schedule,
         recording,
+        propagation: options.propagation,
+        guarantees: options.guarantees,
         ..RunConfig::default()
     };
     let runtime = super::runtime()?;
@@ -78,6 +85,13 @@ pub fn run(options: &RunOptions, console: &mut Console) -> Outcome {
 /// Runs the input's customers against the cluster the file at `path` describes, then writes
 /// and prints what a run on this machine would.
 fn run_on_cluster(options: &RunOptions, path: &str, console: &mut Console) -> Outcome {
+    if options.propagation != PropagationMode::Sync {
+        return Err(AppError::BadInput(
+            "--propagation async: branches served on their own propagate synchronously; run \
+             it without --cluster (or with simulate)"
+                .to_string(),
+        ));
+    }
     let cluster = super::serve::load_cluster(path)?;
     let (source, scenario) = super::load(options.input.as_deref(), console)?;
     if scenario.visits.roaming() {

@@ -36,6 +36,7 @@ pub fn run(options: &SimulateOptions, console: &mut Console) -> Outcome {
 
 fn run_one(options: &SimulateOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
+    super::check_propagation(options.config.propagation, options.config.guarantees)?;
     options.outputs.pictures.svg_window()?;
     let (source, scenario) = super::load(options.input.as_deref(), console)?;
     options.outputs.check_for(&scenario)?;
@@ -61,6 +62,7 @@ fn run_one(options: &SimulateOptions, console: &mut Console) -> Outcome {
 }
 
 fn run_sweep(options: &SimulateOptions, seeds: &Seeds, console: &mut Console) -> Outcome {
+    super::check_propagation(options.config.propagation, options.config.guarantees)?;
     if let Some((flag, _)) = options.outputs.flags().first() {
         return Err(AppError::BadInput(format!(
             "{}: a sweep writes no files; replay one seed (its command is printed when it \

@@ -23,7 +23,8 @@ use rusqlite::{Connection, params};
 use tokio::sync::watch;
 
 pub use crate::error::StoreError;
-use crate::model::{BranchId, EventId, Op, Process};
+use crate::model::{BranchId, CustomerId, EventId, Op, Process};
+use crate::session::WriteId;
 use crate::wire::pb::{self, journal as jpb};
 use crate::wire::{Acknowledgement, CustomerRequest, Propagation, WireError};
 
@@ -65,6 +66,13 @@ pub enum Entry {
         op: Op,
         /// Its event.
         event: EventId,
+    },
+    /// A request or propagation of `event` began to wait for `write`.
+    Wait {
+        /// The event that waits.
+        event: EventId,
+        /// The write it waits for.
+        write: WriteId,
     },
 }
 
@@ -120,6 +128,7 @@ impl Entry {
                 ack.stamp.lamport
             ),
             Entry::Reply { op, event } => format!("answer the {} (event {event})", op.name()),
+            Entry::Wait { event, write } => format!("event {event} waits for {write}"),
         }
     }
 
@@ -161,6 +170,12 @@ impl Entry {
             Entry::Reply { op, event } => E::Reply(jpb::Replied {
                 operation: pb::Operation::from(op).into(),
                 event_id: event.0,
+            }),
+            Entry::Wait { event, write } => E::Wait(jpb::Waited {
+                event_id: event.0,
+                customer_id: write.customer.0,
+                origin_id: write.origin.0,
+                write: write.number,
             }),
         };
         jpb::Entry { entry: Some(entry) }.encode_to_vec()
@@ -207,6 +222,14 @@ impl Entry {
             E::Reply(replied) => Entry::Reply {
                 op: Op::try_from(replied.operation).map_err(wire)?,
                 event: EventId(replied.event_id),
+            },
+            E::Wait(waited) => Entry::Wait {
+                event: EventId(waited.event_id),
+                write: WriteId {
+                    customer: CustomerId(waited.customer_id),
+                    origin: BranchId(waited.origin_id),
+                    number: waited.write,
+                },
             },
         })
     }
@@ -530,6 +553,7 @@ mod tests {
                 "begin a run of B1 C1",
                 "answer C1's query (event 1, stamped L=0)",
                 "execute C1's withdraw 30 (event 2, stamped L=1)",
+                "event 2 waits for C1's write 1 at B2",
                 "send withdraw 30 (event 2) to B2 as message 1, stamped L=4",
                 "apply withdraw 30 (event 2) from B2, message 1, stamped L=3",
                 "B2 acknowledged withdraw (event 2), message 1, stamped L=6",
@@ -548,6 +572,9 @@ mod tests {
             stamp: stamp(Process::Branch(BranchId(1)), 4, 2),
             sequence: 1,
             acknowledged_through: 0,
+            // C1's write at B1, after one at B2 (the apply below is that one).
+            writes: crate::session::Writes::from_counts([(BranchId(1), 1), (BranchId(2), 1)]),
+            customer: CustomerId(1),
         };
         vec![
             Entry::Begin(vec![Process::Branch(BranchId(1)), customer]),
@@ -556,13 +583,23 @@ mod tests {
                 event: EventId(1),
                 action: Action::Query,
                 stamp: stamp(customer, 0, 1),
+                writes: crate::session::Writes::new(),
             }),
             Entry::Execute(CustomerRequest {
                 customer: CustomerId(1),
                 event: EventId(2),
                 action: Action::Withdraw(30),
                 stamp: stamp(customer, 1, 2),
+                writes: crate::session::Writes::from_counts([(BranchId(2), 1)]),
             }),
+            Entry::Wait {
+                event: EventId(2),
+                write: WriteId {
+                    customer: CustomerId(1),
+                    origin: BranchId(2),
+                    number: 1,
+                },
+            },
             Entry::Send {
                 peer: BranchId(2),
                 propagation: propagation.clone(),

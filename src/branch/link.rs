@@ -532,6 +532,8 @@ mod tests {
             sequence: number,
             // No limit from the branch on what the peer may forget (see `BranchState::propagation_to`).
             acknowledged_through: u64::MAX,
+            writes: crate::session::Writes::from_counts([(ORIGIN, number)]),
+            customer: crate::model::CustomerId(1),
         }
     }
 

@@ -27,7 +27,7 @@ use tonic::transport::server::Connected;
 use tracing::Instrument;
 
 use crate::error::Error;
-use crate::model::{BranchId, Schedule};
+use crate::model::{BranchId, PropagationMode, Schedule, SessionGuarantees};
 use crate::net::{self, Timeouts};
 use crate::trace::FaultLog;
 use inject::Injector;
@@ -54,6 +54,13 @@ pub struct BranchConfig {
     /// Whether the branch serves every customer of the run (whose events name the branch that
     /// serves them, as the client-centric project's inputs do), not only the one with its id.
     pub roaming: bool,
+    /// Whether a change is answered after it is propagated, or before.
+    pub propagation: PropagationMode,
+    /// Whether the branch waits for what its customers' sessions need.
+    pub guarantees: SessionGuarantees,
+    /// Woken whenever the branch has merged the last acknowledgement it was waiting for (see
+    /// [`BranchState::settled`]); may be shared by several branches.
+    pub settled: Arc<Notify>,
     /// Deadlines and backoff of propagations.
     pub timeouts: Timeouts,
     /// Where retries and deliberate duplicates are noted, if anywhere.

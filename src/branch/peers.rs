@@ -35,6 +35,11 @@ impl Peers {
         }
     }
 
+    /// Whether there is no other branch.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
     /// The peers in ascending id, each with its link.
     pub fn iter(&self) -> impl Iterator<Item = (BranchId, &Link)> + '_ {
         self.links.iter().map(|(peer, link)| (*peer, link))

@@ -17,12 +17,14 @@ use tonic::{Request, Response, Status, Streaming};
 use super::journal::Commit;
 use super::link::{Link, Posted};
 use super::peers::Peers;
-use super::state::{BranchState, Earlier, Execution};
+use super::state::{BranchState, Change, Earlier, Execution};
 use super::{BranchConfig, Gate, Pass, SharedState, lock};
 use crate::error::Error;
-use crate::model::{BranchId, CustomerId, EventId, MessageId, Op, Process, Schedule};
+use crate::model::{
+    BranchId, CustomerId, EventId, MessageId, Op, Process, PropagationMode, Schedule,
+};
 use crate::tls;
-use crate::trace::{Fault, Outcome, Stamp};
+use crate::trace::{Fault, Stamp};
 use crate::wire::pb::{self, branch_server};
 use crate::wire::{Acknowledgement, Answer, CustomerRequest, Propagation};
 
@@ -35,10 +37,24 @@ pub struct BranchService {
     config: BranchConfig,
     gate: Arc<Gate>,
     /// The changes being carried out: each runs as a task of its own, so that a customer who
-    /// hangs up does not stop a change half-way (executed here, not propagated).
+    /// hangs up does not stop a change half-way (executed here, not propagated); and, with
+    /// asynchronous propagation, the propagations of changes already answered.
     changes: TaskTracker,
     /// Woken whenever a change is answered, for a request asked again while in progress.
     answered: Arc<Notify>,
+    /// Woken whenever a customer's write is applied here, for the requests and propagations
+    /// waiting for one (session guarantees).
+    applied: Arc<Notify>,
+}
+
+/// A propagation posted on a peer's link, waiting for its acknowledgement; and a copy to post
+/// again once it is acknowledged, if the injector chose it to be delivered twice.
+#[derive(Debug)]
+struct Sent {
+    peer: BranchId,
+    link: Link,
+    posted: Posted,
+    again: Option<Propagation>,
 }
 
 impl BranchService {
@@ -60,6 +76,7 @@ impl BranchService {
             gate,
             changes,
             answered: Arc::default(),
+            applied: Arc::default(),
         }
     }
 
@@ -80,12 +97,25 @@ impl BranchService {
     }
 
     /// Refuses a customer that is not this branch's own, unless customers of the run go from
-    /// branch to branch.
+    /// branch to branch (then any customer of the run is served).
     fn authorize(&self, customer: CustomerId) -> Result<(), Error> {
-        if customer.home_branch() == self.id || self.config.roaming {
+        if customer.home_branch() == self.id {
+            return Ok(());
+        }
+        if !self.config.roaming {
+            return Err(Error::PermissionDenied {
+                branch: self.id,
+                customer,
+            });
+        }
+        let known = lock(&self.state)
+            .table()
+            .index_of(Process::Customer(customer))
+            .is_some();
+        if known {
             Ok(())
         } else {
-            Err(Error::PermissionDenied {
+            Err(Error::UnknownCustomer {
                 branch: self.id,
                 customer,
             })
@@ -100,22 +130,52 @@ impl BranchService {
         })
     }
 
+    /// While session guarantees are enforced, waits until this branch has applied every write
+    /// the customer of `request` made (read-your-writes), recording the wait as an event of its
+    /// own when there is one. A session that names what no branch will ever apply is refused.
+    async fn session_ready(&self, request: &CustomerRequest) -> Result<(), Error> {
+        let mut waiting = false;
+        loop {
+            let notified = self.applied.notified();
+            tokio::pin!(notified);
+            // Registered before the state is read, so that a write applied in between is not
+            // missed.
+            notified.as_mut().enable();
+            {
+                let mut state = lock(&self.state);
+                self.begun(&state, &request.stamp)?;
+                let missing = state.missing_for(request)?;
+                let Some(write) = missing.filter(|_| self.config.guarantees.enforced()) else {
+                    return Ok(());
+                };
+                if !waiting {
+                    tracing::debug!(event = %request.event, %write, "waiting for a write");
+                    state.wait(request.event, write);
+                    waiting = true;
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// A query: read the replica, answer at once (or give the answer again, to a query asked
     /// again).
     async fn query(&self, request: &CustomerRequest) -> Result<Answer, Error> {
         self.authorize(request.customer)?;
+        self.session_ready(request).await?;
         let (answer, commit) = {
             let mut state = lock(&self.state);
             self.begun(&state, &request.stamp)?;
             let answer = match state.earlier(request)? {
                 Earlier::Answered(answer) => answer,
                 Earlier::New | Earlier::InProgress => {
-                    let (balance, stamp) = state.serve_query(request.event, &request.stamp);
+                    let (balance, stamp) = state.serve_query(request);
                     Answer {
                         branch: self.id,
-                        outcome: Outcome::Balance(balance),
+                        outcome: crate::trace::Outcome::Balance(balance),
                         balance,
                         stamp,
+                        write: None,
                     }
                 }
             };
@@ -138,27 +198,49 @@ impl BranchService {
             .await?
     }
 
-    /// The life of a deposit or withdraw on its origin: execute, propagate, reply. A request
-    /// asked again is answered as the first time.
+    /// The life of a deposit or withdraw on its origin: execute, propagate, reply (or, with
+    /// asynchronous propagation, execute and reply, then propagate in the background). A
+    /// request asked again is answered as the first time.
     async fn change(&self, request: CustomerRequest) -> Result<Answer, Error> {
         self.authorize(request.customer)?;
-        let Some((op, money)) = request.action.change() else {
+        let Some((op, _)) = request.action.change() else {
             // The rpc a request came on says whether it is a change: a query never gets here.
             return self.query(&request).await;
         };
+        self.session_ready(&request).await?;
         let event = request.event;
-        let (earlier, execution, replied, commit) = {
+        let background = self.config.propagation == PropagationMode::Async;
+        let (earlier, execution, replied, sent, commit) = {
             let mut state = lock(&self.state);
             self.begun(&state, &request.stamp)?;
             let earlier = state.earlier(&request)?;
-            let execution =
-                (earlier == Earlier::New).then(|| state.execute(op, event, money, &request.stamp));
-            // With nothing to propagate, the reply ticks in the same step as the execute.
+            let execution = (earlier == Earlier::New).then(|| state.execute(&request));
+            let change = execution
+                .and_then(Execution::write)
+                .and_then(|write| Change::of(&request, self.id, write));
+            // With nothing to propagate, or propagating in the background, the reply ticks in
+            // the same step as the execute.
             let alone = execution == Some(Execution::Rejected)
-                || (execution.is_some() && self.peers.iter().next().is_none());
+                || (execution.is_some() && (background || self.peers.is_empty()));
             let replied = alone.then(|| (state.reply(op, event), state.balance()));
-            (earlier, execution, replied, state.commit())
+            // In the background, the change is posted to every peer in this same step: each
+            // link then carries its origin's changes in the order they were executed, which
+            // the peers' monotonic writes rely on.
+            let sent = match change.filter(|_| background) {
+                Some(change) => {
+                    let sent = self.post_to_all(&mut state, &change, &BTreeSet::new());
+                    Some((change, sent))
+                }
+                None => None,
+            };
+            (earlier, execution, replied, sent, state.commit())
         };
+        if execution.is_some() {
+            self.applied.notify_waiters();
+        }
+        if let Some((change, sent)) = sent {
+            self.settle_in_background(change, sent);
+        }
         self.committed(commit).await?;
         if let Some(execution) = execution {
             tracing::debug!(%event, ?execution, "executed");
@@ -166,9 +248,13 @@ impl BranchService {
         match (earlier, execution) {
             (Earlier::Answered(answer), _) => Ok(answer),
             (_, Some(execution)) => {
-                let replied = match replied {
-                    Some(replied) => Some(replied),
-                    None => self.propagate(op, event, money, &BTreeSet::new()).await?,
+                let replied = match (replied, execution.write()) {
+                    (Some(replied), _) => Some(replied),
+                    (None, Some(write)) => match Change::of(&request, self.id, write) {
+                        Some(change) => self.propagate(&change, &BTreeSet::new()).await?,
+                        None => None,
+                    },
+                    (None, None) => None,
                 };
                 self.finish(op, event, execution, replied).await
             }
@@ -176,9 +262,8 @@ impl BranchService {
         }
     }
 
-    /// The reply to the customer of a change that has been propagated: its stamp and the
-    /// balance then, if the reply tick was made in the step of the last acknowledgement (or of
-    /// the execute), else made now.
+    /// The reply to the customer of a change: its stamp and the balance then, if the reply tick
+    /// was made in the step of the last acknowledgement (or of the execute), else made now.
     async fn finish(
         &self,
         op: Op,
@@ -194,15 +279,12 @@ impl BranchService {
         };
         self.committed(commit).await?;
         self.answered.notify_waiters();
-        let outcome = match execution {
-            Execution::Applied => Outcome::Success,
-            Execution::Rejected => Outcome::Fail,
-        };
         Ok(Answer {
             branch: self.id,
-            outcome,
+            outcome: execution.outcome(),
             balance,
             stamp,
+            write: execution.write(),
         })
     }
 
@@ -226,6 +308,47 @@ impl BranchService {
         }
     }
 
+    /// Numbers `change`'s propagation to `peer` and posts it on its link, in a step of the
+    /// locked `state`: the link must carry this branch's messages in the order of their sequence
+    /// numbers (see `Link::post`). It sends it once the step is committed.
+    fn post_to(
+        &self,
+        state: &mut BranchState,
+        peer: BranchId,
+        link: &Link,
+        change: &Change,
+    ) -> Sent {
+        let duplicate = self
+            .config
+            .injector
+            .as_ref()
+            .is_some_and(|injector| injector.duplicate_next());
+        let propagation = state.propagation_to(peer, change);
+        let again = duplicate.then(|| propagation.clone());
+        let commit = state.commit();
+        Sent {
+            peer,
+            link: link.clone(),
+            posted: link.post(propagation, commit),
+            again,
+        }
+    }
+
+    /// Posts `change` to every peer but those of `skip`, in ascending id, in one step of the
+    /// locked `state`.
+    fn post_to_all(
+        &self,
+        state: &mut BranchState,
+        change: &Change,
+        skip: &BTreeSet<BranchId>,
+    ) -> Vec<Sent> {
+        self.peers
+            .iter()
+            .filter(|(peer, _)| !skip.contains(peer))
+            .map(|(peer, link)| self.post_to(state, peer, link, change))
+            .collect()
+    }
+
     /// Sends the change to every peer but those of `sent`, and merges each acknowledgement:
     /// one peer at a time in ascending id (sequential schedule) or all at once (concurrent
     /// schedule). The reply to the customer ticks in the same step as the last
@@ -234,9 +357,7 @@ impl BranchService {
     /// and the balance then, or `None` if there was no peer left to send to.
     async fn propagate(
         &self,
-        op: Op,
-        event: EventId,
-        money: i64,
+        change: &Change,
         sent: &BTreeSet<BranchId>,
     ) -> Result<Option<(Stamp, i64)>, Error> {
         let peers: Vec<_> = self
@@ -249,16 +370,20 @@ impl BranchService {
             Schedule::Sequential => {
                 let mut replies = Vec::with_capacity(peers.len());
                 for (peer, link) in peers {
-                    let replied = self.propagate_to(peer, link, op, event, money, &awaited);
-                    replies.push(replied.await?);
+                    let sent = self.post_to(&mut lock(&self.state), peer, link, change);
+                    replies.push(
+                        self.settle(change.op, change.event, sent, Some(&awaited))
+                            .await?,
+                    );
                 }
                 replies
             }
             Schedule::Concurrent => {
-                let calls = peers
+                let sent = self.post_to_all(&mut lock(&self.state), change, sent);
+                let settled = sent
                     .into_iter()
-                    .map(|(peer, link)| self.propagate_to(peer, link, op, event, money, &awaited));
-                join_all(calls)
+                    .map(|sent| self.settle(change.op, change.event, sent, Some(&awaited)));
+                join_all(settled)
                     .await
                     .into_iter()
                     .collect::<Result<Vec<_>, _>>()?
@@ -267,48 +392,49 @@ impl BranchService {
         Ok(replies.into_iter().flatten().next())
     }
 
-    /// Sends the change to one peer and merges its acknowledgement (and replies, if it is the
-    /// last of the `awaited` ones): returns the reply's stamp and the balance, if it replied.
-    async fn propagate_to(
+    /// Waits for the acknowledgement of `sent` and merges it (and replies, if it is the last of
+    /// the `awaited` ones: returns the reply's stamp and the balance); then posts the deliberate
+    /// duplicate, if there is one.
+    async fn settle(
         &self,
-        peer: BranchId,
-        link: &Link,
         op: Op,
         event: EventId,
-        money: i64,
-        awaited: &AtomicUsize,
+        sent: Sent,
+        awaited: Option<&AtomicUsize>,
     ) -> Result<Option<(Stamp, i64)>, Error> {
-        let duplicate = self
-            .config
-            .injector
-            .as_ref()
-            .is_some_and(|injector| injector.duplicate_next());
-        let (posted, again) = {
-            let mut state = lock(&self.state);
-            let propagation = state.propagation_to(peer, op, event, money);
-            let again = duplicate.then(|| propagation.clone());
-            // Numbered and posted under one lock: the link must carry this branch's messages
-            // in the order of their sequence numbers (see `Link::post`). It sends it once the
-            // step is committed.
-            let commit = state.commit();
-            (link.post(propagation, commit), again)
-        };
-        let replied = self.acknowledged(op, event, posted, Some(awaited)).await?;
-        if let Some(propagation) = again {
+        let replied = self.acknowledged(op, event, sent.posted, awaited).await?;
+        if let Some(propagation) = sent.again {
             self.note(Fault::Duplicate {
                 message: MessageId {
                     sender: Process::Branch(self.id),
                     number: propagation.stamp.message.number,
                 },
-                to: Process::Branch(peer),
+                to: Process::Branch(sent.peer),
             });
             // The peer must recognise the repeat; its answer is not received again (this branch
             // has already merged the first acknowledgement).
-            link.post(propagation, Commit::none())
+            sent.link
+                .post(propagation, Commit::none())
                 .acknowledged()
                 .await?;
         }
         Ok(replied)
+    }
+
+    /// Merges the acknowledgements of a change answered before it was propagated, as a task of
+    /// `changes`.
+    fn settle_in_background(&self, change: Change, sent: Vec<Sent>) {
+        let service = self.clone();
+        self.changes.spawn(async move {
+            let settled = sent
+                .into_iter()
+                .map(|sent| service.settle(change.op, change.event, sent, None));
+            for result in join_all(settled).await {
+                if let Err(error) = result {
+                    tracing::warn!(event = %change.event, %error, "a propagation did not finish");
+                }
+            }
+        });
     }
 
     /// Waits for the acknowledgement of a propagation posted, and merges it; if it is the last
@@ -322,18 +448,41 @@ impl BranchService {
         awaited: Option<&AtomicUsize>,
     ) -> Result<Option<(Stamp, i64)>, Error> {
         let sequence = posted.sequence();
-        let ack = posted.acknowledged().await?;
-        let mut state = lock(&self.state);
-        state.acknowledge(op, event, sequence, &ack);
-        // Counted under the state's lock: the one that takes it to 0 is the last merged.
-        let last = awaited.is_some_and(|awaited| awaited.fetch_sub(1, Ordering::Relaxed) == 1);
-        Ok(last.then(|| (state.reply(op, event), state.balance())))
+        let ack = match posted.acknowledged().await {
+            Ok(ack) => ack,
+            Err(error) => {
+                let settled = {
+                    let mut state = lock(&self.state);
+                    state.give_up_propagation();
+                    state.settled()
+                };
+                if settled {
+                    self.config.settled.notify_waiters();
+                }
+                return Err(error);
+            }
+        };
+        let (replied, settled) = {
+            let mut state = lock(&self.state);
+            state.acknowledge(op, event, sequence, &ack);
+            // Counted under the state's lock: the one that takes it to 0 is the last merged.
+            let last = awaited.is_some_and(|awaited| awaited.fetch_sub(1, Ordering::Relaxed) == 1);
+            let replied = last.then(|| (state.reply(op, event), state.balance()));
+            (replied, state.settled())
+        };
+        if settled {
+            self.config.settled.notify_waiters();
+        }
+        Ok(replied)
     }
 
     /// Finishes, as tasks of their own, the changes that a branch restarted from its journal
-    /// had executed and not answered: posts again what it sent and had no acknowledgement of
-    /// (in the order first sent, before anything new), then sends to the peers it had not sent
-    /// to, and answers (the customer, asking again, gets that answer).
+    /// had executed and not answered, or (propagated in the background) not seen acknowledged
+    /// by every peer: posts again what it sent and had no acknowledgement of (in the order
+    /// first sent, before anything new), then sends to the peers it had not sent to, and
+    /// answers if it had not (the customer, asking again, gets that answer). In the
+    /// background, the rest is posted here too, change after change in the order they were
+    /// executed.
     pub fn recover(&self) {
         let unfinished = lock(&self.state).unfinished();
         let mut reposts: Vec<(BranchId, Propagation)> = unfinished
@@ -348,35 +497,112 @@ impl BranchService {
                 posted.push((event, link.post(propagation, Commit::none())));
             }
         }
-        for change in unfinished {
-            let Some((op, money)) = change.request.action.change() else {
+        let background = self.config.propagation == PropagationMode::Async;
+        for unfinished in unfinished {
+            let Some((op, _)) = unfinished.request.action.change() else {
                 continue;
             };
             let Some(pass) = self.gate.enter() else {
                 return;
             };
-            let event = change.request.event;
+            let (execution, event) = (unfinished.execution, unfinished.request.event);
+            let change = execution
+                .write()
+                .and_then(|write| Change::of(&unfinished.request, self.id, write));
             let (mine, rest): (Vec<_>, Vec<_>) =
                 posted.into_iter().partition(|(of, _)| *of == event);
             posted = rest;
+            let sent = match change.as_ref().filter(|_| background) {
+                Some(change) => {
+                    self.post_to_all(&mut lock(&self.state), change, &unfinished.sent_to)
+                }
+                None => Vec::new(),
+            };
             let service = self.clone();
             tracing::info!(%event, "finishing a change begun before the restart");
             self.changes.spawn(async move {
                 let finished = async {
+                    if background && !unfinished.replied {
+                        service.finish(op, event, execution, None).await?;
+                    }
                     for (_, posted) in mine {
                         service.acknowledged(op, event, posted, None).await?;
                     }
-                    let mut replied = None;
-                    if change.execution == Execution::Applied {
-                        replied = service.propagate(op, event, money, &change.sent_to).await?;
+                    for sent in sent {
+                        service.settle(op, event, sent, None).await?;
                     }
-                    service.finish(op, event, change.execution, replied).await
+                    if !background {
+                        let mut replied = None;
+                        if let Some(change) = &change {
+                            replied = service.propagate(change, &unfinished.sent_to).await?;
+                        }
+                        service.finish(op, event, execution, replied).await?;
+                    }
+                    Ok::<(), Error>(())
                 };
                 if let Err(error) = finished.await {
                     tracing::warn!(%event, %error, "a change begun before the restart could not be finished");
                 }
                 drop(pass);
             });
+        }
+    }
+
+    /// Applies one propagation that arrived on a stream from its origin, once (while session
+    /// guarantees are enforced) every write of its customer before it is applied here, recording
+    /// the wait as an event of its own when there is one; makes its acknowledgement, to be sent
+    /// once `Commit` is.
+    async fn apply_propagation(
+        &self,
+        request: pb::PropagateRequest,
+    ) -> Result<(pb::PropagateReply, Commit), Error> {
+        let propagation = Propagation::try_from(request)?;
+        if !self
+            .peers
+            .iter()
+            .any(|(peer, _)| peer == propagation.origin)
+        {
+            return Err(Error::UnknownOrigin {
+                branch: self.id,
+                origin: propagation.origin,
+            });
+        }
+        let mut waiting = false;
+        loop {
+            let notified = self.applied.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut state = lock(&self.state);
+                if !state.begun() {
+                    return Err(Error::NotBegunYet { branch: self.id });
+                }
+                state.admit(&propagation.stamp)?;
+                let missing = state
+                    .missing_before(&propagation)
+                    .filter(|_| self.config.guarantees.enforced());
+                match missing {
+                    Some(write) if !waiting => {
+                        tracing::debug!(event = %propagation.event, %write, "waiting for a write");
+                        state.wait(propagation.event, write);
+                        waiting = true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        let stamp = state.apply_propagation(&propagation)?;
+                        let reply = Acknowledgement {
+                            branch: self.id,
+                            balance: state.balance(),
+                            stamp,
+                        };
+                        let commit = state.commit();
+                        drop(state);
+                        self.applied.notify_waiters();
+                        return Ok((reply.into(), commit));
+                    }
+                }
+            }
+            notified.await;
         }
     }
 
@@ -399,35 +625,6 @@ impl BranchService {
         // Relaxed: a tally read after the exchanges it counts have been answered.
         self.config.served.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// Applies one propagation that arrived on a stream from its origin, and makes its
-/// acknowledgement, to be sent once `Commit` is.
-fn apply_propagation(
-    id: BranchId,
-    state: &SharedState,
-    peers: &BTreeSet<BranchId>,
-    request: pb::PropagateRequest,
-) -> Result<(pb::PropagateReply, Commit), Error> {
-    let propagation = Propagation::try_from(request)?;
-    if !peers.contains(&propagation.origin) {
-        return Err(Error::UnknownOrigin {
-            branch: id,
-            origin: propagation.origin,
-        });
-    }
-    let mut state = lock(state);
-    if !state.begun() {
-        return Err(Error::NotBegunYet { branch: id });
-    }
-    state.admit(&propagation.stamp)?;
-    let stamp = state.apply_propagation(&propagation)?;
-    let reply = Acknowledgement {
-        branch: id,
-        balance: state.balance(),
-        stamp,
-    };
-    Ok((reply.into(), state.commit()))
 }
 
 /// The acknowledgements a branch sends back on one origin's propagation stream.
@@ -486,18 +683,19 @@ impl branch_server::Branch for BranchService {
         // Each message is applied as it arrives, in order, and acknowledged on the way back. A
         // refused message ends the stream with its status; the origin then sends the rest again
         // on a new stream.
-        let (id, state, served) = (self.id, self.state.clone(), self.config.served.clone());
+        let (id, served) = (self.id, self.config.served.clone());
         let peers: BTreeSet<BranchId> = self.peers.iter().map(|(peer, _)| peer).collect();
         let caller = self.caller(&request)?;
         tls::may_propagate(id, caller.as_ref(), &peers)?;
+        let service = self.clone();
         let acknowledgements = request.into_inner().then(move |request| {
             served.fetch_add(1, Ordering::Relaxed);
-            let applied = request.and_then(|request| {
-                tls::may_propagate_as(id, caller.as_ref(), BranchId(request.origin_id))?;
-                apply_propagation(id, &state, &peers, request).map_err(Status::from)
-            });
+            let service = service.clone();
+            let caller = caller.clone();
             async move {
-                let (reply, commit) = applied?;
+                let request = request?;
+                tls::may_propagate_as(id, caller.as_ref(), BranchId(request.origin_id))?;
+                let (reply, commit) = service.apply_propagation(request).await?;
                 commit
                     .wait()
                     .await

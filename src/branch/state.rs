@@ -8,18 +8,71 @@ use super::inject::Bug;
 use super::journal::{Commit, Entry, Journal};
 use crate::error::Error;
 use crate::model::{
-    Action, BranchId, ClockModel, CustomerId, EventId, MessageId, Op, Process, Step, SubEvent,
+    BranchId, ClockModel, CustomerId, EventId, MessageId, Op, Process, Step, SubEvent,
 };
+use crate::session::{Sessions, WriteId, Writes};
 use crate::trace::{EventKind, Outcome, ProcessTable, Recorder, Recording, Stamp, TraceEvent};
 use crate::wire::{Acknowledgement, Answer, CustomerRequest, Propagation, WireError};
 
 /// What the origin's execute step decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Execution {
-    /// The change was applied; it must now be propagated.
-    Applied,
+    /// The change was applied, as the customer's write of this number at this branch; it must
+    /// now be propagated.
+    Applied(u64),
     /// The change was refused (a withdraw over the balance, or an overflow): nothing changed.
     Rejected,
+}
+
+impl Execution {
+    /// What the customer is told.
+    pub fn outcome(self) -> Outcome {
+        match self {
+            Execution::Applied(_) => Outcome::Success,
+            Execution::Rejected => Outcome::Fail,
+        }
+    }
+
+    /// The customer's write number, for a change applied.
+    pub fn write(self) -> Option<u64> {
+        match self {
+            Execution::Applied(write) => Some(write),
+            Execution::Rejected => None,
+        }
+    }
+}
+
+/// A change applied at its origin, as it is propagated: what, whose, and the customer's
+/// session with the change counted in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    /// Deposit or withdraw.
+    pub op: Op,
+    /// The customer's event.
+    pub event: EventId,
+    /// How much.
+    pub money: i64,
+    /// Who asked.
+    pub customer: CustomerId,
+    /// The customer's session, this change included.
+    pub writes: Writes,
+}
+
+impl Change {
+    /// The change `request` asked of `origin`, applied as the customer's write `write` there;
+    /// `None` for a query.
+    pub fn of(request: &CustomerRequest, origin: BranchId, write: u64) -> Option<Change> {
+        let (op, money) = request.action.change()?;
+        let mut writes = request.writes.clone();
+        writes.count_through(origin, write);
+        Some(Change {
+            op,
+            event: request.event,
+            money,
+            customer: request.customer,
+            writes,
+        })
+    }
 }
 
 /// A branch's balance, clocks and history.
@@ -50,6 +103,13 @@ pub struct BranchState {
     bug: Option<Bug>,
     /// The clock rules: which steps tick, and which receives merge.
     model: ClockModel,
+    /// What this branch has applied of each customer's writes (its own included).
+    sessions: Sessions,
+    /// Propagations of changes executed here that no peer has acknowledged yet, counted per
+    /// peer: 0 when every change made here has reached every branch.
+    owed: u64,
+    /// Changes executed here so far, to number them in the order they happened.
+    executed: u64,
 }
 
 /// What a branch remembers of its customers' requests, so that a request asked again (its
@@ -66,13 +126,18 @@ struct Requests {
     acknowledged: HashMap<BranchId, (u64, BTreeSet<u64>)>,
 }
 
-/// A change executed on this branch, not yet answered.
+/// A change executed on this branch, not yet answered or (answered before it was propagated)
+/// not yet acknowledged by every peer.
 #[derive(Debug, Clone)]
 struct Pending {
     request: CustomerRequest,
     execution: Execution,
     /// What was sent to each peer, and whether the peer's acknowledgement was merged.
     sent: BTreeMap<BranchId, (Propagation, bool)>,
+    /// Its place among the changes executed here (from 1).
+    order: u64,
+    /// Whether its customer was answered.
+    replied: bool,
 }
 
 /// What a branch knows of a customer request it is asked.
@@ -87,7 +152,7 @@ pub enum Earlier {
 }
 
 /// A change that a branch restarted from its journal must finish: send what it has not sent,
-/// wait for what was not acknowledged, and answer the customer.
+/// wait for what was not acknowledged, and answer the customer (unless it was answered).
 #[derive(Debug, Clone)]
 pub struct Unfinished {
     /// The customer's request.
@@ -98,14 +163,8 @@ pub struct Unfinished {
     pub unacknowledged: Vec<(BranchId, Propagation)>,
     /// The peers it was sent to (acknowledged or not).
     pub sent_to: BTreeSet<BranchId>,
-}
-
-/// The customer who sent a request with `stamp`.
-fn customer_of(stamp: &Stamp) -> CustomerId {
-    match stamp.message.sender {
-        Process::Customer(customer) => customer,
-        Process::Branch(branch) => CustomerId(branch.0),
-    }
+    /// Whether its customer was answered (it was propagated in the background).
+    pub replied: bool,
 }
 
 /// What a branch remembers of one origin's propagations, numbered by their sequence on the
@@ -145,6 +204,9 @@ impl BranchState {
             journal: None,
             bug: None,
             model: ClockModel::default(),
+            sessions: Sessions::default(),
+            owed: 0,
+            executed: 0,
         }
     }
 
@@ -252,17 +314,22 @@ impl BranchState {
             }
             Entry::Reset => self.reset(),
             Entry::Query(request) => {
-                let _ = self.serve_query(request.event, &request.stamp);
+                let _ = self.serve_query(&request);
             }
             Entry::Execute(request) => {
-                if let Some((op, amount)) = request.action.change() {
-                    let _ = self.execute(op, request.event, amount, &request.stamp);
-                }
+                let _ = self.execute(&request);
             }
             Entry::Send { peer, propagation } => {
-                let _ =
-                    self.propagation_to(peer, propagation.op, propagation.event, propagation.money);
+                let change = Change {
+                    op: propagation.op,
+                    event: propagation.event,
+                    money: propagation.money,
+                    customer: propagation.customer,
+                    writes: propagation.writes,
+                };
+                let _ = self.propagation_to(peer, &change);
             }
+            Entry::Wait { event, write } => self.wait(event, write),
             Entry::Apply(propagation) => {
                 let _ = self.apply_propagation(&propagation);
             }
@@ -327,14 +394,16 @@ impl BranchState {
         }))
     }
 
-    /// The changes executed and not answered (after a restart: the ones to finish).
+    /// The changes executed and not answered, or not acknowledged by every peer (after a
+    /// restart: the ones to finish), in the order they were executed.
     pub fn unfinished(&self) -> Vec<Unfinished> {
         let Some(requests) = &self.requests else {
             return Vec::new();
         };
-        requests
-            .pending
-            .values()
+        let mut pending: Vec<&Pending> = requests.pending.values().collect();
+        pending.sort_by_key(|pending| pending.order);
+        pending
+            .into_iter()
             .map(|pending| Unfinished {
                 request: pending.request.clone(),
                 execution: pending.execution,
@@ -345,8 +414,88 @@ impl BranchState {
                     .map(|(peer, (propagation, _))| (*peer, propagation.clone()))
                     .collect(),
                 sent_to: pending.sent.keys().copied().collect(),
+                replied: pending.replied,
             })
             .collect()
+    }
+
+    /// The other branches of the run.
+    fn peer_count(&self) -> u64 {
+        let branches = self
+            .table
+            .processes()
+            .iter()
+            .filter(|process| matches!(process, Process::Branch(branch) if *branch != self.id));
+        branches.count() as u64
+    }
+
+    /// Whether every change executed here has been acknowledged by every peer (or its
+    /// propagation given up).
+    pub fn settled(&self) -> bool {
+        self.owed == 0
+    }
+
+    /// A propagation will never be acknowledged (the peer refused it, or this branch is
+    /// stopping): it is no longer awaited.
+    pub fn give_up_propagation(&mut self) {
+        self.owed = self.owed.saturating_sub(1);
+    }
+
+    /// The first write `request`'s customer made that this branch has not applied, if any: while
+    /// session guarantees are enforced, the request waits for it. Refused if the customer's
+    /// session names a branch that is not of the run, or counts more of its writes here than
+    /// this branch executed (a write no one will ever apply).
+    pub fn missing_for(&self, request: &CustomerRequest) -> Result<Option<WriteId>, Error> {
+        let customer = request.customer;
+        for (branch, count) in request.writes.iter() {
+            if self.table.index_of(Process::Branch(branch)).is_none() {
+                return Err(Error::SessionBranch {
+                    branch: self.id,
+                    customer,
+                    named: branch,
+                });
+            }
+            let executed = self
+                .sessions
+                .applied(customer)
+                .map_or(0, |applied| applied.at(self.id));
+            if branch == self.id && count > executed {
+                return Err(Error::SessionAhead {
+                    branch: self.id,
+                    customer,
+                    claimed: count,
+                    executed,
+                });
+            }
+        }
+        Ok(self.sessions.missing(customer, &request.writes))
+    }
+
+    /// The first write that must be applied here before `propagation`'s, if one is missing
+    /// (while session guarantees are enforced, it waits for it). `None` for a repeat or a
+    /// propagation out of sequence, which [`BranchState::apply_propagation`] answers at once.
+    pub fn missing_before(&self, propagation: &Propagation) -> Option<WriteId> {
+        let origin = propagation.stamp.message.sender;
+        if let Some(applied) = self.applied.get(&origin) {
+            let sequence = propagation.sequence;
+            if sequence <= applied.forgotten_through
+                || applied.answers.contains_key(&sequence)
+                || sequence != applied.handled_through + 1
+            {
+                return None;
+            }
+        } else if propagation.sequence != 1 {
+            return None;
+        }
+        self.sessions
+            .missing_before(propagation.write(), &propagation.writes)
+    }
+
+    /// A request or propagation of `event` begins to wait for `write`: an event of its own,
+    /// touching no Lamport clock, so that a picture shows where the branch waited.
+    pub fn wait(&mut self, event: EventId, write: WriteId) {
+        self.journal(|| Entry::Wait { event, write });
+        self.recorder.silent(EventKind::Wait(write), event);
     }
 
     /// The same branch with a deliberately broken rule (tests of the checker only).
@@ -377,15 +526,10 @@ impl BranchState {
 
     /// A query: recorded (it counts in vector clocks), touching no Lamport clock but in the
     /// `messages` model (where its receive merges). Returns the balance and the reply's stamp.
-    pub fn serve_query(&mut self, event: EventId, request: &Stamp) -> (i64, Stamp) {
-        let customer_request = || CustomerRequest {
-            customer: customer_of(request),
-            event,
-            action: Action::Query,
-            stamp: request.clone(),
-        };
-        self.journal(|| Entry::Query(customer_request()));
-        self.received(EventKind::Query, event, request);
+    pub fn serve_query(&mut self, request: &CustomerRequest) -> (i64, Stamp) {
+        let event = request.event;
+        self.journal(|| Entry::Query(request.clone()));
+        self.received(EventKind::Query, event, &request.stamp);
         let stamp = self.recorder.send();
         if let Some(requests) = &mut self.requests {
             let answer = Answer {
@@ -393,45 +537,50 @@ impl BranchState {
                 outcome: Outcome::Balance(self.balance),
                 balance: self.balance,
                 stamp: stamp.clone(),
+                write: None,
             };
-            requests
-                .answered
-                .insert(event, (customer_request(), answer));
+            requests.answered.insert(event, (request.clone(), answer));
         }
         (self.balance, stamp)
     }
 
     /// `X_request` then `X_execute` on the origin: merges the customer's stamp, then ticks and
-    /// applies the change, or rejects a withdraw larger than the balance (or any overflow).
-    pub fn execute(&mut self, op: Op, event: EventId, amount: i64, request: &Stamp) -> Execution {
-        let customer_request = || CustomerRequest {
-            customer: customer_of(request),
-            event,
-            action: match op {
-                Op::Deposit => Action::Deposit(amount),
-                Op::Withdraw => Action::Withdraw(amount),
-            },
-            stamp: request.clone(),
+    /// applies the change (the customer's next write here), or rejects a withdraw larger than
+    /// the balance (or any overflow). A query changes nothing: rejected.
+    pub fn execute(&mut self, request: &CustomerRequest) -> Execution {
+        let Some((op, amount)) = request.action.change() else {
+            return Execution::Rejected;
         };
-        self.journal(|| Entry::Execute(customer_request()));
-        self.received(step(op, Step::Request), event, request);
+        let (event, customer) = (request.event, request.customer);
+        self.journal(|| Entry::Execute(request.clone()));
+        self.received(step(op, Step::Request), event, &request.stamp);
         self.local(step(op, Step::Execute), event);
         let covered = op == Op::Deposit || amount <= self.balance;
         let execution = match op.apply(self.balance, amount) {
             Some(balance) if covered => {
                 self.balance = balance;
-                Execution::Applied
+                let write = WriteId {
+                    customer,
+                    origin: self.id,
+                    number: self.sessions.next_number(customer, self.id),
+                };
+                self.sessions.apply(write);
+                self.owed += self.peer_count();
+                Execution::Applied(write.number)
             }
             _ => Execution::Rejected,
         };
         self.recorder.note_balance(self.balance);
+        self.executed += 1;
         if let Some(requests) = &mut self.requests {
             requests.pending.insert(
                 event,
                 Pending {
-                    request: customer_request(),
+                    request: request.clone(),
                     execution,
                     sent: BTreeMap::new(),
+                    order: self.executed,
+                    replied: false,
                 },
             );
         }
@@ -445,13 +594,8 @@ impl BranchState {
     /// numbers. Its `acknowledged_through` is how far the peer may forget: for a branch
     /// served on its own, only what it has merged (and journaled) the acknowledgement of (a
     /// restarted branch asks again for the rest); otherwise no limit (the link says how far).
-    pub fn propagation_to(
-        &mut self,
-        peer: BranchId,
-        op: Op,
-        event: EventId,
-        money: i64,
-    ) -> Propagation {
+    pub fn propagation_to(&mut self, peer: BranchId, change: &Change) -> Propagation {
+        let (op, event) = (change.op, change.event);
         if self.model == ClockModel::Messages {
             self.local(EventKind::Forward(op), event);
         }
@@ -471,10 +615,12 @@ impl BranchState {
             origin: self.id,
             event,
             op,
-            money,
+            money: change.money,
             stamp,
             sequence,
             acknowledged_through,
+            writes: change.writes.clone(),
+            customer: change.customer,
         };
         self.journal(|| Entry::Send {
             peer,
@@ -541,6 +687,7 @@ impl BranchState {
         self.received(step(op, Step::PropagateRequest), event, request);
         self.local(step(op, Step::PropagateExecute), event);
         self.balance = balance;
+        self.sessions.apply(propagation.write());
         self.recorder.note_balance(balance);
         let ack = self.recorder.send();
         self.handled(origin, sequence, Some(ack.clone()));
@@ -601,14 +748,20 @@ impl BranchState {
             },
         });
         self.received(step(op, Step::PropagateResponse), event, reply);
+        self.owed = self.owed.saturating_sub(1);
+        let peers = self.peer_count();
         if let (Some(requests), Process::Branch(peer)) = (&mut self.requests, reply.message.sender)
         {
-            if let Some((_, acknowledged)) = requests
-                .pending
-                .get_mut(&event)
-                .and_then(|pending| pending.sent.get_mut(&peer))
+            if let Some(pending) = requests.pending.get_mut(&event)
+                && let Some((_, acknowledged)) = pending.sent.get_mut(&peer)
             {
                 *acknowledged = true;
+                // A change answered before it was propagated is done with its last
+                // acknowledgement.
+                let all = pending.sent.values().filter(|(_, done)| *done).count() as u64;
+                if pending.replied && all == peers {
+                    requests.pending.remove(&event);
+                }
             }
             let (through, above) = requests.acknowledged.entry(peer).or_default();
             above.insert(sequence);
@@ -624,19 +777,27 @@ impl BranchState {
         self.journal(|| Entry::Reply { op, event });
         self.local(step(op, Step::Response), event);
         let stamp = self.recorder.send();
+        let peers = self.peer_count();
         if let Some(requests) = &mut self.requests
-            && let Some(pending) = requests.pending.remove(&event)
+            && let Some(pending) = requests.pending.get_mut(&event)
         {
             let answer = Answer {
                 branch: self.id,
-                outcome: match pending.execution {
-                    Execution::Applied => Outcome::Success,
-                    Execution::Rejected => Outcome::Fail,
-                },
+                outcome: pending.execution.outcome(),
                 balance: self.balance,
                 stamp: stamp.clone(),
+                write: pending.execution.write(),
             };
-            requests.answered.insert(event, (pending.request, answer));
+            requests
+                .answered
+                .insert(event, (pending.request.clone(), answer));
+            pending.replied = true;
+            // Answered before it was propagated (asynchronous propagation): kept until every
+            // peer has acknowledged it, so that a restart finishes its propagation.
+            let acknowledged = pending.sent.values().filter(|(_, done)| *done).count() as u64;
+            if pending.execution == Execution::Rejected || acknowledged == peers {
+                requests.pending.remove(&event);
+            }
         }
         stamp
     }
@@ -645,7 +806,7 @@ impl BranchState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::CustomerId;
+    use crate::model::{Action, CustomerId};
 
     fn state(id: u32, balance: i64) -> BranchState {
         let table = ProcessTable::new([
@@ -686,6 +847,9 @@ mod tests {
             },
             sequence,
             acknowledged_through: 0,
+            // Each of them C3's next write at B3.
+            writes: Writes::from_counts([(BranchId(3), sequence)]),
+            customer: CustomerId(3),
         }
     }
 
@@ -701,6 +865,32 @@ mod tests {
         }
     }
 
+    /// The customer who sent `stamp` asks for `op` of `amount`, as event `event`.
+    fn asking(op: Op, event: u64, amount: i64, stamp: &Stamp) -> CustomerRequest {
+        let customer = match stamp.message.sender {
+            Process::Customer(customer) => customer,
+            Process::Branch(branch) => CustomerId(branch.0),
+        };
+        CustomerRequest {
+            customer,
+            event: EventId(event),
+            action: match op {
+                Op::Deposit => Action::Deposit(amount),
+                Op::Withdraw => Action::Withdraw(amount),
+            },
+            stamp: stamp.clone(),
+            writes: Writes::new(),
+        }
+    }
+
+    /// The customer who sent `stamp` asks for its balance, as event `event`.
+    fn asking_balance(event: u64, stamp: &Stamp) -> CustomerRequest {
+        CustomerRequest {
+            action: Action::Query,
+            ..asking(Op::Deposit, event, 1, stamp)
+        }
+    }
+
     fn names(state: &BranchState) -> Vec<(String, u64)> {
         state
             .events()
@@ -712,8 +902,8 @@ mod tests {
     #[test]
     fn execute_merges_then_ticks_and_applies() {
         let mut state = state(2, 400);
-        let execution = state.execute(Op::Deposit, EventId(2), 170, &from_customer(2, 0));
-        assert_eq!(execution, Execution::Applied);
+        let execution = state.execute(&asking(Op::Deposit, 2, 170, &from_customer(2, 0)));
+        assert_eq!(execution, Execution::Applied(1));
         assert_eq!(state.balance(), 570);
         assert_eq!(
             names(&state),
@@ -725,7 +915,7 @@ mod tests {
     #[test]
     fn withdraw_over_the_balance_is_rejected_but_logged() {
         let mut state = state(5, 100);
-        let execution = state.execute(Op::Withdraw, EventId(51), 101, &from_customer(5, 3));
+        let execution = state.execute(&asking(Op::Withdraw, 51, 101, &from_customer(5, 3)));
         assert_eq!(execution, Execution::Rejected);
         assert_eq!(state.balance(), 100);
         assert_eq!(
@@ -740,15 +930,15 @@ mod tests {
     #[test]
     fn withdraw_of_the_whole_balance_is_applied() {
         let mut state = state(5, 100);
-        let execution = state.execute(Op::Withdraw, EventId(51), 100, &from_customer(5, 0));
-        assert_eq!(execution, Execution::Applied);
+        let execution = state.execute(&asking(Op::Withdraw, 51, 100, &from_customer(5, 0)));
+        assert_eq!(execution, Execution::Applied(1));
         assert_eq!(state.balance(), 0);
     }
 
     #[test]
     fn deposit_that_would_overflow_is_rejected() {
         let mut state = state(1, i64::MAX - 1);
-        let execution = state.execute(Op::Deposit, EventId(1), 2, &from_customer(1, 0));
+        let execution = state.execute(&asking(Op::Deposit, 1, 2, &from_customer(1, 0)));
         assert_eq!(execution, Execution::Rejected);
         assert_eq!(state.balance(), i64::MAX - 1);
     }
@@ -860,7 +1050,7 @@ mod tests {
             Ok(()),
             "again, before anything"
         );
-        state.execute(Op::Deposit, EventId(1), 5, &from_customer(1, 0));
+        state.execute(&asking(Op::Deposit, 1, 5, &from_customer(1, 0)));
         assert_eq!(
             state.begin(&table, Recording::FULL),
             Err(2),
@@ -873,14 +1063,14 @@ mod tests {
         );
         assert!(state.events().is_empty());
         assert_eq!(state.begin(&table, Recording::FULL), Ok(()));
-        state.execute(Op::Deposit, EventId(1), 5, &from_customer(1, 0));
+        state.execute(&asking(Op::Deposit, 1, 5, &from_customer(1, 0)));
         assert_eq!(state.events()[0].vector, [1, 1], "the vector is the run's");
     }
 
     #[test]
     fn a_query_touches_no_lamport_clock() {
         let mut state = state(1, 400);
-        let (balance, stamp) = state.serve_query(EventId(1), &from_customer(1, 7));
+        let (balance, stamp) = state.serve_query(&asking_balance(1, &from_customer(1, 7)));
         assert_eq!((balance, stamp.lamport, state.clock()), (400, 0, 0));
         assert_eq!(state.events()[0].vector, [1, 0]);
     }
@@ -901,8 +1091,8 @@ mod tests {
         let mut before = start();
         let first = from_customer(2, 0);
         assert_eq!(
-            before.execute(Op::Deposit, EventId(1), 10, &first),
-            Execution::Applied
+            before.execute(&asking(Op::Deposit, 1, 10, &first)),
+            Execution::Applied(1)
         );
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
@@ -915,7 +1105,7 @@ mod tests {
             },
             ..from_customer(2, 1)
         };
-        before.execute(Op::Deposit, EventId(2), 20, &second);
+        before.execute(&asking(Op::Deposit, 2, 20, &second));
         assert_eq!((before.balance(), before.clock()), (430, 4));
         // The host crashes before the second step is committed.
         drop(before);
@@ -929,6 +1119,7 @@ mod tests {
             event: EventId(event),
             action: Action::Deposit(amount),
             stamp: stamp.clone(),
+            writes: Writes::new(),
         };
         assert_eq!(
             after.earlier(&ask(1, 10, &first)).ok(),
@@ -945,7 +1136,7 @@ mod tests {
     #[test]
     fn acknowledge_and_reply_follow_the_clock_rules() {
         let mut state = state(2, 400);
-        state.execute(Op::Deposit, EventId(2), 170, &from_customer(2, 0));
+        state.execute(&asking(Op::Deposit, 2, 170, &from_customer(2, 0)));
         state.acknowledge(Op::Deposit, EventId(2), 1, &from_peer(4));
         state.acknowledge(Op::Deposit, EventId(2), 2, &from_peer(7));
         assert_eq!(state.reply(Op::Deposit, EventId(2)).lamport, 9);

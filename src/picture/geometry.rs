@@ -86,7 +86,8 @@ impl MessageKind {
             EventKind::Query
             | EventKind::Send(_)
             | EventKind::Forward(_)
-            | EventKind::Timeout(_) => MessageKind::Request,
+            | EventKind::Timeout(_)
+            | EventKind::Wait(_) => MessageKind::Request,
         }
     }
 

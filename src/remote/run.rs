@@ -170,6 +170,8 @@ pub async fn run(
         faults: Vec::new(),
         source: None,
         roaming: false,
+        propagation: Default::default(),
+        guarantees: Default::default(),
     };
     Ok(Report::assemble(
         history,

@@ -349,7 +349,7 @@ fn reread(numbered: Vec<Entry>) -> Vec<ReadEntry> {
 
 /// The customer whose event repeats the id `event` (the second to use it).
 fn first_repeat(entries: &[Entry], event: u64) -> CustomerId {
-    let users = entries.iter().flat_map(|entry| match entry {
+    let mut users = entries.iter().flat_map(|entry| match entry {
         Entry::Customer(customer, events) => events
             .iter()
             .filter(|candidate| candidate.id.0 == event)
@@ -357,7 +357,7 @@ fn first_repeat(entries: &[Entry], event: u64) -> CustomerId {
             .collect(),
         Entry::Branch(_) => Vec::new(),
     });
-    users.skip(1).next().unwrap_or(CustomerId(0))
+    users.nth(1).unwrap_or(CustomerId(0))
 }
 
 /// Where the input's customers are served: at the branches their events name (all with the same

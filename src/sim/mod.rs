@@ -25,7 +25,9 @@ use crate::branch::state::BranchState;
 use crate::branch::{self, BranchConfig, SharedState, lock};
 use crate::customer::{self, CustomerLog};
 use crate::error::Error;
-use crate::model::{BranchId, ClockModel, CustomerId, Process, Schedule};
+use crate::model::{
+    BranchId, ClockModel, CustomerId, Process, PropagationMode, Schedule, SessionGuarantees,
+};
 use crate::net::{Caller, Timeouts};
 use crate::report::Report;
 use crate::scenario::Scenario;
@@ -69,6 +71,10 @@ pub struct SimConfig {
     pub schedule: Schedule,
     /// A deliberately broken rule (tests of the sweep only).
     pub bug: Option<Bug>,
+    /// Whether a change is answered after it is propagated, or before.
+    pub propagation: PropagationMode,
+    /// Whether branches enforce their customers' session guarantees.
+    pub guarantees: SessionGuarantees,
 }
 
 /// What a simulation produced and whether it kept its promises.
@@ -156,6 +162,8 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         let branch_config = BranchConfig {
             schedule: config.schedule,
             roaming: scenario.visits.roaming(),
+            propagation: config.propagation,
+            guarantees: config.guarantees,
             timeouts: SIM_TIMEOUTS,
             faults: Some(log.clone()),
             injector: config
@@ -267,6 +275,17 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
             log.note_at(now, fault);
         }
         match sim.step() {
+            // Every customer is done; changes answered before they were propagated may still
+            // be on their way (or waiting for a crashed branch to come back).
+            Ok(true) if crashing.is_down() || !settled(&states) => {
+                if sim.elapsed() > SIM_LIMIT {
+                    stuck.push(format!(
+                        "propagations still unacknowledged after {} s of simulated time",
+                        SIM_LIMIT.as_secs()
+                    ));
+                    break;
+                }
+            }
             Ok(true) => break,
             Ok(false) => {}
             Err(error) => {
@@ -321,6 +340,8 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
         faults,
         source: None,
         roaming: scenario.visits.roaming(),
+        propagation: config.propagation,
+        guarantees: config.guarantees,
     };
     let finals = states
         .iter()
@@ -339,6 +360,11 @@ pub fn simulate(scenario: &Scenario, config: &SimConfig) -> SimReport {
 /// replaces it when the host restarts.
 type Branches = BTreeMap<BranchId, Rc<RefCell<SharedState>>>;
 
+/// Whether every branch has had every change it executed acknowledged by every peer.
+fn settled(branches: &Branches) -> bool {
+    branches.values().all(|slot| lock(&slot.borrow()).settled())
+}
+
 /// Where a run's crash is.
 #[derive(Debug)]
 enum Crashing {
@@ -351,6 +377,11 @@ enum Crashing {
 }
 
 impl Crashing {
+    /// Whether a branch is down, to restart later.
+    fn is_down(&self) -> bool {
+        matches!(self, Crashing::Down(..))
+    }
+
     /// Crashes or restarts a branch if it is time (between two steps of the simulation, as
     /// the network faults are applied); returns the fault to log.
     ///

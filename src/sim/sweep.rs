@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::RangeInclusive;
 
 use super::{SimConfig, simulate};
-use crate::model::{ClockModel, Schedule};
+use crate::model::{ClockModel, PropagationMode, Schedule, SessionGuarantees};
 use crate::scenario::Scenario;
 use crate::scenario::workload::{self, WorkloadSpec};
 
@@ -92,6 +92,15 @@ pub fn replay_command(input: Option<&str>, config: &SimConfig) -> String {
     }
     if config.schedule == Schedule::Concurrent {
         command.push_str(" --concurrent");
+    }
+    if config.propagation != PropagationMode::Sync {
+        command.push_str(&format!(" --propagation {}", config.propagation.name()));
+    }
+    if config.guarantees != SessionGuarantees::Enforced {
+        command.push_str(&format!(
+            " --session-guarantees {}",
+            config.guarantees.name()
+        ));
     }
     command
 }
@@ -228,6 +237,20 @@ mod tests {
         assert_eq!(
             replay_command(Some("my run's.json"), &config),
             r"lamport-bank simulate 'my run'\''s.json' --seed 7 --faults none --concurrent"
+        );
+    }
+
+    #[test]
+    fn a_replay_command_names_asynchronous_propagation_and_its_guarantees() {
+        let config = SimConfig {
+            seed: 3,
+            propagation: PropagationMode::Async,
+            guarantees: SessionGuarantees::None,
+            ..SimConfig::default()
+        };
+        assert_eq!(
+            replay_command(None, &config),
+            "lamport-bank simulate --seed 3 --faults none --propagation async --session-guarantees none"
         );
     }
 

@@ -23,9 +23,10 @@ use super::faults::FaultRecord;
 use super::history::{EventKind, History, ProcessTable, TraceEvent};
 use super::records::Outcome;
 use crate::model::{
-    Action, BadMessageId, BadProcessName, ClockModel, EventId, MessageId, Op, Process, Schedule,
-    SubEvent,
+    Action, BadMessageId, BadProcessName, ClockModel, EventId, MessageId, Op, Process,
+    PropagationMode, Schedule, SessionGuarantees, SubEvent,
 };
+use crate::session::WriteId;
 use crate::source::{self, SourceError};
 
 /// The version written in the first line's `lamport_bank_trace` field.
@@ -46,6 +47,12 @@ struct Header {
     /// Whether customers went from branch to branch; absent: each went to its own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     customers_roam: bool,
+    /// `async` when changes were answered before they were propagated; absent: `sync`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    propagation: Option<String>,
+    /// `none` when branches did not enforce session guarantees; absent: `enforced`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    session_guarantees: Option<String>,
 }
 
 /// One event line.
@@ -69,6 +76,45 @@ struct Line {
     balance: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    waits_for: Option<WaitsFor>,
+}
+
+/// What a `session_wait` event waits for, on its line: `{"customer":"C1","origin":"B2","write":1}`
+/// (C1's first write at B2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitsFor {
+    customer: Process,
+    origin: Process,
+    write: u64,
+}
+
+impl From<WriteId> for WaitsFor {
+    fn from(write: WriteId) -> Self {
+        Self {
+            customer: Process::Customer(write.customer),
+            origin: Process::Branch(write.origin),
+            write: write.number,
+        }
+    }
+}
+
+impl TryFrom<&WaitsFor> for WriteId {
+    type Error = Problem;
+
+    fn try_from(waits_for: &WaitsFor) -> Result<Self, Problem> {
+        match (waits_for.customer, waits_for.origin) {
+            (Process::Customer(customer), Process::Branch(origin)) if waits_for.write > 0 => {
+                Ok(WriteId {
+                    customer,
+                    origin,
+                    number: waits_for.write,
+                })
+            }
+            _ => Err(Problem::BadWait),
+        }
+    }
 }
 
 /// A fault line: the fault's own fields (named by `fault`), then when it happened.
@@ -116,6 +162,8 @@ struct LineIn<'a> {
     balance: Option<i64>,
     #[serde(default)]
     result: Option<Value>,
+    #[serde(default)]
+    waits_for: Option<WaitsFor>,
 }
 
 /// A JSON object's entries in the order written, without building a map.
@@ -160,6 +208,10 @@ pub fn write(history: &History, out: &mut impl Write) -> std::io::Result<()> {
         initial_balance: history.initial_balance,
         source: history.source.clone(),
         customers_roam: history.roaming,
+        propagation: (history.propagation != PropagationMode::Sync)
+            .then(|| history.propagation.name().to_string()),
+        session_guarantees: (history.guarantees != SessionGuarantees::Enforced)
+            .then(|| history.guarantees.name().to_string()),
     };
     serde_json::to_writer(&mut *out, &header)?;
     out.write_all(b"\n")?;
@@ -217,6 +269,10 @@ fn to_line(event: &TraceEvent, names: &[String]) -> Line {
         send: event.sends.iter().map(ToString::to_string).collect(),
         balance: event.balance,
         result: event.outcome.map(Outcome::to_json),
+        waits_for: match event.kind {
+            EventKind::Wait(write) => Some(write.into()),
+            _ => None,
+        },
     }
 }
 
@@ -260,6 +316,12 @@ pub enum Problem {
     /// The header's schedule is unknown.
     #[error("unknown schedule {0:?}")]
     UnknownSchedule(String),
+    /// The header's propagation is neither `sync` nor `async`.
+    #[error("unknown propagation {0:?} (expected sync or async)")]
+    UnknownPropagation(String),
+    /// The header's session guarantees are neither `enforced` nor `none`.
+    #[error("unknown session_guarantees {0:?} (expected enforced or none)")]
+    UnknownGuarantees(String),
     /// A process name that is not `B<id>` or `C<id>`.
     #[error(transparent)]
     BadProcess(#[from] BadProcessName),
@@ -301,6 +363,11 @@ pub enum Problem {
     /// A customer's result that is neither success, fail, indeterminate nor a balance.
     #[error("result must be success, fail or a balance, got {0}")]
     BadResult(String),
+    /// A `session_wait` without what it waits for, or another event with it.
+    #[error(
+        "a session_wait event, and only it, has waits_for: {{\"customer\": \"C1\", \"origin\": \"B2\", \"write\": 1}}, the write a positive number"
+    )]
+    BadWait,
     /// An event of a process the header does not list.
     #[error("process {0} is not in the header")]
     NotInHeader(String),
@@ -344,6 +411,16 @@ pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
     }
     let Some(model) = ClockModel::parse(&header.clocks) else {
         return Err(error_at(1, Problem::UnknownClocks(header.clocks)));
+    };
+    let propagation = match header.propagation.as_deref() {
+        None => PropagationMode::Sync,
+        Some(name) => PropagationMode::parse(name)
+            .ok_or_else(|| error_at(1, Problem::UnknownPropagation(name.to_string())))?,
+    };
+    let guarantees = match header.session_guarantees.as_deref() {
+        None => SessionGuarantees::Enforced,
+        Some(name) => SessionGuarantees::parse(name)
+            .ok_or_else(|| error_at(1, Problem::UnknownGuarantees(name.to_string())))?,
     };
     let schedule = match header.schedule.as_str() {
         "sequential" => Schedule::Sequential,
@@ -401,12 +478,18 @@ pub fn read(mut input: impl BufRead) -> Result<History, ReadError> {
         faults,
         source: header.source,
         roaming: header.customers_roam,
+        propagation,
+        guarantees,
     })
 }
 
 fn from_line(line: &LineIn<'_>, table: &ProcessTable) -> Result<TraceEvent, Problem> {
     let process: Process = line.process.parse()?;
-    let kind = parse_kind(&line.event, line.money)?;
+    let kind = match &line.waits_for {
+        Some(waits_for) if line.event == "session_wait" => EventKind::Wait(waits_for.try_into()?),
+        Some(_) => return Err(Problem::BadWait),
+        None => parse_kind(&line.event, line.money)?,
+    };
     let mut vector = if line.vector.0.is_empty() {
         Vec::new()
     } else {
@@ -455,6 +538,9 @@ fn parse_kind(name: &str, money: Option<i64>) -> Result<EventKind, Problem> {
     }
     if name == "query_request" {
         return Ok(EventKind::Query);
+    }
+    if name == "session_wait" {
+        return Err(Problem::BadWait);
     }
     for op in [Op::Deposit, Op::Withdraw] {
         if name == EventKind::Forward(op).name() {
@@ -585,6 +671,7 @@ mod tests {
             ],
             source: Some("in.json".to_string()),
             roaming: false,
+            ..History::default()
         }
     }
 

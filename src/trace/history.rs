@@ -7,8 +7,10 @@ use std::collections::{BTreeMap, HashMap};
 use super::faults::FaultRecord;
 use super::records::{BranchRecord, CustomerRecord, Outcome, Trace};
 use crate::model::{
-    Action, BranchId, ClockModel, EventId, MessageId, Op, Process, Schedule, Step, SubEvent,
+    Action, BranchId, ClockModel, EventId, MessageId, Op, Process, PropagationMode, Schedule,
+    SessionGuarantees, Step, SubEvent,
 };
+use crate::session::WriteId;
 
 /// The processes of a run in a fixed order (branches ascending, then customers ascending): the
 /// index of a process is its entry in every vector clock.
@@ -74,6 +76,10 @@ pub enum EventKind {
     Receive(Action),
     /// A customer gives up waiting for a reply (deadline): the outcome is indeterminate.
     Timeout(Action),
+    /// A branch begins to wait for a customer's write it has not applied yet, before it serves
+    /// that customer's request or applies the customer's later write (the event's id is theirs).
+    /// Touches no Lamport clock.
+    Wait(WriteId),
 }
 
 impl EventKind {
@@ -86,6 +92,7 @@ impl EventKind {
             EventKind::Send(action) => format!("{}_send", action.interface()),
             EventKind::Receive(action) => format!("{}_receive", action.interface()),
             EventKind::Timeout(action) => format!("{}_timeout", action.interface()),
+            EventKind::Wait(_) => "session_wait".to_string(),
         }
     }
 
@@ -105,7 +112,7 @@ impl EventKind {
             EventKind::Send(_) => model != ClockModel::Original,
             EventKind::Receive(Action::Query) => model == ClockModel::Original,
             EventKind::Receive(_) => !messages,
-            EventKind::Timeout(_) => false,
+            EventKind::Timeout(_) | EventKind::Wait(_) => false,
         }
     }
 }
@@ -169,6 +176,10 @@ pub struct History {
     /// Whether customers went from branch to branch (the client-centric project's inputs),
     /// rather than each to its own.
     pub roaming: bool,
+    /// Whether origins answered after propagating or before.
+    pub propagation: PropagationMode,
+    /// Whether branches enforced their customers' session guarantees.
+    pub guarantees: SessionGuarantees,
 }
 
 impl History {
@@ -204,6 +215,7 @@ impl History {
         let mut trace = Trace {
             model: self.model,
             roaming: self.roaming,
+            propagation: self.propagation,
             ..Trace::default()
         };
         for events in &self.events {

@@ -96,6 +96,9 @@ pub struct Trace {
     pub silent_branches: usize,
     /// Whether customers went from branch to branch, rather than each to its own.
     pub roaming: bool,
+    /// Whether origins answered after propagating (so that each acknowledgement comes before
+    /// the reply) or before.
+    pub propagation: crate::model::PropagationMode,
 }
 
 impl Trace {

@@ -250,6 +250,7 @@ pub fn audit(files: &[PartFile<'_>], options: &Options) -> Result<Verdict, (usiz
         course: Some(Course::Y2023),
         exact: true,
         model: ClockModel::Messages,
+        propagation: crate::model::PropagationMode::Sync,
         events: processes.values().map(|events| events.len() as u64).sum(),
         processes: processes.len(),
         pairs: None,

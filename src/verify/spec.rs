@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Balances, Finding, Rule};
 use crate::model::{
-    Action, BranchId, ClockModel, CustomerId, EventId, Op, Process, Step, SubEvent,
+    Action, BranchId, ClockModel, CustomerId, EventId, Op, Process, PropagationMode, Step, SubEvent,
 };
 use crate::trace::{BranchRecord, CustomerRecord, Outcome, Trace};
 
@@ -270,7 +270,7 @@ fn check_event(
             out.push(at_customer(count, customer, message));
         }
     }
-    check_causality(id, origin, records, customer, out);
+    check_causality(id, origin, records, customer, trace.propagation, out);
 }
 
 /// Counts one propagation step: `found` is the number of distinct peers it was seen for (records
@@ -335,12 +335,14 @@ fn require_after(id: EventId, later: Located<'_>, earlier: Located<'_>, out: &mu
     out.push(at_branch(Rule::Causality, later.0, message));
 }
 
-/// Rule 3 for one event whose origin is known; `customer` is who asked, if recorded.
+/// Rule 3 for one event whose origin is known; `customer` is who asked, if recorded; `propagation`
+/// says whether the reply waited for the acknowledgements.
 fn check_causality(
     id: EventId,
     origin: BranchId,
     records: &[Located<'_>],
     customer: Option<(CustomerId, &CustomerRecord)>,
+    propagation: PropagationMode,
     out: &mut Vec<Finding>,
 ) {
     let of = |step: Step| {
@@ -395,8 +397,12 @@ fn check_causality(
             require_after(id, answer, done, out);
         }
     }
+    // The reply comes after the execute; after every acknowledgement too, unless the change
+    // was answered before it was propagated.
+    let acknowledged_first = propagation == PropagationMode::Sync;
     if let Some(response) = response {
-        for &answer in execute.iter().chain(&answers) {
+        let answers = answers.iter().filter(|_| acknowledged_first);
+        for &answer in execute.iter().chain(answers) {
             require_after(id, response, answer, out);
         }
     }
@@ -576,6 +582,7 @@ mod tests {
             customers,
             silent_branches: 0,
             roaming: false,
+            propagation: PropagationMode::Sync,
         }
     }
 
@@ -951,6 +958,7 @@ mod tests {
             customers,
             silent_branches: 0,
             roaming: false,
+            propagation: PropagationMode::Sync,
         }
     }
 
@@ -1000,6 +1008,7 @@ mod tests {
             customers,
             silent_branches: 0,
             roaming: false,
+            propagation: PropagationMode::Sync,
         };
         let balances = Balances {
             initial: 0,

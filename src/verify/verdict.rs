@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 
 use super::Finding;
-use crate::model::ClockModel;
+use crate::model::{ClockModel, PropagationMode};
 use crate::scenario::Scenario;
 use crate::trace::Course;
 
@@ -57,6 +57,10 @@ pub struct Verdict {
     pub exact: bool,
     /// The clock model (from a trace's header, or detected in an output).
     pub model: ClockModel,
+    /// Whether the run answered its changes before propagating them (from a trace's header,
+    /// the caller, or, for an output in the `original` model, whichever reading of the file
+    /// breaks fewer rules).
+    pub propagation: PropagationMode,
     /// Events of a trace, or sub-events of an output's branch entries.
     pub events: u64,
     /// Processes of a trace, or branches of an output.
@@ -105,9 +109,13 @@ impl Verdict {
             }
             _ => "",
         };
-        let clocks = match self.format {
-            Format::Recv => String::new(),
-            _ => format!(", {} clocks", self.model.name()),
+        let clocks = match (self.format, self.propagation) {
+            (Format::Recv, _) => String::new(),
+            (_, PropagationMode::Sync) => format!(", {} clocks", self.model.name()),
+            (_, PropagationMode::Async) => format!(
+                ", {} clocks, changes answered before they were propagated",
+                self.model.name()
+            ),
         };
         let processes = match self.processes {
             1 => processes.trim_end_matches('s'),
@@ -158,6 +166,7 @@ impl Verdict {
             "course": self.course.map(Course::name),
             "exact": self.exact,
             "clocks": self.model.name(),
+            "propagation": self.propagation.name(),
             "events": self.events,
             "processes": self.processes,
             "pairs": pairs,
@@ -181,4 +190,8 @@ pub struct Options {
     pub model: Option<ClockModel>,
     /// The run's input, which Project 1 results are checked against.
     pub scenario: Option<Scenario>,
+    /// Whether the run's changes were answered before they were propagated: in an output
+    /// file (a trace's header says it), the reply then comes right after the execute. `None`:
+    /// the reading that breaks fewer rules.
+    pub propagation: Option<PropagationMode>,
 }
