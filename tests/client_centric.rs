@@ -1,8 +1,9 @@
 //! Customers that go from branch to branch (the course's client-centric project): both input
-//! forms (`branch`, `dest`) run, and `run --course 2023` prints the project's output of the
-//! input's form, equal to the course's examples worked by hand and to an oracle here for a big
-//! input; an input that repeats an event id runs with a warning; every run's invariants hold,
-//! concurrent and simulated with faults too.
+//! forms (`branch`, `dest`) run, with synchronous and asynchronous propagation, and
+//! `run --course 2023` prints the project's output of the input's form, equal to the course's
+//! examples worked by hand and to an oracle here for a big input; `check --input` passes those
+//! outputs and names a stale read in one; an input that repeats an event id runs with a warning;
+//! every run's invariants hold, concurrent and simulated with faults too.
 
 mod common;
 
@@ -103,35 +104,132 @@ fn event_field(customer: &Value) -> &'static str {
     }
 }
 
+/// The course's three examples.
+const COURSE_EXAMPLES: [&str; 3] = [
+    "client-centric-branch",
+    "client-centric-monotonic-writes",
+    "client-centric-read-your-writes",
+];
+
+/// Both ways of propagating (`--course 2023` keeps its own clocks, `messages`).
+const PROPAGATIONS: [[&str; 2]; 2] = [["--propagation", "sync"], ["--propagation", "async"]];
+
+/// Every way of propagating, with every clock model.
+const SETTINGS: [[&str; 4]; 6] = [
+    ["--propagation", "sync", "--clocks", "original"],
+    ["--propagation", "sync", "--clocks", "strict"],
+    ["--propagation", "sync", "--clocks", "messages"],
+    ["--propagation", "async", "--clocks", "original"],
+    ["--propagation", "async", "--clocks", "strict"],
+    ["--propagation", "async", "--clocks", "messages"],
+];
+
+/// With either propagation (asynchronous: with the session guarantees enforced), each example's
+/// output is the one worked by hand, and every rule holds.
 #[test]
 fn the_course_examples_give_the_outputs_worked_by_hand() {
-    for name in [
-        "client-centric-branch",
-        "client-centric-monotonic-writes",
-        "client-centric-read-your-writes",
-    ] {
+    for name in COURSE_EXAMPLES {
         let input = format!("examples/{name}.json");
         let expected = json_file(&examples_dir().join(format!("{name}.expected.json")));
-        let (output, stderr) = course_output(&input, &[]);
-        assert_eq!(output, expected, "{name}");
-        assert!(stderr.contains("Invariants: all hold"), "{name}: {stderr}");
         // The oracle agrees with the hand work.
         assert_eq!(
             oracle(&json_file(&examples_dir().join(format!("{name}.json")))),
             expected
         );
+        for settings in PROPAGATIONS {
+            let (output, stderr) = course_output(&input, &settings);
+            assert_eq!(output, expected, "{name} {settings:?}");
+            assert!(
+                stderr.contains("Invariants: all hold"),
+                "{name} {settings:?}: {stderr}"
+            );
+        }
     }
 }
 
+/// `check --input` passes each example's expected output, and names a query that read a
+/// branch before the customer's own deposit reached it, in either form.
+#[test]
+fn check_reads_both_course_forms_and_names_a_stale_read() {
+    for name in COURSE_EXAMPLES {
+        let expected = examples_dir().join(format!("{name}.expected.json"));
+        let output = lamport_bank(&[
+            "check",
+            &expected.to_string_lossy(),
+            "--input",
+            &format!("examples/{name}.json"),
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{name}: {}",
+            text(&output.stdout)
+        );
+    }
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let stale = [
+        (
+            "client-centric-branch",
+            json!([
+                {"id": 1, "recv": [{"interface": "deposit", "branch": 1, "result": "success"}]},
+                {"id": 1, "recv": [{"interface": "query", "branch": 1, "balance": 400}]},
+                {"id": 1, "recv": [{"interface": "query", "branch": 2, "balance": 0}]}
+            ]),
+            "C1: event 3: query at B2 got 0, which misses some of its own earlier changes \
+             (+400): with all of them, no order of the accepted changes gives it (initial 0, any \
+             of the others': none)\n\
+             check: client-centric results, 3 results of 1 customer: 1 violation\n",
+        ),
+        (
+            "client-centric-read-your-writes",
+            json!([{"id": 1, "balance": 0}]),
+            "C1: event 2: query got 0, which misses some of its own earlier changes (+400): with \
+             all of them, no order of the accepted changes gives it (initial 0, any of the \
+             others': none)\n\
+             check: client-centric balances, 1 balance of 1 customer: 1 violation\n",
+        ),
+        (
+            "client-centric-branch",
+            json!([
+                {"id": 1, "recv": [{"interface": "deposit", "branch": 1, "result": "success"}]},
+                {"id": 1, "recv": [{"interface": "query", "branch": 2, "balance": 400}]},
+                {"id": 1, "recv": [{"interface": "query", "branch": 2, "balance": 400}]}
+            ]),
+            "C1: event 2: answered by B2, but the input sends it to B1\n\
+             check: client-centric results, 3 results of 1 customer: 1 violation\n",
+        ),
+    ];
+    for (name, results, lines) in stale {
+        let path = dir.path().join("results.json");
+        std::fs::write(&path, results.to_string()).expect("written");
+        let output = lamport_bank(&[
+            "check",
+            &path.to_string_lossy(),
+            "--input",
+            &format!("examples/{name}.json"),
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        assert_eq!(text(&output.stdout), lines, "{name}");
+    }
+}
+
+/// The big input: every query reads the sum of the customer's writes before it, in both modes.
 #[test]
 fn the_big_input_gives_every_query_the_sum_of_the_writes_before_it() {
     let path = examples_dir().join("client-centric-big.json");
     let input = json_file(&path);
     let expected = oracle(&input);
     assert_eq!(expected.as_array().map(Vec::len), Some(60));
+    for settings in PROPAGATIONS {
+        let (output, stderr) = course_output("examples/client-centric-big.json", &settings);
+        assert_eq!(output, expected, "{settings:?}");
+        assert!(
+            stderr.contains("Invariants: all hold"),
+            "{settings:?}: {stderr}"
+        );
+    }
     let (output, stderr) = course_output("examples/client-centric-big.json", &[]);
     assert_eq!(output, expected);
-    assert!(stderr.contains("Invariants: all hold"), "{stderr}");
     // The account names the branch of every request.
     assert!(
         stderr.contains(
@@ -192,16 +290,11 @@ fn customers_that_go_from_branch_to_branch_concurrently_keep_every_invariant() {
         .join("trace.jsonl")
         .to_string_lossy()
         .into_owned();
-    for clocks in ["original", "strict", "messages"] {
-        let output = lamport_bank(&[
-            "run",
-            &path,
-            "--concurrent",
-            "--clocks",
-            clocks,
-            "--trace",
-            &trace,
-        ]);
+    for settings in SETTINGS {
+        let mut args = vec!["run", &path, "--concurrent", "--trace", &trace];
+        args.extend(settings);
+        let output = lamport_bank(&args);
+        let clocks = settings.join(" ");
         let stderr = text(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{clocks}: {stderr}");
         // 3 customers: 4 deposits of 7 and 4 withdraws of 5 each, none of which can fail.
@@ -214,22 +307,26 @@ fn customers_that_go_from_branch_to_branch_concurrently_keep_every_invariant() {
             text(&checked.stdout)
         );
     }
-    let simulated = lamport_bank(&[
-        "simulate",
-        &path,
-        "--concurrent",
-        "--faults",
-        "all",
-        "--seeds",
-        "1..20",
-    ]);
-    assert_eq!(
-        simulated.status.code(),
-        Some(0),
-        "{}{}",
-        text(&simulated.stdout),
-        text(&simulated.stderr)
-    );
+    for propagation in ["sync", "async"] {
+        let simulated = lamport_bank(&[
+            "simulate",
+            &path,
+            "--concurrent",
+            "--faults",
+            "all",
+            "--seeds",
+            "1..20",
+            "--propagation",
+            propagation,
+        ]);
+        assert_eq!(
+            simulated.status.code(),
+            Some(0),
+            "{}{}",
+            text(&simulated.stdout),
+            text(&simulated.stderr)
+        );
+    }
 }
 
 #[test]

@@ -610,7 +610,10 @@ fn a_simulated_crash_is_drawn_across_the_crashed_branchs_lane() {
             faults,
             ..SimConfig::default()
         };
-        let report = simulate::simulate(&simulate::sweep::workload(seed), &config);
+        let report = simulate::simulate(
+            &simulate::sweep::workload(seed, Default::default()),
+            &config,
+        );
         let history = &report.run.history;
         let restart = history.faults.iter().find_map(|record| match record.fault {
             Fault::Restart { branch, events, .. } => Some((branch, events, record.at_ms)),

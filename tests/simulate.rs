@@ -39,7 +39,7 @@ fn the_same_seed_gives_the_same_trace_bytes() {
         schedule: Schedule::Concurrent,
         ..SimConfig::default()
     };
-    let scenario = simulate::sweep::workload(42);
+    let scenario = simulate::sweep::workload(42, Default::default());
     let first = simulate::simulate(&scenario, &config);
     let second = simulate::simulate(&scenario, &config);
     assert!(first.passed(), "{:?}", first.problems());
@@ -81,7 +81,10 @@ fn a_broken_rule_is_caught() {
             bug: Some(Bug::ApplyDuplicatesTwice),
             ..SimConfig::default()
         };
-        let report = simulate::simulate(&simulate::sweep::workload(seed), &config);
+        let report = simulate::simulate(
+            &simulate::sweep::workload(seed, Default::default()),
+            &config,
+        );
         if !report.passed() {
             caught += 1;
             // What a failing seed looks like (see the README's "Faults" section).
@@ -168,7 +171,10 @@ fn a_crash_loses_what_was_not_committed_and_nothing_that_was() {
                 schedule,
                 ..SimConfig::default()
             };
-            let report = simulate::simulate(&simulate::sweep::workload(seed), &config);
+            let report = simulate::simulate(
+                &simulate::sweep::workload(seed, Default::default()),
+                &config,
+            );
             assert!(report.passed(), "seed {seed}: {:?}", report.problems());
             let faults = &report.run.history.faults;
             let crash = faults.iter().find_map(|record| match record.fault {
@@ -241,7 +247,10 @@ fn a_seed_replays_the_same_whatever_ran_before_it() {
         ..SimConfig::default()
     };
     let run = |seed| {
-        let report = simulate::simulate(&simulate::sweep::workload(seed), &config(seed));
+        let report = simulate::simulate(
+            &simulate::sweep::workload(seed, Default::default()),
+            &config(seed),
+        );
         assert!(report.passed(), "seed {seed}: {:?}", report.problems());
         trace_bytes(&report)
     };

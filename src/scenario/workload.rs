@@ -71,6 +71,25 @@ pub fn generate(seed: u64, spec: &WorkloadSpec) -> Scenario {
     }
 }
 
+/// The same scenario with its customers going from branch to branch (the client-centric
+/// project's): each event names a branch drawn from `seed`.
+pub fn roaming(mut scenario: Scenario, seed: u64) -> Scenario {
+    let mut rng = SplitMix64::new(seed ^ 0x0B0A_D1CE);
+    let branches: Vec<BranchId> = scenario.branches.iter().map(|branch| branch.id).collect();
+    if branches.is_empty() {
+        return scenario;
+    }
+    for event in scenario
+        .customers
+        .iter_mut()
+        .flat_map(|customer| customer.events.iter_mut())
+    {
+        event.branch = Some(branches[rng.below(branches.len() as u64) as usize]);
+    }
+    scenario.visits = super::Visits::Branch;
+    scenario
+}
+
 /// A warm-up for `scenario`'s customers: each deposits 1 and then withdraws 1, so that every
 /// connection and stream the scenario's run will use is open before it is timed, and every
 /// balance ends as it began (a customer's withdraw follows its own deposit, which every replica

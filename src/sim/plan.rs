@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn the_plan_undoes_every_fault_it_makes() {
-        let scenario = crate::sim::sweep::workload(4);
+        let scenario = crate::sim::sweep::workload(4, Default::default());
         let planned = plan(4, FaultSet::ALL, &scenario);
         assert_eq!(planned.len(), 8, "four kinds, each made and undone");
         for window in planned.windows(2) {
@@ -347,7 +347,7 @@ mod tests {
     #[test]
     fn a_crash_is_planned_within_the_run_and_leaves_the_network_plan_alone() {
         for seed in 1..=50 {
-            let scenario = crate::sim::sweep::workload(seed);
+            let scenario = crate::sim::sweep::workload(seed, Default::default());
             let network = FaultSet {
                 crash: false,
                 ..FaultSet::ALL

@@ -171,7 +171,7 @@ pub fn sweep(
         let scenario = match input {
             Some(scenario) => scenario,
             None => {
-                generated = workload(seed);
+                generated = workload(seed, base.propagation);
                 &generated
             }
         };
@@ -190,15 +190,21 @@ pub fn sweep(
 }
 
 /// The workload a sweep generates for `seed` when no input is given: 2 to 4 branches, five
-/// operations per customer, small balances so that some withdrawals are rejected.
-pub fn workload(seed: u64) -> Scenario {
+/// operations per customer, small balances so that some withdrawals are rejected. With
+/// asynchronous propagation, whose guarantees matter to customers that move, each event goes to
+/// a branch drawn from the seed.
+pub fn workload(seed: u64, propagation: PropagationMode) -> Scenario {
     let branches = 2 + (seed % 3) as u32;
     let spec = WorkloadSpec {
         branches: (1..=branches).collect(),
         ops_per_customer: 5,
         initial_balance: 40,
     };
-    workload::generate(seed, &spec)
+    let scenario = workload::generate(seed, &spec);
+    match propagation {
+        PropagationMode::Sync => scenario,
+        PropagationMode::Async => workload::roaming(scenario, seed),
+    }
 }
 
 #[cfg(test)]

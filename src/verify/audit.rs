@@ -29,7 +29,7 @@ pub use super::read::ReadError;
 use super::read::{field, positive, refuse, whole};
 use super::replay::{self, ClockRule, Slot, Timeline};
 pub use super::verdict::{Format, Options, Pairs, Verdict};
-use super::{Balances, Finding, Rule, money, recv, spec};
+use super::{Balances, Finding, Rule, money, recv, sessions, spec};
 use crate::model::{BranchId, ClockModel, EventId, Process, PropagationMode, Step, SubEvent};
 use crate::source::{self, SourceError, json_kind, split_json_error};
 use crate::trace::{
@@ -105,6 +105,12 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
     let root = parse_json(text)?;
     if let Some(items) = root.as_array().filter(|items| recv::is_recv(items)) {
         return audit_recv(items, options);
+    }
+    if let Some(items) = root
+        .as_array()
+        .filter(|items| recv::is_last_balances(items))
+    {
+        return audit_last_balances(items, options);
     }
     if let Some(items) = root.as_array().filter(|items| parts::is_parts(items)) {
         let file = PartFile {
@@ -302,7 +308,8 @@ fn parse_output(root: &Value) -> Result<(Trace, EventEntries, Seen), ReadError> 
     Ok((trace, entries, seen))
 }
 
-/// Checks Project 1 results against the run's input, which `options` must hold.
+/// Checks Project 1 results (or the client-centric project's) against the run's input, which
+/// `options` must hold.
 fn audit_recv(items: &[Value], options: &Options) -> Result<Verdict, ReadError> {
     let Some(scenario) = &options.scenario else {
         let problem = "these are Project 1 results (each customer's \"recv\"): give the run's \
@@ -311,8 +318,12 @@ fn audit_recv(items: &[Value], options: &Options) -> Result<Verdict, ReadError> 
     };
     let results = recv::read(items).map_err(|(place, problem)| refuse(place, problem))?;
     let findings = recv::check(&results, scenario);
+    let format = match recv::names_branches(&results) {
+        true => Format::Visits,
+        false => Format::Recv,
+    };
     Ok(Verdict {
-        format: Format::Recv,
+        format,
         course: None,
         exact: true,
         model: ClockModel::default(),
@@ -322,6 +333,32 @@ fn audit_recv(items: &[Value], options: &Options) -> Result<Verdict, ReadError> 
             .map(|(_, answers)| answers.len() as u64)
             .sum(),
         processes: results.len(),
+        pairs: None,
+        lamport_events: None,
+        parts: None,
+        findings,
+    })
+}
+
+/// Checks each customer's last balance (the client-centric project's `dest` form) against the
+/// run's input, which `options` must hold.
+fn audit_last_balances(items: &[Value], options: &Options) -> Result<Verdict, ReadError> {
+    let Some(scenario) = &options.scenario else {
+        let problem = "these are each customer's last balance (the client-centric project's \
+                       output): give the run's input with --input FILE to check them";
+        return Err(refuse("", problem));
+    };
+    let balances =
+        recv::read_last_balances(items).map_err(|(place, problem)| refuse(place, problem))?;
+    let findings = recv::check_last_balances(&balances, scenario);
+    Ok(Verdict {
+        format: Format::LastBalances,
+        course: None,
+        exact: true,
+        model: ClockModel::default(),
+        propagation: PropagationMode::Sync,
+        events: balances.len() as u64,
+        processes: balances.len(),
         pairs: None,
         lamport_events: None,
         parts: None,
@@ -785,6 +822,7 @@ pub fn history_findings(
         });
     let balances = balances.or(replayed.as_ref());
     findings.extend(without_clock_order(spec::check(trace, balances)));
+    findings.extend(sessions::check(history));
     findings.extend(money.into_iter().flat_map(|money| money.findings));
     findings
 }

@@ -1,7 +1,8 @@
 //! Verifying runs: the invariants of the README's "Invariants" section over a trace ([`spec`]),
 //! what clocks say about causality ([`causality`]), and the `check` command's reading of output
 //! and trace files ([`audit`], with the course's fall-2023 output in [`parts`], the clock
-//! rules replayed by [`replay`], the money by [`money`], and its [`verdict`]). Every check
+//! rules replayed by [`replay`], the money by [`money`], the customers' session guarantees by
+//! [`sessions`], and its [`verdict`]). Every check
 //! reports [`Finding`]s, one per broken rule. Pure.
 
 pub mod audit;
@@ -11,6 +12,7 @@ pub mod parts;
 pub mod read;
 pub mod recv;
 pub mod replay;
+pub mod sessions;
 pub mod spec;
 pub mod verdict;
 
@@ -55,6 +57,11 @@ pub enum Rule {
     /// Every balance is the one before it plus or minus the change, every query answers its
     /// branch's balance, and a withdraw is accepted exactly when its origin's balance covers it.
     Money,
+    /// A customer's query is answered by a branch that has applied every write the customer
+    /// made before it.
+    ReadYourWrites,
+    /// Every branch applies each customer's writes in the order the customer made them.
+    MonotonicWrites,
 }
 
 impl Rule {
@@ -72,6 +79,8 @@ impl Rule {
             Rule::ClockCondition => "the clock condition",
             Rule::EventEntries => "event entries match the branch entries",
             Rule::Money => "money follows the changes",
+            Rule::ReadYourWrites => "read your writes",
+            Rule::MonotonicWrites => "monotonic writes",
         }
     }
 
@@ -89,6 +98,8 @@ impl Rule {
             Rule::ClockCondition => "clock_condition",
             Rule::EventEntries => "event_entries",
             Rule::Money => "money",
+            Rule::ReadYourWrites => "read_your_writes",
+            Rule::MonotonicWrites => "monotonic_writes",
         }
     }
 
@@ -97,7 +108,12 @@ impl Rule {
     pub fn is_invariant(self) -> bool {
         matches!(
             self,
-            Rule::ClockIncreases | Rule::EventCount | Rule::Causality | Rule::Convergence
+            Rule::ClockIncreases
+                | Rule::EventCount
+                | Rule::Causality
+                | Rule::Convergence
+                | Rule::ReadYourWrites
+                | Rule::MonotonicWrites
         )
     }
 }
@@ -154,6 +170,8 @@ mod tests {
             Rule::ClockCondition,
             Rule::EventEntries,
             Rule::Money,
+            Rule::ReadYourWrites,
+            Rule::MonotonicWrites,
         ];
         let ids: std::collections::BTreeSet<&str> = rules.iter().map(|rule| rule.id()).collect();
         assert_eq!(ids.len(), rules.len());

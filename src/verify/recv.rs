@@ -1,9 +1,14 @@
 //! Checks customers' results in the form of Project 1 of the course's 2024 documents
-//! (`[{"id": 1, "recv": [{"interface": "query", "balance": 400}]}, ...]`) against the run's
-//! input: every customer answers its requests in order with the right interfaces, and every
-//! balance a query returned is one that some order of the accepted changes can give. A change is
-//! answered only once every replica has applied it, so a query sees all of its own customer's
-//! earlier accepted changes, none of its later ones, and any of the other customers'. Pure.
+//! (`[{"id": 1, "recv": [{"interface": "query", "balance": 400}]}, ...]`), or of the
+//! client-centric project (one entry per request, each naming the branch that answered:
+//! `{"id": 1, "recv": [{"interface": "query", "branch": 2, "balance": 400}]}`; or each
+//! customer's last balance, `[{"id": 1, "balance": 400}]`), against the run's input: every
+//! customer answers its requests in order with the right interfaces (at the branches the input
+//! names), and every balance a query returned is one that some order of the accepted changes
+//! can give. A query sees all of its own customer's earlier accepted changes (read-your-writes:
+//! a change is answered only once every replica has applied it, or a branch waits for a
+//! customer's writes before serving it), none of its later ones, and any of the other
+//! customers'. Pure.
 
 use std::collections::BTreeSet;
 
@@ -11,37 +16,74 @@ use serde_json::Value;
 
 use super::{Finding, Rule};
 use crate::model::{Action, CustomerId, Process};
-use crate::scenario::Scenario;
+use crate::scenario::{CustomerEvent, Scenario};
 
 /// How much work (sums kept, summed over the changes) finding a customer's reachable balances
 /// may take before its queries' check gives up (the others' changes are then too many to try
 /// every subset of, and its queries are taken as they are).
 const MAX_WORK: usize = 1 << 20;
 
-/// One customer's results as read: its id, and per request the interface and what came back.
-pub type Results = Vec<(u32, Vec<(String, Value)>)>;
+/// What came back for one request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Received {
+    /// The request's interface, as the file names it.
+    pub interface: String,
+    /// Its balance or its result, as the file gives it.
+    pub got: Value,
+    /// The branch that answered, if the file names it.
+    pub branch: Option<u32>,
+}
+
+/// Every customer's results as read: its id, and per request what came back, in order (the
+/// entries of a customer that has several joined in the order of the file).
+pub type Results = Vec<(u32, Vec<Received>)>;
+
+/// Each customer's id and the last balance it read (`None`: it made no query).
+pub type LastBalances = Vec<(u32, Option<i64>)>;
 
 /// Whether `items` look like Project 1 results (every entry has `recv`).
 pub fn is_recv(items: &[Value]) -> bool {
     !items.is_empty() && items.iter().all(|item| item.get("recv").is_some())
 }
 
+/// Whether `items` look like each customer's last balance (`[{"id": 1, "balance": 400}]`).
+pub fn is_last_balances(items: &[Value]) -> bool {
+    !items.is_empty()
+        && items.iter().all(|item| {
+            item.as_object().is_some_and(|fields| {
+                fields.len() == 2 && fields.contains_key("id") && fields.contains_key("balance")
+            })
+        })
+}
+
+/// Whether any result names the branch that answered it (the client-centric project's form).
+pub fn names_branches(results: &Results) -> bool {
+    results
+        .iter()
+        .flat_map(|(_, received)| received)
+        .any(|received| received.branch.is_some())
+}
+
+/// A positive whole number of `item`'s `field`, or why not.
+fn positive_id(item: &Value, field: &str, place: &str) -> Result<u32, (String, String)> {
+    item.get(field)
+        .and_then(Value::as_u64)
+        .and_then(|id| u32::try_from(id).ok())
+        .filter(|&id| id > 0)
+        .ok_or_else(|| {
+            (
+                place.to_string(),
+                format!("{field} must be a positive whole number"),
+            )
+        })
+}
+
 /// Reads the results, refusing what is not in their form: `Err(place, problem)`.
 pub fn read(items: &[Value]) -> Result<Results, (String, String)> {
-    let mut results = Vec::with_capacity(items.len());
+    let mut results: Results = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {
         let place = format!("entry at index {index}");
-        let id = item
-            .get("id")
-            .and_then(Value::as_u64)
-            .and_then(|id| u32::try_from(id).ok())
-            .filter(|&id| id > 0)
-            .ok_or_else(|| {
-                (
-                    place.clone(),
-                    "id must be a positive whole number".to_string(),
-                )
-            })?;
+        let id = positive_id(item, "id", &place)?;
         let recv = item["recv"]
             .as_array()
             .ok_or_else(|| (place.clone(), "field \"recv\" must be an array".to_string()))?;
@@ -57,9 +99,21 @@ pub fn read(items: &[Value]) -> Result<Results, (String, String)> {
                 .or_else(|| answer.get("result"))
                 .cloned()
                 .ok_or_else(|| (place.clone(), "no \"balance\" or \"result\"".to_string()))?;
-            answers.push((interface.to_string(), got));
+            let branch = match answer.get("branch") {
+                Some(_) => Some(positive_id(answer, "branch", &place)?),
+                None => None,
+            };
+            answers.push(Received {
+                interface: interface.to_string(),
+                got,
+                branch,
+            });
         }
-        results.push((id, answers));
+        // A customer's later entries go on from its earlier ones.
+        match results.iter_mut().find(|(seen, _)| *seen == id) {
+            Some((_, earlier)) => earlier.extend(answers),
+            None => results.push((id, answers)),
+        }
     }
     Ok(results)
 }
@@ -105,8 +159,9 @@ pub fn check(results: &Results, scenario: &Scenario) -> Vec<Finding> {
             out.push(at(*id, message));
         }
         let mut mine = Vec::new();
-        for (event, (interface, got)) in customer.events.iter().zip(answers) {
-            if interface != event.action.interface() {
+        for (event, received) in customer.events.iter().zip(answers) {
+            let interface = &received.interface;
+            if *interface != event.action.interface() {
                 let message = format!(
                     "event {}: result for a {interface}, but the input's request is a {}",
                     event.id,
@@ -114,7 +169,15 @@ pub fn check(results: &Results, scenario: &Scenario) -> Vec<Finding> {
                 );
                 out.push(at(*id, message));
             }
-            if let Some(change) = signed(event.action).filter(|_| answered(got)) {
+            let branch = customer.branch_of(event);
+            if let Some(answering) = received.branch.filter(|answering| *answering != branch.0) {
+                let message = format!(
+                    "event {}: answered by B{answering}, but the input sends it to {branch}",
+                    event.id
+                );
+                out.push(at(*id, message));
+            }
+            if let Some(change) = signed(event.action).filter(|_| answered(&received.got)) {
                 mine.push(change);
             }
         }
@@ -140,11 +203,11 @@ pub fn check(results: &Results, scenario: &Scenario) -> Vec<Finding> {
             .flat_map(|(_, changes)| changes.iter().copied())
             .collect();
         let sums = subset_sums(&others);
-        let mut own = 0_i64;
-        for (event, (_, got)) in customer.events.iter().zip(answers) {
+        let mut own = Vec::new();
+        for (event, received) in customer.events.iter().zip(answers) {
             match event.action {
                 Action::Query => {
-                    let Some(balance) = got.as_i64() else {
+                    let Some(balance) = received.got.as_i64() else {
                         let message = format!(
                             "event {}: a query's balance must be a whole number",
                             event.id
@@ -152,35 +215,223 @@ pub fn check(results: &Results, scenario: &Scenario) -> Vec<Finding> {
                         out.push(at(*id, message));
                         continue;
                     };
-                    let base = initial.saturating_add(own);
-                    let reachable = sums
-                        .as_ref()
-                        .is_none_or(|sums| sums.contains(&balance.saturating_sub(base)));
-                    if !reachable {
-                        let others: Vec<String> =
-                            others.iter().map(|change| format!("{change:+}")).collect();
-                        let others = match others.is_empty() {
-                            true => "none".to_string(),
-                            false => others.join(", "),
-                        };
-                        let message = format!(
-                            "event {}: query got {balance}, which no order of the accepted \
-                             changes gives (initial {initial}, its own earlier changes {own:+}, \
-                             any of the others': {others})",
-                            event.id
-                        );
-                        out.push(at(*id, message));
-                    }
+                    let read = Read {
+                        customer: *id,
+                        event,
+                        branch: received.branch,
+                        balance,
+                    };
+                    let changes = Changes {
+                        initial,
+                        own: &own,
+                        maybe_own: &[],
+                        others: &others,
+                    };
+                    out.extend(judge_query(&read, &changes, sums.as_ref()));
                 }
                 action => {
-                    if let Some(change) = signed(action).filter(|_| answered(got)) {
-                        own = own.saturating_add(change);
+                    if let Some(change) = signed(action).filter(|_| answered(&received.got)) {
+                        own.push(change);
                     }
                 }
             }
         }
     }
     out
+}
+
+/// Reads each customer's last balance: `null` for a customer that made no query.
+pub fn read_last_balances(items: &[Value]) -> Result<LastBalances, (String, String)> {
+    let mut balances = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let place = format!("entry at index {index}");
+        let id = positive_id(item, "id", &place)?;
+        let balance = match &item["balance"] {
+            Value::Null => None,
+            value => Some(value.as_i64().ok_or_else(|| {
+                (
+                    place.clone(),
+                    "balance must be a whole number, or null".to_string(),
+                )
+            })?),
+        };
+        if balances.iter().any(|(seen, _)| *seen == id) {
+            return Err((place, format!("customer {id} is listed twice")));
+        }
+        balances.push((id, balance));
+    }
+    Ok(balances)
+}
+
+/// Checks each customer's last balance against `scenario`. What became of each change is not in
+/// the file: the customer's own deposits before its last query must be in the balance (a
+/// deposit is refused only on overflow), its withdraws may or may not be (one may have been
+/// refused), and so may any of the other customers' changes.
+pub fn check_last_balances(balances: &LastBalances, scenario: &Scenario) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for (id, _) in balances {
+        if !scenario.customers.iter().any(|c| c.id.0 == *id) {
+            out.push(at(*id, "is no customer of the input".to_string()));
+        }
+    }
+    let initial = scenario.initial_balance();
+    for customer in &scenario.customers {
+        let id = customer.id.0;
+        let last_query = customer
+            .events
+            .iter()
+            .rposition(|event| event.action == Action::Query);
+        let listed = balances
+            .iter()
+            .find(|(seen, _)| *seen == id)
+            .map(|(_, b)| *b);
+        let (position, balance) = match (last_query, listed) {
+            (_, None) => {
+                out.push(at(
+                    id,
+                    "has no balance, though the input gives it requests".into(),
+                ));
+                continue;
+            }
+            (None, Some(None)) => continue,
+            (None, Some(Some(balance))) => {
+                let message = format!("has balance {balance}, but the input gives it no query");
+                out.push(at(id, message));
+                continue;
+            }
+            (Some(_), Some(None)) => {
+                out.push(at(
+                    id,
+                    "has no balance, but the input gives it a query".into(),
+                ));
+                continue;
+            }
+            (Some(position), Some(Some(balance))) => (position, balance),
+        };
+        let before = &customer.events[..position];
+        let deposits: Vec<i64> = before
+            .iter()
+            .filter_map(|event| match event.action {
+                Action::Deposit(amount) => Some(amount),
+                _ => None,
+            })
+            .collect();
+        let withdraws: Vec<i64> = before
+            .iter()
+            .filter(|event| matches!(event.action, Action::Withdraw(_)))
+            .filter_map(|event| signed(event.action))
+            .collect();
+        let others: Vec<i64> = scenario
+            .customers
+            .iter()
+            .filter(|other| other.id != customer.id)
+            .flat_map(|other| other.events.iter().filter_map(|event| signed(event.action)))
+            .chain(withdraws.iter().copied())
+            .collect();
+        let read = Read {
+            customer: id,
+            event: &customer.events[position],
+            branch: None,
+            balance,
+        };
+        let changes = Changes {
+            initial,
+            own: &deposits,
+            maybe_own: &withdraws,
+            others: &others,
+        };
+        out.extend(judge_query(&read, &changes, subset_sums(&others).as_ref()));
+    }
+    out
+}
+
+/// A balance a customer's query read.
+struct Read<'a> {
+    customer: u32,
+    event: &'a CustomerEvent,
+    /// The branch that answered, if the file names it.
+    branch: Option<u32>,
+    balance: i64,
+}
+
+/// The changes a query may have seen: from `initial`, every one of its customer's `own` earlier
+/// changes, and any of the `others` (which hold the `maybe_own` ones too).
+struct Changes<'a> {
+    initial: i64,
+    own: &'a [i64],
+    maybe_own: &'a [i64],
+    others: &'a [i64],
+}
+
+/// A query that read a balance no order of the changes gives (`sums`: every subset sum of
+/// `changes.others`; `None` when there are too many to find, and the query is taken as it is):
+/// a read-your-writes violation when leaving out some of the customer's own changes gives it,
+/// else a balance from nowhere.
+fn judge_query(
+    read: &Read<'_>,
+    changes: &Changes<'_>,
+    sums: Option<&BTreeSet<i64>>,
+) -> Option<Finding> {
+    let sums = sums?;
+    let own = changes
+        .own
+        .iter()
+        .fold(0_i64, |sum, change| sum.saturating_add(*change));
+    let base = changes.initial.saturating_add(own);
+    if sums.contains(&read.balance.saturating_sub(base)) {
+        return None;
+    }
+    let list = |changes: &[i64]| match changes.is_empty() {
+        true => "none".to_string(),
+        false => changes
+            .iter()
+            .map(|change| format!("{change:+}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let others = changes.others;
+    let others_only: Vec<i64> = remove_all(others, changes.maybe_own);
+    let (id, balance, initial) = (read.event.id, read.balance, changes.initial);
+    let at_branch = read
+        .branch
+        .map(|branch| format!(" at B{branch}"))
+        .unwrap_or_default();
+    let without_own: Vec<i64> = others.iter().chain(changes.own).copied().collect();
+    let missed = subset_sums(&without_own)
+        .is_some_and(|sums| sums.contains(&balance.saturating_sub(initial)));
+    let (rule, message) = if missed {
+        let message = format!(
+            "event {id}: query{at_branch} got {balance}, which misses some of its own earlier \
+             changes ({}): with all of them, no order of the accepted changes gives it (initial \
+             {initial}, any of the others': {})",
+            list(changes.own),
+            list(&others_only)
+        );
+        (Rule::ReadYourWrites, message)
+    } else {
+        let message = format!(
+            "event {id}: query{at_branch} got {balance}, which no order of the accepted changes \
+             gives (initial {initial}, its own earlier changes {own:+}, any of the others': {})",
+            list(others)
+        );
+        (Rule::Money, message)
+    };
+    Some(Finding {
+        rule,
+        process: Some(Process::Customer(CustomerId(read.customer))),
+        message,
+    })
+}
+
+/// `all` without one of each of `some` (a multiset difference).
+fn remove_all(all: &[i64], some: &[i64]) -> Vec<i64> {
+    let mut left = all.to_vec();
+    for change in some {
+        if let Some(position) = left.iter().position(|other| other == change) {
+            left.remove(position);
+        }
+    }
+    left
 }
 
 /// The sums of every subset of `changes`; `None` when there are too many to find.

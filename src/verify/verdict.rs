@@ -18,6 +18,11 @@ pub enum Format {
     Trace,
     /// Customers' results, as Project 1 of the course's 2024 documents gives them.
     Recv,
+    /// Customers' results, one entry per request naming the branch that answered it, as the
+    /// client-centric project gives them.
+    Visits,
+    /// Each customer's last balance, as the client-centric project's other form gives it.
+    LastBalances,
     /// The course's output from fall 2023 on: one or more of its three parts.
     Parts,
 }
@@ -29,6 +34,8 @@ impl Format {
             Format::Output => "output",
             Format::Trace => "trace",
             Format::Recv => "Project 1 results",
+            Format::Visits => "client-centric results",
+            Format::LastBalances => "client-centric balances",
             Format::Parts => "output",
         }
     }
@@ -88,7 +95,8 @@ impl Verdict {
         let (events, processes) = match self.format {
             Format::Output => ("sub-events", "branches"),
             Format::Trace | Format::Parts => ("events", "processes"),
-            Format::Recv => ("results", "customers"),
+            Format::Recv | Format::Visits => ("results", "customers"),
+            Format::LastBalances => ("balances", "customers"),
         };
         let outcome = match self.findings.len() {
             0 => "all invariants hold".to_string(),
@@ -110,7 +118,7 @@ impl Verdict {
             _ => "",
         };
         let clocks = match (self.format, self.propagation) {
-            (Format::Recv, _) => String::new(),
+            (Format::Recv | Format::Visits | Format::LastBalances, _) => String::new(),
             (_, PropagationMode::Sync) => format!(", {} clocks", self.model.name()),
             (_, PropagationMode::Async) => format!(
                 ", {} clocks, changes answered before they were propagated",
@@ -120,6 +128,10 @@ impl Verdict {
         let processes = match self.processes {
             1 => processes.trim_end_matches('s'),
             _ => processes,
+        };
+        let events = match self.events {
+            1 => events.trim_end_matches('s'),
+            _ => events,
         };
         format!(
             "check: {}{year}, {} {events} of {} {processes}{clocks}{order}: {outcome}",

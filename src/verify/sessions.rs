@@ -1,0 +1,335 @@
+//! The customers' session guarantees over a history: every query is answered by a branch that
+//! had already applied every write its customer made before it (read-your-writes), and every
+//! branch applies each customer's writes in the order the customer made them (monotonic
+//! writes). Each violation names the request, the branch and the write. Pure; linear in the
+//! number of events.
+//!
+//! A customer's write is one of its deposits or withdraws that was carried out: answered
+//! `success`, or, with no answer, propagated to some branch. A branch applies it by its execute
+//! (on the branch that served it) or its propagate execute (on every other branch).
+
+use std::collections::HashMap;
+
+use super::{Finding, Rule};
+use crate::model::{Action, BranchId, CustomerId, EventId, Process, Step};
+use crate::trace::{EventKind, History, Outcome, TraceEvent};
+
+/// One request of a customer, as the customer's events tell it.
+#[derive(Debug, Clone, Copy)]
+struct Request {
+    event: EventId,
+    action: Action,
+    /// The branch that answered it, if one did.
+    branch: Option<BranchId>,
+    outcome: Outcome,
+}
+
+/// Where each branch applied each write, and where it served each query: the position in the
+/// branch's history, by event id.
+#[derive(Debug, Default)]
+struct Applied {
+    writes: HashMap<(BranchId, EventId), usize>,
+    queries: HashMap<(BranchId, EventId), usize>,
+    /// Every branch on which some write was applied by a propagation.
+    propagated: HashMap<EventId, usize>,
+}
+
+/// Every read-your-writes and monotonic-writes violation in `history`.
+pub fn check(history: &History) -> Vec<Finding> {
+    let requests = requests(history);
+    let applied = applied(history);
+    let mut findings = Vec::new();
+    for (customer, requests) in &requests {
+        let writes: Vec<&Request> = requests
+            .iter()
+            .filter(|request| carried_out(request, &applied))
+            .collect();
+        read_your_writes(*customer, requests, &applied, &mut findings);
+        monotonic_writes(history, *customer, &writes, &mut findings);
+    }
+    findings
+}
+
+/// Each customer's requests, in the order it made them.
+fn requests(history: &History) -> Vec<(CustomerId, Vec<Request>)> {
+    let mut all = Vec::new();
+    for (process, events) in history.table.processes().iter().zip(&history.events) {
+        let Process::Customer(customer) = process else {
+            continue;
+        };
+        let requests = events
+            .iter()
+            .filter_map(|event| match event.kind {
+                EventKind::Receive(action) | EventKind::Timeout(action) => Some(Request {
+                    event: event.event_id,
+                    action,
+                    branch: match event.receives.map(|message| message.sender) {
+                        Some(Process::Branch(branch)) => Some(branch),
+                        _ => None,
+                    },
+                    outcome: event.outcome.unwrap_or(Outcome::Indeterminate),
+                }),
+                _ => None,
+            })
+            .collect();
+        all.push((*customer, requests));
+    }
+    all
+}
+
+/// Where every branch applied every write and served every query.
+fn applied(history: &History) -> Applied {
+    let mut applied = Applied::default();
+    for (process, events) in history.table.processes().iter().zip(&history.events) {
+        let Process::Branch(branch) = process else {
+            continue;
+        };
+        for (position, event) in events.iter().enumerate() {
+            let key = (*branch, event.event_id);
+            match event.kind {
+                EventKind::Branch(sub_event) if sub_event.step == Step::Execute => {
+                    applied.writes.entry(key).or_insert(position);
+                }
+                EventKind::Branch(sub_event) if sub_event.step == Step::PropagateExecute => {
+                    applied.writes.entry(key).or_insert(position);
+                    *applied.propagated.entry(event.event_id).or_default() += 1;
+                }
+                EventKind::Query => {
+                    applied.queries.entry(key).or_insert(position);
+                }
+                _ => {}
+            }
+        }
+    }
+    applied
+}
+
+/// Whether a request is a write that was carried out (see the module's documentation).
+fn carried_out(request: &Request, applied: &Applied) -> bool {
+    request.action.change().is_some()
+        && match request.outcome {
+            Outcome::Success => true,
+            Outcome::Indeterminate => applied.propagated.contains_key(&request.event),
+            Outcome::Fail | Outcome::Balance(_) => false,
+        }
+}
+
+/// `deposit 400 (event 1, at B1)`.
+fn describe(request: &Request) -> String {
+    let what = match request.action {
+        Action::Deposit(money) | Action::Withdraw(money) => {
+            format!("{} {money}", request.action.interface())
+        }
+        Action::Query => "query".to_string(),
+    };
+    match request.branch {
+        Some(branch) => format!("{what} (event {}, at {branch})", request.event),
+        None => format!("{what} (event {})", request.event),
+    }
+}
+
+/// Every query of `customer` must come after every write the customer made before it (and was
+/// told of), on the branch that answered the query.
+fn read_your_writes(
+    customer: CustomerId,
+    requests: &[Request],
+    applied: &Applied,
+    out: &mut Vec<Finding>,
+) {
+    let mut before: Vec<&Request> = Vec::new();
+    for request in requests {
+        match (request.action, request.outcome, request.branch) {
+            (Action::Query, Outcome::Balance(balance), Some(branch)) => {
+                let Some(&served) = applied.queries.get(&(branch, request.event)) else {
+                    continue;
+                };
+                let missed = before.iter().find_map(|write| {
+                    match applied.writes.get(&(branch, write.event)) {
+                        Some(&at) if at < served => None,
+                        Some(&at) => Some((write, format!("applied it only after (#{})", at + 1))),
+                        None => Some((write, "never applied it".to_string())),
+                    }
+                });
+                if let Some((write, when)) = missed {
+                    let message = format!(
+                        "query (event {}) at {branch} read {balance} without its own {}: {branch} {when}",
+                        request.event,
+                        describe(write),
+                    );
+                    out.push(Finding {
+                        rule: Rule::ReadYourWrites,
+                        process: Some(Process::Customer(customer)),
+                        message,
+                    });
+                }
+            }
+            (_, Outcome::Success, _) if request.action.change().is_some() => before.push(request),
+            _ => {}
+        }
+    }
+}
+
+/// On every branch, `customer`'s `writes` (in the order the customer made them) must be
+/// applied in that order.
+fn monotonic_writes(
+    history: &History,
+    customer: CustomerId,
+    writes: &[&Request],
+    out: &mut Vec<Finding>,
+) {
+    let order: HashMap<EventId, usize> = writes
+        .iter()
+        .enumerate()
+        .map(|(index, write)| (write.event, index))
+        .collect();
+    for (process, events) in history.table.processes().iter().zip(&history.events) {
+        let Process::Branch(branch) = process else {
+            continue;
+        };
+        // The latest write (in the customer's order) applied so far on this branch.
+        let mut latest: Option<(usize, &TraceEvent)> = None;
+        for event in events.iter().filter(|event| applies(event)) {
+            let Some(&index) = order.get(&event.event_id) else {
+                continue;
+            };
+            match latest {
+                Some((seen, after)) if seen > index => {
+                    let message = format!(
+                        "applied {customer}'s {} (#{}) after its {} (#{}), which {customer} made later",
+                        describe(writes[index]),
+                        event.seq,
+                        describe(writes[seen]),
+                        after.seq
+                    );
+                    out.push(Finding {
+                        rule: Rule::MonotonicWrites,
+                        process: Some(Process::Branch(*branch)),
+                        message,
+                    });
+                }
+                Some((seen, _)) if seen == index => {}
+                _ => latest = Some((index, event)),
+            }
+        }
+    }
+}
+
+/// Whether the event applies a change on its branch (its origin's execute, or a peer's).
+fn applies(event: &TraceEvent) -> bool {
+    matches!(event.kind, EventKind::Branch(sub_event)
+        if matches!(sub_event.step, Step::Execute | Step::PropagateExecute))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MessageId, Op, SubEvent};
+    use crate::trace::ProcessTable;
+
+    const B1: Process = Process::Branch(BranchId(1));
+    const B2: Process = Process::Branch(BranchId(2));
+    const C1: Process = Process::Customer(CustomerId(1));
+
+    /// An event of `process` (the `seq`-th), of event `id`.
+    fn event(process: Process, seq: u64, kind: EventKind, id: u64) -> TraceEvent {
+        TraceEvent {
+            process,
+            seq,
+            kind,
+            event_id: EventId(id),
+            lamport: seq,
+            vector: Vec::new(),
+            receives: None,
+            sends: Vec::new(),
+            balance: None,
+            outcome: None,
+        }
+    }
+
+    fn step(op: Op, step: Step) -> EventKind {
+        EventKind::Branch(SubEvent { op, step })
+    }
+
+    /// C1's answer to event `id` from `branch`, with `outcome`.
+    fn answer(seq: u64, action: Action, id: u64, branch: Process, outcome: Outcome) -> TraceEvent {
+        TraceEvent {
+            receives: Some(MessageId {
+                sender: branch,
+                number: seq,
+            }),
+            outcome: Some(outcome),
+            ..event(C1, seq, EventKind::Receive(action), id)
+        }
+    }
+
+    /// C1 deposits 400 at B1 (event 1), withdraws 400 at B2 (event 2), then queries B2 (event
+    /// 3): B2's own events are given, B1 applies both in order.
+    fn history(b2: Vec<TraceEvent>, read: i64) -> History {
+        let b1 = vec![
+            event(B1, 1, step(Op::Deposit, Step::Request), 1),
+            event(B1, 2, step(Op::Deposit, Step::Execute), 1),
+            event(B1, 3, step(Op::Withdraw, Step::PropagateRequest), 2),
+            event(B1, 4, step(Op::Withdraw, Step::PropagateExecute), 2),
+        ];
+        let c1 = vec![
+            answer(1, Action::Deposit(400), 1, B1, Outcome::Success),
+            answer(2, Action::Withdraw(400), 2, B2, Outcome::Success),
+            answer(3, Action::Query, 3, B2, Outcome::Balance(read)),
+        ];
+        History {
+            table: ProcessTable::new([B1, B2, C1]),
+            events: vec![b1, b2, c1],
+            ..History::default()
+        }
+    }
+
+    #[test]
+    fn a_branch_that_waited_keeps_both_guarantees() {
+        let b2 = vec![
+            event(B2, 1, step(Op::Deposit, Step::PropagateRequest), 1),
+            event(B2, 2, step(Op::Deposit, Step::PropagateExecute), 1),
+            event(B2, 3, step(Op::Withdraw, Step::Request), 2),
+            event(B2, 4, step(Op::Withdraw, Step::Execute), 2),
+            event(B2, 5, EventKind::Query, 3),
+        ];
+        assert_eq!(check(&history(b2, 0)), []);
+    }
+
+    #[test]
+    fn a_write_applied_late_is_named_where_it_was_missed() {
+        // B2 withdraws before the deposit arrives, and answers the query before it too.
+        let b2 = vec![
+            event(B2, 1, step(Op::Withdraw, Step::Request), 2),
+            event(B2, 2, step(Op::Withdraw, Step::Execute), 2),
+            event(B2, 3, EventKind::Query, 3),
+            event(B2, 4, step(Op::Deposit, Step::PropagateRequest), 1),
+            event(B2, 5, step(Op::Deposit, Step::PropagateExecute), 1),
+        ];
+        let lines: Vec<String> = check(&history(b2, -400))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "C1: query (event 3) at B2 read -400 without its own deposit 400 (event 1, at B1): B2 applied it only after (#5)",
+                "B2: applied C1's deposit 400 (event 1, at B1) (#5) after its withdraw 400 (event 2, at B2) (#2), which C1 made later",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_write_never_applied_is_named_too() {
+        let b2 = vec![event(B2, 1, EventKind::Query, 3)];
+        let mut history = history(b2, 0);
+        // C1's withdraw failed, so that only the deposit is its write before the query.
+        history.events[2][1].outcome = Some(Outcome::Fail);
+        let lines: Vec<String> = check(&history).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "C1: query (event 3) at B2 read 0 without its own deposit 400 (event 1, at B1): B2 never applied it"
+            ]
+        );
+    }
+}
