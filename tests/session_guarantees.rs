@@ -12,6 +12,7 @@ use common::examples_dir;
 use lamport_bank::model::{
     BranchId, ClockModel, CustomerId, Process, PropagationMode, Schedule, SessionGuarantees,
 };
+use lamport_bank::picture::layout::Layout;
 use lamport_bank::scenario::{Scenario, input};
 use lamport_bank::session::WriteId;
 use lamport_bank::sim::plan::FaultSet;
@@ -123,6 +124,36 @@ fn a_held_propagation_makes_a_query_wait_instead_of_reading_a_stale_balance() {
         )
     );
     assert!(wait < applied && applied < query, "{kinds:?}");
+}
+
+/// The picture shows the wait: a dot on B2 labelled with the write it waits for, drawn after
+/// C1's query left C1 (the request it holds back) and before B2 receives the deposit.
+#[test]
+fn the_picture_draws_the_wait_where_it_happened() {
+    let seed = (1..=40)
+        .find(|&seed| read(&held(seed, SessionGuarantees::None)) == Some(Outcome::Balance(0)))
+        .expect("a seed whose hold catches the propagation");
+    let report = held(seed, SessionGuarantees::Enforced);
+    let layout = Layout::of(&report.run.history).expect("a layout");
+    let dot = |process: &str, name: &str| {
+        layout
+            .dots
+            .iter()
+            .find(|dot| dot.process == process && dot.name == name)
+            .unwrap_or_else(|| panic!("{process} {name}"))
+    };
+    let wait = dot("B2", "session_wait");
+    assert_eq!(
+        wait.note.as_ref().map(|note| note.text.as_str()),
+        Some("waits for C1's write 1 at B1")
+    );
+    let query_sent = layout
+        .dots
+        .iter()
+        .find(|dot| dot.process == "C1" && dot.name == "query_send")
+        .expect("C1's query");
+    assert!(query_sent.x < wait.x, "{} < {}", query_sent.x, wait.x);
+    assert!(wait.x < dot("B2", "deposit_propagate_request").x);
 }
 
 /// The stale read of a replayed seed, as a person sees it: the run's exit status and line, and

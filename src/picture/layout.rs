@@ -12,7 +12,7 @@
 //! each distinct sub-step widens the picture by [`SUB_STEP`]. The HTML page can also place
 //! events by their number on their process ("order of recording"), [`SEQ_STEP`] apart.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::PictureError;
 use super::causal::{Causality, Place, event_at, event_label};
@@ -266,18 +266,62 @@ fn keys(history: &History, causality: &Causality) -> Vec<Vec<(u64, u64)>> {
         .map(|events| vec![(0, 0); events.len()])
         .collect();
     let after = |(lamport, sub): (u64, u64)| (lamport, sub + 1);
-    for place in causality.order() {
-        let mut key = (event_at(history, *place).lamport, 0);
-        if place.index > 0 {
-            key = key.max(after(keys[place.lane][place.index - 1]));
+    let held = held_sends(history, causality);
+    // A wait goes after the send it holds back, which the causal order does not know of (no
+    // message links them): a few passes, each starting from the keys of the one before, let
+    // that push the wait, and what follows it, to the right.
+    for _ in 0..WAIT_PASSES {
+        let before = keys.clone();
+        for place in causality.order() {
+            let mut key = (event_at(history, *place).lamport, 0);
+            if place.index > 0 {
+                key = key.max(after(keys[place.lane][place.index - 1]));
+            }
+            if let Some(link) = causality.incoming(*place) {
+                let Place { lane, index } = link.from;
+                key = key.max(after(keys[lane][index]));
+            }
+            if let Some(send) = held.get(place) {
+                key = key.max(after(keys[send.lane][send.index]));
+            }
+            keys[place.lane][place.index] = key;
         }
-        if let Some(link) = causality.incoming(*place) {
-            let Place { lane, index } = link.from;
-            key = key.max(after(keys[lane][index]));
+        if keys == before {
+            break;
         }
-        keys[place.lane][place.index] = key;
     }
     keys
+}
+
+/// How many times [`keys`] goes over the events at most, for the waits to find their places.
+const WAIT_PASSES: usize = 4;
+
+/// For each wait (a branch waiting for a customer's write before it serves a request or applies
+/// a propagation), the send of the message it holds back: the one received next on its lane
+/// for the same event.
+fn held_sends(history: &History, causality: &Causality) -> HashMap<Place, Place> {
+    let mut held = HashMap::new();
+    for (lane, events) in history.events.iter().enumerate() {
+        for (index, event) in events.iter().enumerate() {
+            if !matches!(event.kind, EventKind::Wait(_)) {
+                continue;
+            }
+            let received = events
+                .iter()
+                .enumerate()
+                .skip(index + 1)
+                .find(|(_, later)| later.event_id == event.event_id && later.receives.is_some());
+            let send = received.and_then(|(later, _)| {
+                causality
+                    .incoming(Place { lane, index: later })
+                    .map(|link| link.from)
+            });
+            if let Some(send) = send {
+                held.insert(Place { lane, index }, send);
+            }
+        }
+    }
+    held
 }
 
 /// `{B1:3, B2:5, C2:1}`: the non-zero entries, in table order.
@@ -308,6 +352,12 @@ fn subtitle(history: &History) -> String {
 }
 
 fn note(event: &TraceEvent, rejected: bool) -> Option<Note> {
+    if let EventKind::Wait(write) = event.kind {
+        return Some(Note {
+            text: format!("waits for {write}"),
+            alert: true,
+        });
+    }
     if rejected {
         return Some(Note {
             text: "rejected".to_string(),
@@ -336,6 +386,12 @@ fn title(event: &TraceEvent, vector: &str, rejected: bool) -> String {
         format!("Lamport clock {}", event.lamport),
         format!("vector clock {vector}"),
     ];
+    if let EventKind::Wait(write) = event.kind {
+        lines.push(format!(
+            "waits for {write}, not applied here yet, before it serves event {}",
+            event.event_id
+        ));
+    }
     if let Some(message) = event.receives {
         lines.push(format!("received {message}"));
     }
