@@ -279,6 +279,14 @@ impl Cluster {
         self.served.load(Ordering::Relaxed)
     }
 
+    /// How many times the branches have waited for a customer's write so far.
+    pub fn waits(&self) -> u64 {
+        self.branches
+            .values()
+            .map(|branch| lock(&branch.state).waits())
+            .sum()
+    }
+
     /// How many events the branches have recorded so far (kept or not).
     pub fn event_count(&self) -> u64 {
         self.branches

@@ -88,6 +88,16 @@ struct BenchArgs {
     /// The clock rules the customers follow.
     #[arg(long, value_enum, default_value_t = Clocks::Original)]
     clocks: Clocks,
+    /// When a change is answered: `sync` after every branch has applied it; `async` right
+    /// after its execute, propagated in the background, with every request sent to a branch
+    /// drawn from the seed (customers that move, whose session guarantees then cost waits).
+    /// Not with --processes.
+    #[arg(long, value_enum, default_value_t = Propagation::Sync)]
+    propagation: Propagation,
+    /// With --propagation async: `enforced` (branches wait for what a customer's session
+    /// needs) or `none`, to measure what the guarantees cost.
+    #[arg(long, value_enum, default_value_t = Guarantees::Enforced)]
+    session_guarantees: Guarantees,
     /// The workload seed; the same seed gives the same operations.
     #[arg(long, default_value_t = benchmark::DEFAULT_SEED)]
     seed: u64,
@@ -293,6 +303,9 @@ fn command(command: Command, console: &mut Console) -> Outcome {
                 Duration::try_from_secs_f64(args.limit_time).unwrap_or_default(),
                 args.callers,
             )
+            .and_then(|config| {
+                config.with_propagation(args.propagation.into(), args.session_guarantees.into())
+            })
             .map_err(|error| AppError::BadInput(error.to_string()))?;
             bench(
                 &config,

@@ -170,6 +170,57 @@ fn bench_runs_one_schedule_when_asked() {
     assert_eq!(runs[0]["schedule"], "concurrent");
 }
 
+/// With asynchronous propagation (customers at seeded branches), the counts are the same as
+/// synchronously, every wait being one more branch event; the JSON says how it propagated, and
+/// the replicas agree once every change has reached every branch. Without the guarantees no
+/// branch ever waits.
+#[test]
+fn bench_measures_asynchronous_propagation_with_and_without_the_guarantees() {
+    for guarantees in ["enforced", "none"] {
+        let output = bench(&[
+            "--branches",
+            "3",
+            "--ops",
+            "6",
+            "--concurrent",
+            "--limit-time",
+            "0.1",
+            "--propagation",
+            "async",
+            "--session-guarantees",
+            guarantees,
+            "--json",
+        ]);
+        assert!(output.status.success(), "{output:?}");
+        let json: Value = serde_json::from_slice(&output.stdout).expect("stdout is JSON");
+        assert_eq!(json["propagation"], "async");
+        assert_eq!(json["session_guarantees"], guarantees);
+        let run = &json["runs"][0];
+        let (changes, queries) = (
+            count(run, "deposits") + count(run, "withdraws"),
+            count(run, "queries"),
+        );
+        let waits = count(run, "waits");
+        assert_eq!(count(run, "exchanges"), queries + changes * 3, "{run}");
+        assert_eq!(
+            count(run, "events"),
+            3 * queries + (3 * 3 + 2) * changes + waits,
+            "{run}"
+        );
+        if guarantees == "none" {
+            assert_eq!(waits, 0);
+        }
+        assert_eq!(run["replicas_agree"], true);
+        let table = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            table.contains(&format!(
+                "Propagation: async, session guarantees {guarantees}"
+            )),
+            "{table}"
+        );
+    }
+}
+
 /// A bad flag value is refused with exit status 2 before anything runs: clap's whole message for
 /// what the command line itself refuses, one line for what the benchmark's configuration does.
 #[test]
@@ -192,6 +243,17 @@ fn bench_refuses_bad_flags() {
         (
             &["--callers", "0"][..],
             "--callers: must be from 1 to 10000\n",
+        ),
+        (
+            &["--processes", "--propagation", "async"][..],
+            "--processes: branches served on their own propagate synchronously; leave out \
+             --propagation async\n",
+        ),
+        (
+            &["--session-guarantees", "none"][..],
+            "--session-guarantees none: only with --propagation async (a change propagated \
+             synchronously is on every branch before its customer hears of it, so nothing is \
+             ever waited for)\n",
         ),
         (
             &["--svg", "/no-such-folder-of-lamport-bank/plot.svg"][..],

@@ -25,6 +25,12 @@ pub fn run(
     if let Some(path) = svg {
         outputs::check(&[(Flag::Svg, path.to_path_buf())])?;
     }
+    if processes && config.propagation() == crate::model::PropagationMode::Async {
+        return Err(AppError::BadInput(
+            bench::BadBenchConfig::ProcessesAsync.to_string(),
+        ));
+    }
+    super::check_propagation(config.propagation(), config.guarantees())?;
     let config = if processes {
         let binary = std::env::current_exe().map_err(|error| {
             AppError::RunFailed(format!(

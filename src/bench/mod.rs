@@ -59,7 +59,9 @@ use serde_json::{Value, json};
 
 use crate::cluster::{Cluster, RunConfig};
 use crate::error::Error;
-use crate::model::{Action, BranchId, ClockModel, EventId, Schedule, Step};
+use crate::model::{
+    Action, BranchId, ClockModel, EventId, PropagationMode, Schedule, SessionGuarantees, Step,
+};
 use crate::remote::run::{RemoteError, Session};
 use crate::scenario::Scenario;
 use crate::scenario::workload::{self, DEFAULT_INITIAL_BALANCE, WorkloadSpec};
@@ -101,6 +103,11 @@ pub struct BenchConfig {
     /// The `lamport-bank` binary to start as `serve` processes, if the clusters of processes
     /// are measured too.
     serve_binary: Option<PathBuf>,
+    /// When changes are answered: after their propagation, or before (then the customers go
+    /// from branch to branch, and the session guarantees have something to do).
+    propagation: PropagationMode,
+    /// Whether branches enforce the session guarantees.
+    guarantees: SessionGuarantees,
 }
 
 /// Where a configuration's branches run.
@@ -160,6 +167,12 @@ pub enum BadBenchConfig {
     /// No callers, or too many.
     #[error("--callers: must be from 1 to {MAX_CALLERS}")]
     Callers,
+    /// Asynchronous propagation on clusters of `serve` processes, which propagate synchronously.
+    #[error(
+        "--processes: branches served on their own propagate synchronously; leave out \
+         --propagation async"
+    )]
+    ProcessesAsync,
 }
 
 impl Default for BenchConfig {
@@ -173,6 +186,8 @@ impl Default for BenchConfig {
             limit_time: DEFAULT_LIMIT_TIME,
             callers: CONCURRENT_CALLERS,
             serve_binary: None,
+            propagation: PropagationMode::default(),
+            guarantees: SessionGuarantees::default(),
         }
     }
 }
@@ -220,7 +235,35 @@ impl BenchConfig {
             limit_time,
             callers,
             serve_binary: None,
+            propagation: PropagationMode::default(),
+            guarantees: SessionGuarantees::default(),
         })
+    }
+
+    /// The same benchmark with changes answered as `propagation` says, the branches enforcing
+    /// the session guarantees or not. Refused for clusters of processes with asynchronous
+    /// propagation.
+    pub fn with_propagation(
+        mut self,
+        propagation: PropagationMode,
+        guarantees: SessionGuarantees,
+    ) -> Result<Self, BadBenchConfig> {
+        if propagation == PropagationMode::Async && self.serve_binary.is_some() {
+            return Err(BadBenchConfig::ProcessesAsync);
+        }
+        self.propagation = propagation;
+        self.guarantees = guarantees;
+        Ok(self)
+    }
+
+    /// When changes are answered.
+    pub fn propagation(&self) -> PropagationMode {
+        self.propagation
+    }
+
+    /// Whether the branches enforce the session guarantees.
+    pub fn guarantees(&self) -> SessionGuarantees {
+        self.guarantees
     }
 
     /// The same benchmark, each configuration also run on clusters of `serve` processes
@@ -274,14 +317,19 @@ impl BenchConfig {
         self.branches.len() * self.schedules.len() * self.deployments().len()
     }
 
-    /// The workload of one configuration: one customer per branch, a seeded mix.
+    /// The workload of one configuration: one customer per branch, a seeded mix; with
+    /// asynchronous propagation, each request at a branch drawn from the seed.
     pub fn workload(&self, branches: u32) -> Scenario {
         let spec = WorkloadSpec {
             branches: (1..=branches).collect(),
             ops_per_customer: self.ops_per_customer,
             initial_balance: DEFAULT_INITIAL_BALANCE,
         };
-        workload::generate(self.seed, &spec)
+        let scenario = workload::generate(self.seed, &spec);
+        match self.propagation {
+            PropagationMode::Sync => scenario,
+            PropagationMode::Async => workload::roaming(scenario, self.seed),
+        }
     }
 }
 
@@ -383,6 +431,9 @@ pub struct Measurement {
     pub limit_cpu: Option<Duration>,
     /// Whether every replica held the same balance at the end.
     pub replicas_agree: bool,
+    /// How many times a branch waited for a customer's earlier write before serving a request
+    /// or applying a propagation (asynchronous propagation only).
+    pub waits: u64,
 }
 
 impl Measurement {
@@ -591,21 +642,31 @@ async fn measure(
         model: config.model,
         schedule,
         recording: RECORDING,
+        propagation: config.propagation,
+        guarantees: config.guarantees,
         ..RunConfig::default()
     };
     let cluster = Cluster::start(&scenario, run).await?;
     // Like the limit's warm-up calls: connections and streams are made before timing starts.
     cluster.run_customers(&workload::warm_up(&scenario)).await?;
-    let (exchanges, events) = (cluster.exchanges_served(), cluster.event_count());
+    cluster.settled().await;
+    let (exchanges, events, waits) = (
+        cluster.exchanges_served(),
+        cluster.event_count(),
+        cluster.waits(),
+    );
     let cpu_before = cpu::used();
     let started = Instant::now();
     let logs = cluster.run_customers(&scenario.customers).await;
+    // Changes answered before they were propagated count once every branch has them.
+    cluster.settled().await;
     let elapsed = started.elapsed();
     let cpu = cpu::used()
         .zip(cpu_before)
         .map(|(after, before)| after.saturating_sub(before));
     let exchanges = cluster.exchanges_served() - exchanges;
     let events = cluster.event_count() - events + CUSTOMER_EVENTS_PER_OP * mix.total();
+    let waits = cluster.waits() - waits;
     let balances = cluster.balances();
     cluster.shutdown().await?;
     let mut latencies: Vec<Duration> = logs?.into_values().flat_map(|log| log.latencies).collect();
@@ -624,6 +685,7 @@ async fn measure(
         cpu,
         limit_cpu,
         replicas_agree: all_equal(balances.values()),
+        waits,
     })
 }
 
@@ -731,6 +793,8 @@ async fn measure_on(
         cpu,
         limit_cpu,
         replicas_agree: all_equal(collected.finals.values()),
+        // Branches served on their own propagate synchronously: nothing is waited for.
+        waits: 0,
     })
 }
 
@@ -742,6 +806,8 @@ impl BenchReport {
         json!({
             "seed": config.seed,
             "clocks": config.model.name(),
+            "propagation": config.propagation.name(),
+            "session_guarantees": config.guarantees.name(),
             "ops_per_customer": config.ops_per_customer,
             "initial_balance": DEFAULT_INITIAL_BALANCE,
             "recording": { "vectors": RECORDING.vectors, "events": RECORDING.events },
@@ -792,6 +858,16 @@ impl BenchReport {
             config.ops_per_customer,
             self.cores
         )?;
+        if config.propagation == PropagationMode::Async {
+            writeln!(
+                out,
+                "Propagation: async, session guarantees {} (each change answered right after \
+                 its execute and propagated in the background; every request goes to a branch \
+                 drawn from the seed, so that customers move; latency is what customers see, \
+                 and ops/s counts until every change has reached every branch)",
+                config.guarantees.name()
+            )?;
+        }
         writeln!(
             out,
             "Recording: Lamport clocks only (no vector clocks, no history kept), so memory \
@@ -825,7 +901,7 @@ impl BenchReport {
         writeln!(out)?;
         writeln!(
             out,
-            "{:>8}  {:<10}  {:<14}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>7}  {:>11}  {:>9}",
+            "{:>8}  {:<10}  {:<14}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8}  {:>9}  {:>8}  {:>10}  {:>5}  {:>7}  {:>11}  {:>9}  {:>6}",
             "branches",
             "schedule",
             "cluster",
@@ -841,7 +917,8 @@ impl BenchReport {
             "ratio",
             "limit/s",
             "CPU µs/exch",
-            "CPU ratio"
+            "CPU ratio",
+            "waits"
         )
     }
 
@@ -908,7 +985,7 @@ impl BenchReport {
 /// One configuration's line of the table.
 pub fn row(run: &Measurement) -> String {
     format!(
-        "{:>8}  {:<10}  {:<14}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}\n",
+        "{:>8}  {:<10}  {:<14}  {:>6}  {:>7}  {:>7}  {:>7}  {:>8}  {:>8.2}  {:>9}  {:>8}  {:>10}  {:>5.2}  {:>7}  {:>11}  {:>9}  {:>6}\n",
         run.branches,
         run.schedule.name(),
         run.deployment.name(),
@@ -927,7 +1004,8 @@ pub fn row(run: &Measurement) -> String {
         thousands(run.limit),
         cpu_micros(run.cpu_per_exchange()),
         run.cpu_ratio()
-            .map_or("-".to_string(), |ratio| format!("{ratio:.2}"))
+            .map_or("-".to_string(), |ratio| format!("{ratio:.2}")),
+        run.waits
     )
 }
 
@@ -957,6 +1035,7 @@ fn run_json(run: &Measurement) -> Value {
         "limit_cpu_us_per_call": run.limit_cpu.map(micros),
         "cpu_ratio": run.cpu_ratio().map(|ratio| (ratio * 1000.0).round() / 1000.0),
         "replicas_agree": run.replicas_agree,
+        "waits": run.waits,
     })
 }
 

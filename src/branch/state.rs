@@ -110,6 +110,8 @@ pub struct BranchState {
     owed: u64,
     /// Changes executed here so far, to number them in the order they happened.
     executed: u64,
+    /// How many times a request or propagation waited here for a customer's write.
+    waits: u64,
 }
 
 /// What a branch remembers of its customers' requests, so that a request asked again (its
@@ -207,6 +209,7 @@ impl BranchState {
             sessions: Sessions::default(),
             owed: 0,
             executed: 0,
+            waits: 0,
         }
     }
 
@@ -429,6 +432,11 @@ impl BranchState {
         branches.count() as u64
     }
 
+    /// How many times a request or propagation waited here for a customer's write.
+    pub fn waits(&self) -> u64 {
+        self.waits
+    }
+
     /// Whether every change executed here has been acknowledged by every peer (or its
     /// propagation given up).
     pub fn settled(&self) -> bool {
@@ -495,6 +503,7 @@ impl BranchState {
     /// touching no Lamport clock, so that a picture shows where the branch waited.
     pub fn wait(&mut self, event: EventId, write: WriteId) {
         self.journal(|| Entry::Wait { event, write });
+        self.waits += 1;
         self.recorder.silent(EventKind::Wait(write), event);
     }
 
