@@ -1108,6 +1108,7 @@ mod tests {
             cpu: Some(Duration::from_millis(37)),
             limit_cpu: Some(Duration::from_micros(50)),
             replicas_agree: true,
+            waits: 0,
         };
         assert_eq!(run.ops_per_s(), 50.0);
         assert_eq!(run.exchanges_per_op(), 3.7);

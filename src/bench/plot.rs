@@ -889,6 +889,7 @@ mod tests {
             cpu: None,
             limit_cpu: None,
             replicas_agree: true,
+            waits: 0,
         }
     }
 
