@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use serde_json::{Value, json};
 
-use crate::model::{Action, BranchId, ClockModel, Schedule};
+use crate::model::{Action, BranchId, ClockModel, PropagationMode, Schedule};
 use crate::scenario::Scenario;
 use crate::trace::{History, Trace};
 use crate::verify::{Balances, Finding, audit, causality};
@@ -92,9 +92,17 @@ impl Report {
                 count(n, "event", "events")
             ),
         };
+        let propagation = match (self.history.propagation, self.history.guarantees) {
+            (PropagationMode::Sync, _) => String::new(),
+            (mode, guarantees) => format!(
+                ", propagation {}, session guarantees {}",
+                mode.name(),
+                guarantees.name()
+            ),
+        };
         writeln!(
             out,
-            "Input: {source} ({}, {}; clocks {}, schedule {}{numbered})",
+            "Input: {source} ({}, {}; clocks {}, schedule {}{propagation}{numbered})",
             count(scenario.branches.len(), "branch", "branches"),
             count(scenario.customers.len(), "customer", "customers"),
             self.model.name(),
@@ -200,11 +208,16 @@ impl Report {
                 let results: Vec<Value> = records
                     .iter()
                     .map(|record| {
-                        json!({
+                        let mut result = json!({
                             "event": record.event_id.0,
                             "interface": record.action.interface(),
                             "result": record.outcome.to_json(),
-                        })
+                        });
+                        // Which branch answered, when customers go from branch to branch.
+                        if let Some(branch) = record.branch.filter(|_| self.trace.roaming) {
+                            result["branch"] = branch.0.into();
+                        }
+                        result
                     })
                     .collect();
                 json!({ "id": customer.0, "results": results })
@@ -214,6 +227,8 @@ impl Report {
         json!({
             "clocks": self.model.name(),
             "schedule": self.schedule.name(),
+            "propagation": self.history.propagation.name(),
+            "session_guarantees": self.history.guarantees.name(),
             "branches": branches,
             "customers": customers,
             "invariants": { "hold": violations.is_empty(), "violations": violations },

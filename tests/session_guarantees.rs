@@ -154,6 +154,26 @@ fn the_picture_draws_the_wait_where_it_happened() {
         .expect("C1's query");
     assert!(query_sent.x < wait.x, "{} < {}", query_sent.x, wait.x);
     assert!(wait.x < dot("B2", "deposit_propagate_request").x);
+    // Without the guarantees, the query B2 answered too early is marked, and the subtitle
+    // counts it.
+    let stale = Layout::of(&held(seed, SessionGuarantees::None).run.history).expect("a layout");
+    let query = stale
+        .dots
+        .iter()
+        .find(|dot| dot.process == "B2" && dot.name == "query_request")
+        .expect("B2's query");
+    assert_eq!(
+        query
+            .note
+            .as_ref()
+            .map(|note| (note.text.as_str(), note.alert)),
+        Some(("stale: without deposit 400 (event 1)", true))
+    );
+    assert!(
+        stale.subtitle.contains("1 stale read(s), marked"),
+        "{}",
+        stale.subtitle
+    );
 }
 
 /// The stale read of a replayed seed, as a person sees it: the run's exit status and line, and

@@ -24,6 +24,7 @@ use super::geometry::{
 };
 use crate::model::{Process, Step};
 use crate::trace::{EventKind, History, Outcome, TraceEvent};
+use crate::verify::sessions;
 
 /// A whole diagram, positioned.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +133,26 @@ impl Layout {
                 vector,
             });
         }
+        // A query answered without one of its customer's earlier writes says so under its dot.
+        let stale = sessions::stale_reads(history);
+        for read in &stale {
+            let query = dots.iter_mut().find(|dot| {
+                dot.event_id == read.query.0
+                    && dot.name == EventKind::Query.name()
+                    && dot.process == read.branch.to_string()
+            });
+            if let Some(dot) = query {
+                dot.note = Some(Note {
+                    text: format!(
+                        "stale: without {} {} (event {})",
+                        read.write.interface(),
+                        read.write.change().map_or(0, |(_, money)| money),
+                        read.missed
+                    ),
+                    alert: true,
+                });
+            }
+        }
         let arrows = causality
             .links()
             .iter()
@@ -174,6 +195,9 @@ impl Layout {
             })
             .collect();
         let mut subtitle = subtitle(history);
+        if !stale.is_empty() {
+            subtitle.push_str(&format!(" · {} stale read(s), marked", stale.len()));
+        }
         if !faults.lost.is_empty() || !faults.bands.is_empty() {
             subtitle.push_str(&format!(
                 " · faults: {} shaded band(s) (partition, hold, pause), {} message(s) lost and \

@@ -44,10 +44,53 @@ pub fn check(history: &History) -> Vec<Finding> {
             .iter()
             .filter(|request| carried_out(request, &applied))
             .collect();
-        read_your_writes(*customer, requests, &applied, &mut findings);
+        for stale in read_your_writes(requests, &applied) {
+            let message = format!(
+                "query (event {}) at {} read {} without its own {}: {} {}",
+                stale.query.event,
+                stale.branch,
+                stale.balance,
+                describe(stale.missed),
+                stale.branch,
+                stale.when,
+            );
+            findings.push(Finding {
+                rule: Rule::ReadYourWrites,
+                process: Some(Process::Customer(*customer)),
+                message,
+            });
+        }
         monotonic_writes(history, *customer, &writes, &mut findings);
     }
     findings
+}
+
+/// A query answered by a branch that had not applied one of its customer's earlier writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StaleRead {
+    /// The branch that answered.
+    pub branch: BranchId,
+    /// The query.
+    pub query: EventId,
+    /// The customer's earlier write it missed (the first of them).
+    pub missed: EventId,
+    /// What that write was.
+    pub write: Action,
+}
+
+/// Every read-your-writes violation in `history`, for the pictures to point at.
+pub fn stale_reads(history: &History) -> Vec<StaleRead> {
+    let applied = applied(history);
+    requests(history)
+        .iter()
+        .flat_map(|(_, requests)| read_your_writes(requests, &applied))
+        .map(|stale| StaleRead {
+            branch: stale.branch,
+            query: stale.query.event,
+            missed: stale.missed.event,
+            write: stale.missed.action,
+        })
+        .collect()
 }
 
 /// Each customer's requests, in the order it made them.
@@ -128,14 +171,19 @@ fn describe(request: &Request) -> String {
     }
 }
 
-/// Every query of `customer` must come after every write the customer made before it (and was
-/// told of), on the branch that answered the query.
-fn read_your_writes(
-    customer: CustomerId,
-    requests: &[Request],
-    applied: &Applied,
-    out: &mut Vec<Finding>,
-) {
+/// A query that missed a write of its customer's, and when its branch applied that write.
+struct Missed<'a> {
+    query: &'a Request,
+    branch: BranchId,
+    balance: i64,
+    missed: &'a Request,
+    when: String,
+}
+
+/// The queries of a customer (`requests`, in its order) that came before some write the
+/// customer made before them (and was told of), on the branch that answered the query.
+fn read_your_writes<'a>(requests: &'a [Request], applied: &Applied) -> Vec<Missed<'a>> {
+    let mut stale = Vec::new();
     let mut before: Vec<&Request> = Vec::new();
     for request in requests {
         match (request.action, request.outcome, request.branch) {
@@ -146,20 +194,17 @@ fn read_your_writes(
                 let missed = before.iter().find_map(|write| {
                     match applied.writes.get(&(branch, write.event)) {
                         Some(&at) if at < served => None,
-                        Some(&at) => Some((write, format!("applied it only after (#{})", at + 1))),
-                        None => Some((write, "never applied it".to_string())),
+                        Some(&at) => Some((*write, format!("applied it only after (#{})", at + 1))),
+                        None => Some((*write, "never applied it".to_string())),
                     }
                 });
-                if let Some((write, when)) = missed {
-                    let message = format!(
-                        "query (event {}) at {branch} read {balance} without its own {}: {branch} {when}",
-                        request.event,
-                        describe(write),
-                    );
-                    out.push(Finding {
-                        rule: Rule::ReadYourWrites,
-                        process: Some(Process::Customer(customer)),
-                        message,
+                if let Some((missed, when)) = missed {
+                    stale.push(Missed {
+                        query: request,
+                        branch,
+                        balance,
+                        missed,
+                        when,
                     });
                 }
             }
@@ -167,6 +212,7 @@ fn read_your_writes(
             _ => {}
         }
     }
+    stale
 }
 
 /// On every branch, `customer`'s `writes` (in the order the customer made them) must be
