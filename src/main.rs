@@ -213,6 +213,12 @@ struct SimulateArgs {
     /// from what it had committed).
     #[arg(long, default_value = "none")]
     faults: FaultSet,
+    /// With no INPUT and one seed: run the workload a sweep generates for that seed (2 to 4
+    /// branches, five operations per customer; with --propagation async, each request at a
+    /// branch drawn from the seed) instead of the built-in sample. A sweep's replay commands
+    /// say it.
+    #[arg(long, conflicts_with_all = ["input", "seeds"])]
+    workload: bool,
     #[command(flatten)]
     outputs: OutputPaths,
 }
@@ -285,6 +291,7 @@ fn command(command: Command, console: &mut Console) -> Outcome {
                 config,
                 seeds,
                 outputs,
+                workload: args.workload,
             };
             simulate(&options, console)
         }

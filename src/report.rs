@@ -85,9 +85,13 @@ impl Report {
         source: &str,
         scenario: &Scenario,
     ) -> std::fmt::Result {
-        let numbered = match scenario.numbered {
-            0 => String::new(),
-            n => format!(
+        let numbered = match (scenario.numbered, &scenario.repeated) {
+            (_, Some(repeated)) => format!(
+                "; every event numbered by its place in the input, as event id {} is used twice",
+                repeated.event
+            ),
+            (0, None) => String::new(),
+            (n, None) => format!(
                 "; {} without an id, numbered by their place in the input",
                 count(n, "event", "events")
             ),

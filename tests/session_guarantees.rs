@@ -290,6 +290,46 @@ fn asynchronous_sweeps_keep_both_guarantees_and_find_violations_without_them() {
     }
 }
 
+/// A sweep's failing seed of a generated workload replays alone, as its replay command says
+/// (`--workload`), with the same violation.
+#[test]
+fn a_failing_seed_of_a_sweep_replays_with_its_command() {
+    let swept = lamport_bank(&[
+        "simulate",
+        "--seeds",
+        "1..3",
+        "--faults",
+        "all",
+        "--concurrent",
+        "--propagation",
+        "async",
+        "--session-guarantees",
+        "none",
+    ]);
+    assert_eq!(swept.status.code(), Some(1));
+    let said = text(&swept.stderr);
+    let mut lines = said.lines();
+    let failed = lines.next().expect("a failing seed");
+    let violation = failed.split_once(" failed: ").expect("a failure").1;
+    let replay = lines
+        .next()
+        .and_then(|line| line.trim().strip_prefix("replay: lamport-bank "))
+        .expect("its replay command");
+    assert!(replay.contains(" --workload "), "{replay}");
+    let args: Vec<&str> = replay.split(' ').collect();
+    let replayed = lamport_bank(&args);
+    assert_eq!(replayed.status.code(), Some(1));
+    let account = text(&replayed.stderr);
+    assert!(
+        account.contains(&format!("    {violation}\n")),
+        "{violation}\n{account}"
+    );
+    assert!(
+        account.contains("Input: <the workload of seed 1>"),
+        "{account}"
+    );
+}
+
 /// A request whose session no branch can meet is refused in one line, not waited on forever:
 /// more writes at the branch than it executed (FAILED_PRECONDITION), a branch that is not of the
 /// run (INVALID_ARGUMENT); and a customer that is not of the run is refused (PERMISSION_DENIED).

@@ -91,7 +91,7 @@ fn a_broken_rule_is_caught() {
             println!(
                 "seed {seed} failed: {}\n    replay: {}",
                 report.problems().join("\n    "),
-                simulate::sweep::replay_command(None, &config)
+                simulate::sweep::replay_command(simulate::sweep::Simulated::Workload, &config)
             );
             let lines: Vec<String> = report
                 .run

@@ -8,7 +8,7 @@ use super::interrupt::Interrupt;
 use super::outputs::{self, OutputPaths};
 use super::run::deliver;
 use super::{AppError, Console, Ended, Outcome, progress};
-use crate::sim::sweep::{self, Seeds, SweepSummary};
+use crate::sim::sweep::{self, Seeds, Simulated, SweepSummary};
 use crate::sim::{self, SimConfig};
 
 /// What to simulate and what to write.
@@ -24,6 +24,19 @@ pub struct SimulateOptions {
     pub seeds: Option<Seeds>,
     /// The files to write (one seed only).
     pub outputs: OutputPaths,
+    /// With no input, one seed runs the workload a sweep generates for it (as a sweep's replay
+    /// command says) instead of the built-in sample.
+    pub workload: bool,
+}
+
+/// The command that replays the one seed of `options`.
+fn replay(options: &SimulateOptions) -> String {
+    let simulated = match (&options.input, options.workload) {
+        (Some(input), _) => Simulated::File(input),
+        (None, true) => Simulated::Workload,
+        (None, false) => Simulated::Sample,
+    };
+    sweep::replay_command(simulated, &options.config)
 }
 
 /// Runs the simulation or the sweep `options` names.
@@ -38,9 +51,15 @@ fn run_one(options: &SimulateOptions, console: &mut Console) -> Outcome {
     outputs::check(&options.outputs.flags())?;
     super::check_propagation(options.config.propagation, options.config.guarantees)?;
     options.outputs.pictures.svg_window()?;
-    let (source, scenario) = super::load(options.input.as_deref(), console)?;
-    options.outputs.check_for(&scenario)?;
     let config = &options.config;
+    let (source, scenario) = match (&options.input, options.workload) {
+        (None, true) => (
+            format!("<the workload of seed {}>", config.seed),
+            sweep::workload(config.seed, config.propagation),
+        ),
+        (input, _) => super::load(input.as_deref(), console)?,
+    };
+    options.outputs.check_for(&scenario)?;
     let mut report = sim::simulate(&scenario, config);
     report.run.history.source = Some(source.clone());
     let delivered = deliver(&report.run, &source, &scenario, &options.outputs, console);
@@ -53,7 +72,7 @@ fn run_one(options: &SimulateOptions, console: &mut Console) -> Outcome {
         config.faults,
         report.fault_count(),
         report.simulated_ms,
-        sweep::replay_command(options.input.as_deref(), config)
+        replay(options)
     ))?;
     match delivered? {
         Ended::Holds if !report.stuck.is_empty() => Ok(Ended::Broken),
@@ -117,7 +136,7 @@ fn print_summary(
             "seed {} failed: {}\n    replay: {}",
             failure.seed,
             failure.problems.first().map_or("", String::as_str),
-            sweep::replay_command(options.input.as_deref(), &config)
+            sweep::replay_command(Simulated::in_sweep(options.input.as_deref()), &config)
         ))?;
     }
     let stopped = if summary.stopped {

@@ -75,13 +75,34 @@ impl fmt::Display for Seeds {
     }
 }
 
-/// The command that replays one simulation: `input` is the input file as the user named it,
-/// `None` for a generated workload.
-pub fn replay_command(input: Option<&str>, config: &SimConfig) -> String {
+/// What a simulation ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Simulated<'a> {
+    /// The input file, as the user named it.
+    File(&'a str),
+    /// The built-in sample.
+    Sample,
+    /// The workload a sweep generates for the seed.
+    Workload,
+}
+
+impl<'a> Simulated<'a> {
+    /// What a sweep of `input` runs for each seed: that file, or each seed's workload.
+    pub fn in_sweep(input: Option<&'a str>) -> Self {
+        input.map_or(Simulated::Workload, Simulated::File)
+    }
+}
+
+/// The command that replays one simulation of `simulated`.
+pub fn replay_command(simulated: Simulated<'_>, config: &SimConfig) -> String {
     let mut command = String::from("lamport-bank simulate");
-    if let Some(input) = input {
-        command.push(' ');
-        command.push_str(&shell_word(input));
+    match simulated {
+        Simulated::File(input) => {
+            command.push(' ');
+            command.push_str(&shell_word(input));
+        }
+        Simulated::Sample => {}
+        Simulated::Workload => command.push_str(" --workload"),
     }
     command.push_str(&format!(
         " --seed {} --faults {}",
@@ -237,11 +258,11 @@ mod tests {
             ..SimConfig::default()
         };
         assert_eq!(
-            replay_command(Some("in.json"), &config),
+            replay_command(Simulated::File("in.json"), &config),
             "lamport-bank simulate in.json --seed 7 --faults none --concurrent"
         );
         assert_eq!(
-            replay_command(Some("my run's.json"), &config),
+            replay_command(Simulated::File("my run's.json"), &config),
             r"lamport-bank simulate 'my run'\''s.json' --seed 7 --faults none --concurrent"
         );
     }
@@ -255,8 +276,8 @@ mod tests {
             ..SimConfig::default()
         };
         assert_eq!(
-            replay_command(None, &config),
-            "lamport-bank simulate --seed 3 --faults none --propagation async --session-guarantees none"
+            replay_command(Simulated::Workload, &config),
+            "lamport-bank simulate --workload --seed 3 --faults none --propagation async --session-guarantees none"
         );
     }
 
@@ -273,8 +294,8 @@ mod tests {
                 ..SimConfig::default()
             };
             assert_eq!(
-                replay_command(None, &config),
-                format!("lamport-bank simulate --seed 2 --faults none{flag}")
+                replay_command(Simulated::Workload, &config),
+                format!("lamport-bank simulate --workload --seed 2 --faults none{flag}")
             );
         }
     }
