@@ -238,21 +238,14 @@ impl Cluster {
     /// Waits until every branch has had every change it executed acknowledged by every peer:
     /// at once with synchronous propagation, whose changes are answered only then.
     pub async fn settled(&self) {
-        loop {
-            let notified = self.settled.notified();
-            tokio::pin!(notified);
-            // Registered before the branches are read, so that a branch settling in between
-            // is not missed.
-            notified.as_mut().enable();
-            if self
+        let settled = || {
+            let all = self
                 .branches
                 .values()
-                .all(|branch| lock(&branch.state).settled())
-            {
-                return;
-            }
-            notified.await;
-        }
+                .all(|branch| lock(&branch.state).settled());
+            Ok::<_, std::convert::Infallible>(all.then_some(()))
+        };
+        let _ = branch::once_ready(&self.settled, settled).await;
     }
 
     /// Where each branch listens.

@@ -8,22 +8,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
-use common::examples_dir;
+use common::{examples_dir, lamport_bank, text};
 use serde_json::{Value, json};
-
-fn lamport_bank(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn json_file(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{path:?}: {error}"));

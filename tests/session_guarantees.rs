@@ -6,9 +6,7 @@
 
 mod common;
 
-use std::process::{Command, Output};
-
-use common::examples_dir;
+use common::{examples_dir, lamport_bank, text};
 use lamport_bank::model::{
     BranchId, ClockModel, CustomerId, Process, PropagationMode, Schedule, SessionGuarantees,
 };
@@ -21,18 +19,6 @@ use lamport_bank::sim::{self, SimConfig, SimReport};
 use lamport_bank::trace::{EventKind, Outcome};
 use lamport_bank::wire::pb::{QueryRequest, Stamp, WriteCount, branch_client::BranchClient};
 use lamport_bank::{Cluster, RunConfig};
-
-fn lamport_bank(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn example(name: &str) -> Scenario {
     let path = examples_dir().join(format!("{name}.json"));

@@ -107,17 +107,12 @@ impl Gate {
 
     /// Waits until no call is in flight.
     pub async fn idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            tokio::pin!(notified);
-            // Registered before the count is read, so that the last call's wake-up is not
-            // missed between the two.
-            notified.as_mut().enable();
-            if self.in_flight.load(Ordering::SeqCst) == 0 {
-                return;
-            }
-            notified.await;
-        }
+        let idle = || {
+            Ok::<_, std::convert::Infallible>(
+                (self.in_flight.load(Ordering::SeqCst) == 0).then_some(()),
+            )
+        };
+        let _ = once_ready(&self.idle, idle).await;
     }
 }
 
@@ -126,6 +121,25 @@ impl Drop for Pass {
         if self.0.in_flight.fetch_sub(1, Ordering::SeqCst) == 1 {
             self.0.idle.notify_waiters();
         }
+    }
+}
+
+/// Waits until `ready` gives a value, trying it again each time `woken` is notified (and at
+/// once): what a handler does that waits for the branch's state to change. `ready` is tried with
+/// the wake-up already registered, so that a change made in between is not missed; an error
+/// ends the wait.
+pub async fn once_ready<T, E>(
+    woken: &Notify,
+    mut ready: impl FnMut() -> Result<Option<T>, E>,
+) -> Result<T, E> {
+    loop {
+        let notified = woken.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(value) = ready()? {
+            return Ok(value);
+        }
+        notified.await;
     }
 }
 

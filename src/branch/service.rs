@@ -18,7 +18,7 @@ use super::journal::Commit;
 use super::link::{Link, Posted};
 use super::peers::Peers;
 use super::state::{BranchState, Change, Earlier, Execution};
-use super::{BranchConfig, Gate, Pass, SharedState, lock};
+use super::{BranchConfig, Gate, Pass, SharedState, lock, once_ready};
 use crate::error::Error;
 use crate::model::{
     BranchId, CustomerId, EventId, MessageId, Op, Process, PropagationMode, Schedule,
@@ -135,27 +135,21 @@ impl BranchService {
     /// own when there is one. A session that names what no branch will ever apply is refused.
     async fn session_ready(&self, request: &CustomerRequest) -> Result<(), Error> {
         let mut waiting = false;
-        loop {
-            let notified = self.applied.notified();
-            tokio::pin!(notified);
-            // Registered before the state is read, so that a write applied in between is not
-            // missed.
-            notified.as_mut().enable();
-            {
-                let mut state = lock(&self.state);
-                self.begun(&state, &request.stamp)?;
-                let missing = state.missing_for(request)?;
-                let Some(write) = missing.filter(|_| self.config.guarantees.enforced()) else {
-                    return Ok(());
-                };
-                if !waiting {
-                    tracing::debug!(event = %request.event, %write, "waiting for a write");
-                    state.wait(request.event, write);
-                    waiting = true;
-                }
+        once_ready(&self.applied, || {
+            let mut state = lock(&self.state);
+            self.begun(&state, &request.stamp)?;
+            let missing = state.missing_for(request)?;
+            let Some(write) = missing.filter(|_| self.config.guarantees.enforced()) else {
+                return Ok(Some(()));
+            };
+            if !waiting {
+                tracing::debug!(event = %request.event, %write, "waiting for a write");
+                state.wait(request.event, write);
+                waiting = true;
             }
-            notified.await;
-        }
+            Ok(None)
+        })
+        .await
     }
 
     /// A query: read the replica, answer at once (or give the answer again, to a query asked
@@ -290,22 +284,16 @@ impl BranchService {
 
     /// Waits for the answer of a request asked again while it is being carried out.
     async fn answer_of(&self, request: &CustomerRequest) -> Result<Answer, Error> {
-        loop {
-            let notified = self.answered.notified();
-            tokio::pin!(notified);
-            // Registered before the state is read, so that an answer made in between is not
-            // missed.
-            notified.as_mut().enable();
-            let (earlier, commit) = {
-                let state = lock(&self.state);
-                (state.earlier(request)?, state.commit())
-            };
-            if let Earlier::Answered(answer) = earlier {
-                self.committed(commit).await?;
-                return Ok(answer);
-            }
-            notified.await;
-        }
+        let (answer, commit) = once_ready(&self.answered, || {
+            let state = lock(&self.state);
+            Ok::<_, Error>(match state.earlier(request)? {
+                Earlier::Answered(answer) => Some((answer, state.commit())),
+                Earlier::New | Earlier::InProgress => None,
+            })
+        })
+        .await?;
+        self.committed(commit).await?;
+        Ok(answer)
     }
 
     /// Numbers `change`'s propagation to `peer` and posts it on its link, in a step of the
@@ -568,42 +556,38 @@ impl BranchService {
             });
         }
         let mut waiting = false;
-        loop {
-            let notified = self.applied.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            {
-                let mut state = lock(&self.state);
-                if !state.begun() {
-                    return Err(Error::NotBegunYet { branch: self.id });
-                }
-                state.admit(&propagation.stamp)?;
-                let missing = state
-                    .missing_before(&propagation)
-                    .filter(|_| self.config.guarantees.enforced());
-                match missing {
-                    Some(write) if !waiting => {
+        let applied = once_ready(&self.applied, || {
+            let mut state = lock(&self.state);
+            if !state.begun() {
+                return Err(Error::NotBegunYet { branch: self.id });
+            }
+            state.admit(&propagation.stamp)?;
+            let missing = state
+                .missing_before(&propagation)
+                .filter(|_| self.config.guarantees.enforced());
+            match missing {
+                Some(write) => {
+                    if !waiting {
                         tracing::debug!(event = %propagation.event, %write, "waiting for a write");
                         state.wait(propagation.event, write);
                         waiting = true;
                     }
-                    Some(_) => {}
-                    None => {
-                        let stamp = state.apply_propagation(&propagation)?;
-                        let reply = Acknowledgement {
-                            branch: self.id,
-                            balance: state.balance(),
-                            stamp,
-                        };
-                        let commit = state.commit();
-                        drop(state);
-                        self.applied.notify_waiters();
-                        return Ok((reply.into(), commit));
-                    }
+                    Ok(None)
+                }
+                None => {
+                    let stamp = state.apply_propagation(&propagation)?;
+                    let reply = Acknowledgement {
+                        branch: self.id,
+                        balance: state.balance(),
+                        stamp,
+                    };
+                    Ok(Some((reply.into(), state.commit())))
                 }
             }
-            notified.await;
-        }
+        })
+        .await?;
+        self.applied.notify_waiters();
+        Ok(applied)
     }
 
     /// Refuses a request before the branch knows its run, or whose stamp is not the run's.

@@ -55,3 +55,18 @@ pub fn missing(need: &str) {
     assert!(!in_ci(), "CI=true, yet {need} is missing");
     println!("skipped: {need} is missing (CI provides it)");
 }
+
+/// Runs this build's `lamport-bank` with `args`, from the repo's folder (so that `examples/...`
+/// paths work), and waits for it.
+pub fn lamport_bank(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lamport-bank"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+/// Bytes a process wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
