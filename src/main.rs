@@ -15,10 +15,9 @@ use lamport_bank::app::run::{RunOptions, run};
 use lamport_bank::app::serve::{HealthArgs, LogFormat, ResetArgs, ServeArgs, TlsArgs};
 use lamport_bank::app::simulate::{SimulateOptions, run as simulate};
 use lamport_bank::app::{
-    self, AppError, Clocks, Console, Guarantees, Outcome, OutputPaths, Propagation,
+    self, AppError, Clocks, Console, Guarantees, Outcome, OutputPaths, Propagation, ScenarioArgs,
 };
 use lamport_bank::bench::{self as benchmark, BenchConfig};
-use lamport_bank::model::Schedule;
 use lamport_bank::sim::SimConfig;
 use lamport_bank::sim::plan::FaultSet;
 use lamport_bank::sim::sweep::Seeds;
@@ -156,42 +155,6 @@ struct RunArgs {
     outputs: OutputPaths,
 }
 
-/// Under which rules a scenario runs.
-#[derive(Debug, Args, Default)]
-struct ScenarioArgs {
-    /// The clock rules: `original` (the default, or a cluster file's) reproduces the Python
-    /// simulator's output exactly; `strict` follows Lamport's rules to the letter (customer
-    /// sends tick, the reply is logged).
-    #[arg(long, value_enum)]
-    clocks: Option<Clocks>,
-    /// Run all customers at once, and propagate each change to all branches in parallel,
-    /// instead of one customer after another and one branch after another.
-    #[arg(long)]
-    concurrent: bool,
-    /// When the origin of a deposit or withdraw answers its customer: `sync` (the default)
-    /// after every other branch has applied the change; `async` right after executing it,
-    /// sending it to every other branch at once in the background (customers that go from
-    /// branch to branch then rely on their session guarantees).
-    #[arg(long, value_enum, default_value_t = Propagation::Sync)]
-    propagation: Propagation,
-    /// With --propagation async: `enforced` (the default) makes a branch wait until it has
-    /// applied every write a customer made before serving it (read-your-writes), and apply each
-    /// customer's writes in the order the customer made them (monotonic writes); `none` waits
-    /// for nothing, so that you can see what goes wrong without them.
-    #[arg(long, value_enum, default_value_t = Guarantees::Enforced)]
-    session_guarantees: Guarantees,
-}
-
-impl ScenarioArgs {
-    fn schedule(&self) -> Schedule {
-        if self.concurrent {
-            Schedule::Concurrent
-        } else {
-            Schedule::Sequential
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 struct SimulateArgs {
     /// The input JSON file (an array of branch and customer processes); `-` reads standard
@@ -263,10 +226,10 @@ fn command(command: Command, console: &mut Console) -> Outcome {
     match command {
         Command::Run(args) => run(
             &RunOptions {
-                model: args.scenario.clocks.map(Into::into),
+                model: args.scenario.model(),
                 schedule: args.scenario.schedule(),
-                propagation: args.scenario.propagation.into(),
-                guarantees: args.scenario.session_guarantees.into(),
+                propagation: args.scenario.propagation(),
+                guarantees: args.scenario.guarantees(),
                 input: args.input,
                 outputs: args.outputs,
                 cluster: args.cluster,
@@ -275,15 +238,15 @@ fn command(command: Command, console: &mut Console) -> Outcome {
             console,
         ),
         Command::Simulate(args) => {
-            let model = args.outputs.model(args.scenario.clocks.map(Into::into))?;
+            let model = args.outputs.model(args.scenario.model())?;
             let config = SimConfig {
                 seed: args.seed,
                 faults: args.faults,
                 model: model.unwrap_or_default(),
                 schedule: args.scenario.schedule(),
                 bug: None,
-                propagation: args.scenario.propagation.into(),
-                guarantees: args.scenario.session_guarantees.into(),
+                propagation: args.scenario.propagation(),
+                guarantees: args.scenario.guarantees(),
             };
             let (input, seeds, outputs) = (args.input, args.seeds, args.outputs);
             let options = SimulateOptions {

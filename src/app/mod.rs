@@ -93,6 +93,60 @@ impl From<Guarantees> for crate::model::SessionGuarantees {
     }
 }
 
+/// Under which rules a scenario runs (the flags `run` and `simulate` share, as `--help` shows
+/// them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
+pub struct ScenarioArgs {
+    /// The clock rules: `original` (the default, or a cluster file's) reproduces the Python
+    /// simulator's output exactly; `strict` follows Lamport's rules to the letter (customer
+    /// sends tick, the reply is logged); `messages` is the course's from fall 2023 on (only
+    /// sends and receives tick).
+    #[arg(long, value_enum)]
+    pub clocks: Option<Clocks>,
+    /// Run all customers at once, and propagate each change to all branches in parallel,
+    /// instead of one customer after another and one branch after another.
+    #[arg(long)]
+    pub concurrent: bool,
+    /// When the origin of a deposit or withdraw answers its customer: `sync` (the default)
+    /// after every other branch has applied the change; `async` right after executing it,
+    /// sending it to every other branch at once in the background (customers that go from
+    /// branch to branch then rely on their session guarantees).
+    #[arg(long, value_enum, default_value_t = Propagation::Sync)]
+    pub propagation: Propagation,
+    /// With --propagation async: `enforced` (the default) makes a branch wait until it has
+    /// applied every write a customer made before serving it (read-your-writes), and apply each
+    /// customer's writes in the order the customer made them (monotonic writes); `none` waits
+    /// for nothing, so that you can see what goes wrong without them.
+    #[arg(long, value_enum, default_value_t = Guarantees::Enforced)]
+    pub session_guarantees: Guarantees,
+}
+
+impl ScenarioArgs {
+    /// The clock model asked for, if one was.
+    pub fn model(&self) -> Option<crate::model::ClockModel> {
+        self.clocks.map(Into::into)
+    }
+
+    /// One customer after another, or all at once.
+    pub fn schedule(&self) -> crate::model::Schedule {
+        if self.concurrent {
+            crate::model::Schedule::Concurrent
+        } else {
+            crate::model::Schedule::Sequential
+        }
+    }
+
+    /// When changes are answered.
+    pub fn propagation(&self) -> crate::model::PropagationMode {
+        self.propagation.into()
+    }
+
+    /// Whether branches enforce the session guarantees.
+    pub fn guarantees(&self) -> crate::model::SessionGuarantees {
+        self.session_guarantees.into()
+    }
+}
+
 /// Refuses settings that change nothing: without asynchronous propagation, no request ever
 /// waits for a write, so switching the guarantees off would only mislead.
 pub fn check_propagation(
