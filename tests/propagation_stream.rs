@@ -143,7 +143,8 @@ async fn a_refused_propagation_ends_the_stream_with_its_status() {
 /// Forged propagations are refused, each with its status, and change nothing: one from an
 /// origin that is not another branch of the cluster (an unknown one, the branch itself), one
 /// that skips ahead of its origin's sequence (with a claim that everything before it was
-/// acknowledged), a clock of `u64::MAX`, a vector of 400,000 entries, and a session that does
+/// acknowledged), a clock of `u64::MAX`, a vector of 400,000 entries, a session that counts
+/// writes at a branch that is not of the run (it would be waited for forever), and one that does
 /// not count the write it carries.
 #[tokio::test]
 async fn forged_propagations_are_refused_and_change_nothing() {
@@ -200,6 +201,23 @@ async fn forged_propagations_are_refused_and_change_nothing() {
                     vector: vec![1; 400_000],
                     message: 1,
                 }),
+                ..deposit(10, 5, 1, 0)
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            "a session that counts writes at a branch that is not of the run",
+            PropagateRequest {
+                writes: vec![
+                    WriteCount {
+                        branch_id: 1,
+                        count: 1,
+                    },
+                    WriteCount {
+                        branch_id: 9,
+                        count: 1,
+                    },
+                ],
                 ..deposit(10, 5, 1, 0)
             },
             tonic::Code::InvalidArgument,

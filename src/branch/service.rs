@@ -562,6 +562,7 @@ impl BranchService {
                 return Err(Error::NotBegunYet { branch: self.id });
             }
             state.admit(&propagation.stamp)?;
+            state.session_of_run(propagation.customer, &propagation.writes)?;
             let missing = state
                 .missing_before(&propagation)
                 .filter(|_| self.config.guarantees.enforced());

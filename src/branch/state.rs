@@ -455,28 +455,37 @@ impl BranchState {
     /// this branch executed (a write no one will ever apply).
     pub fn missing_for(&self, request: &CustomerRequest) -> Result<Option<WriteId>, Error> {
         let customer = request.customer;
-        for (branch, count) in request.writes.iter() {
-            if self.table.index_of(Process::Branch(branch)).is_none() {
-                return Err(Error::SessionBranch {
-                    branch: self.id,
-                    customer,
-                    named: branch,
-                });
-            }
-            let executed = self
-                .sessions
-                .applied(customer)
-                .map_or(0, |applied| applied.at(self.id));
-            if branch == self.id && count > executed {
-                return Err(Error::SessionAhead {
-                    branch: self.id,
-                    customer,
-                    claimed: count,
-                    executed,
-                });
-            }
+        self.session_of_run(customer, &request.writes)?;
+        let executed = self
+            .sessions
+            .applied(customer)
+            .map_or(0, |applied| applied.at(self.id));
+        let claimed = request.writes.at(self.id);
+        if claimed > executed {
+            return Err(Error::SessionAhead {
+                branch: self.id,
+                customer,
+                claimed,
+                executed,
+            });
         }
         Ok(self.sessions.missing(customer, &request.writes))
+    }
+
+    /// Refuses a session of `customer` that counts writes at a branch that is not of the run
+    /// (it would be waited for forever).
+    pub fn session_of_run(&self, customer: CustomerId, writes: &Writes) -> Result<(), Error> {
+        match writes
+            .iter()
+            .find(|(branch, _)| self.table.index_of(Process::Branch(*branch)).is_none())
+        {
+            Some((named, _)) => Err(Error::SessionBranch {
+                branch: self.id,
+                customer,
+                named,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The first write that must be applied here before `propagation`'s, if one is missing

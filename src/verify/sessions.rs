@@ -2,7 +2,7 @@
 //! had already applied every write its customer made before it (read-your-writes), and every
 //! branch applies each customer's writes in the order the customer made them (monotonic
 //! writes). Each violation names the request, the branch and the write. Pure; linear in the
-//! number of events.
+//! number of events (times the branches a customer queries, for read-your-writes).
 //!
 //! A customer's write is one of its deposits or withdraws that was carried out: answered
 //! `success`, or, with no answer, propagated to some branch. A branch applies it by its execute
@@ -40,10 +40,6 @@ pub fn check(history: &History) -> Vec<Finding> {
     let applied = applied(history);
     let mut findings = Vec::new();
     for (customer, requests) in &requests {
-        let writes: Vec<&Request> = requests
-            .iter()
-            .filter(|request| carried_out(request, &applied))
-            .collect();
         for stale in read_your_writes(requests, &applied) {
             let message = format!(
                 "query (event {}) at {} read {} without its own {}: {} {}",
@@ -60,8 +56,8 @@ pub fn check(history: &History) -> Vec<Finding> {
                 message,
             });
         }
-        monotonic_writes(history, *customer, &writes, &mut findings);
     }
+    monotonic_writes(history, &requests, &applied, &mut findings);
     findings
 }
 
@@ -180,24 +176,45 @@ struct Missed<'a> {
     when: String,
 }
 
+/// For a branch a customer queried: how many of its earlier writes are folded in so far, and
+/// which of them the branch applied last, with its position there (`None`: never applied, which
+/// is later than all).
+type Latest<'a> = (usize, Option<(&'a Request, Option<usize>)>);
+
 /// The queries of a customer (`requests`, in its order) that came before some write the
-/// customer made before them (and was told of), on the branch that answered the query.
+/// customer made before them (and was told of), on the branch that answered the query: each
+/// with the write it missed that its branch applied last (or one it never applied).
 fn read_your_writes<'a>(requests: &'a [Request], applied: &Applied) -> Vec<Missed<'a>> {
     let mut stale = Vec::new();
     let mut before: Vec<&Request> = Vec::new();
+    let mut latest: HashMap<BranchId, Latest<'a>> = HashMap::new();
     for request in requests {
         match (request.action, request.outcome, request.branch) {
             (Action::Query, Outcome::Balance(balance), Some(branch)) => {
                 let Some(&served) = applied.queries.get(&(branch, request.event)) else {
                     continue;
                 };
-                let missed = before.iter().find_map(|write| {
-                    match applied.writes.get(&(branch, write.event)) {
-                        Some(&at) if at < served => None,
-                        Some(&at) => Some((*write, format!("applied it only after (#{})", at + 1))),
-                        None => Some((*write, "never applied it".to_string())),
+                let (folded, last) = latest.entry(branch).or_default();
+                for write in &before[*folded..] {
+                    let at = applied.writes.get(&(branch, write.event)).copied();
+                    let later = match (*last, at) {
+                        (None, _) => true,
+                        (Some((_, None)), _) => false,
+                        (Some(_), None) => true,
+                        (Some((_, Some(seen))), Some(at)) => at > seen,
+                    };
+                    if later {
+                        *last = Some((write, at));
                     }
-                });
+                }
+                *folded = before.len();
+                let missed = match *last {
+                    Some((write, Some(at))) if at > served => {
+                        Some((write, format!("applied it only after (#{})", at + 1)))
+                    }
+                    Some((write, None)) => Some((write, "never applied it".to_string())),
+                    _ => None,
+                };
                 if let Some((missed, when)) = missed {
                     stale.push(Missed {
                         query: request,
@@ -215,36 +232,43 @@ fn read_your_writes<'a>(requests: &'a [Request], applied: &Applied) -> Vec<Misse
     stale
 }
 
-/// On every branch, `customer`'s `writes` (in the order the customer made them) must be
-/// applied in that order.
+/// On every branch, each customer's writes (those carried out, in the order the customer made
+/// them) must be applied in that order: one pass over each branch's events.
 fn monotonic_writes(
     history: &History,
-    customer: CustomerId,
-    writes: &[&Request],
+    requests: &[(CustomerId, Vec<Request>)],
+    applied: &Applied,
     out: &mut Vec<Finding>,
 ) {
-    let order: HashMap<EventId, usize> = writes
-        .iter()
-        .enumerate()
-        .map(|(index, write)| (write.event, index))
-        .collect();
+    // Each write's customer, and its place among that customer's writes.
+    let mut order: HashMap<EventId, (CustomerId, usize, &Request)> = HashMap::new();
+    for (customer, requests) in requests {
+        let writes = requests
+            .iter()
+            .filter(|request| carried_out(request, applied));
+        for (index, write) in writes.enumerate() {
+            order
+                .entry(write.event)
+                .or_insert((*customer, index, write));
+        }
+    }
     for (process, events) in history.table.processes().iter().zip(&history.events) {
         let Process::Branch(branch) = process else {
             continue;
         };
-        // The latest write (in the customer's order) applied so far on this branch.
-        let mut latest: Option<(usize, &TraceEvent)> = None;
+        // For each customer, its latest write (in its order) applied so far on this branch.
+        let mut latest: HashMap<CustomerId, (usize, &Request, &TraceEvent)> = HashMap::new();
         for event in events.iter().filter(|event| applies(event)) {
-            let Some(&index) = order.get(&event.event_id) else {
+            let Some(&(customer, index, write)) = order.get(&event.event_id) else {
                 continue;
             };
-            match latest {
-                Some((seen, after)) if seen > index => {
+            match latest.get(&customer) {
+                Some(&(seen, later, after)) if seen > index => {
                     let message = format!(
                         "applied {customer}'s {} (#{}) after its {} (#{}), which {customer} made later",
-                        describe(writes[index]),
+                        describe(write),
                         event.seq,
-                        describe(writes[seen]),
+                        describe(later),
                         after.seq
                     );
                     out.push(Finding {
@@ -253,8 +277,10 @@ fn monotonic_writes(
                         message,
                     });
                 }
-                Some((seen, _)) if seen == index => {}
-                _ => latest = Some((index, event)),
+                Some(&(seen, _, _)) if seen == index => {}
+                _ => {
+                    latest.insert(customer, (index, write, event));
+                }
             }
         }
     }
