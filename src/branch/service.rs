@@ -139,7 +139,7 @@ impl BranchService {
             let mut state = lock(&self.state);
             self.begun(&state, &request.stamp)?;
             let missing = state.missing_for(request)?;
-            let Some(write) = missing.filter(|_| self.config.guarantees.enforced()) else {
+            let Some(write) = missing.filter(|_| self.waits_for_sessions()) else {
                 return Ok(Some(()));
             };
             if !waiting {
@@ -204,7 +204,7 @@ impl BranchService {
         self.session_ready(&request).await?;
         let event = request.event;
         let background = self.config.propagation == PropagationMode::Async;
-        let (earlier, execution, replied, sent, commit) = {
+        let (earlier, execution, change, replied, commit) = {
             let mut state = lock(&self.state);
             self.begun(&state, &request.stamp)?;
             let earlier = state.earlier(&request)?;
@@ -220,20 +220,14 @@ impl BranchService {
             // In the background, the change is posted to every peer in this same step: each
             // link then carries its origin's changes in the order they were executed, which
             // the peers' monotonic writes rely on.
-            let sent = match change.filter(|_| background) {
-                Some(change) => {
-                    let sent = self.post_to_all(&mut state, &change, &BTreeSet::new());
-                    Some((change, sent))
-                }
-                None => None,
-            };
-            (earlier, execution, replied, sent, state.commit())
+            if let Some(change) = change.as_ref().filter(|_| background) {
+                let sent = self.post_to_all(&mut state, change, &BTreeSet::new());
+                self.settle_in_background(change.clone(), sent);
+            }
+            (earlier, execution, change, replied, state.commit())
         };
         if execution.is_some() {
             self.applied.notify_waiters();
-        }
-        if let Some((change, sent)) = sent {
-            self.settle_in_background(change, sent);
         }
         self.committed(commit).await?;
         if let Some(execution) = execution {
@@ -242,12 +236,9 @@ impl BranchService {
         match (earlier, execution) {
             (Earlier::Answered(answer), _) => Ok(answer),
             (_, Some(execution)) => {
-                let replied = match (replied, execution.write()) {
+                let replied = match (replied, &change) {
                     (Some(replied), _) => Some(replied),
-                    (None, Some(write)) => match Change::of(&request, self.id, write) {
-                        Some(change) => self.propagate(&change, &BTreeSet::new()).await?,
-                        None => None,
-                    },
+                    (None, Some(change)) => self.propagate(change, &BTreeSet::new()).await?,
                     (None, None) => None,
                 };
                 self.finish(op, event, execution, replied).await
@@ -565,7 +556,7 @@ impl BranchService {
             state.session_of_run(propagation.customer, &propagation.writes)?;
             let missing = state
                 .missing_before(&propagation)
-                .filter(|_| self.config.guarantees.enforced());
+                .filter(|_| self.waits_for_sessions());
             match missing {
                 Some(write) => {
                     if !waiting {
@@ -589,6 +580,16 @@ impl BranchService {
         .await?;
         self.applied.notify_waiters();
         Ok(applied)
+    }
+
+    /// Whether requests and propagations wait for the writes their customer's session needs:
+    /// with asynchronous propagation, while the guarantees are enforced. A change propagated
+    /// synchronously is on every branch before its customer hears of it, so nothing would
+    /// wait; and a propagation must not, as its origin posts to one peer after another (one
+    /// customer's later write could then reach a peer ahead of an earlier one on the same
+    /// link, and wait for it forever).
+    fn waits_for_sessions(&self) -> bool {
+        self.config.propagation == PropagationMode::Async && self.config.guarantees.enforced()
     }
 
     /// Refuses a request before the branch knows its run, or whose stamp is not the run's.
