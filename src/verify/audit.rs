@@ -173,6 +173,10 @@ pub fn audit_output(text: &str, options: &Options) -> Result<Verdict, ReadError>
     }
     // The two parts of the file must agree as printed, whatever the rules say of the clocks.
     check_event_entries(&trace, &entries, &mut findings);
+    // With the input, whose customers the events are: their writes applied in their order.
+    if let Some(scenario) = &options.scenario {
+        findings.extend(sessions::check_output(&trace, scenario));
+    }
     // The lines name the propagation steps as the file spells them.
     let word = match spelled {
         Some(Course::Y2021) => Some("_broadcast_"),

@@ -7,12 +7,16 @@
 //! A customer's write is one of its deposits or withdraws that was carried out: answered
 //! `success`, or, with no answer, propagated to some branch. A branch applies it by its execute
 //! (on the branch that served it) or its propagate execute (on every other branch).
+//!
+//! An output in the original's form shows no customer and no query: with the run's input
+//! ([`check_output`]), its branch entries are checked for monotonic writes only.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{Finding, Rule};
 use crate::model::{Action, BranchId, CustomerId, EventId, Process, Step};
-use crate::trace::{EventKind, History, Outcome, TraceEvent};
+use crate::scenario::Scenario;
+use crate::trace::{EventKind, History, Outcome, Trace, TraceEvent};
 
 /// One request of a customer, as the customer's events tell it.
 #[derive(Debug, Clone, Copy)]
@@ -240,50 +244,122 @@ fn monotonic_writes(
     applied: &Applied,
     out: &mut Vec<Finding>,
 ) {
-    // Each write's customer, and its place among that customer's writes.
-    let mut order: HashMap<EventId, (CustomerId, usize, &Request)> = HashMap::new();
-    for (customer, requests) in requests {
-        let writes = requests
+    let writes = requests.iter().map(|(customer, requests)| {
+        let carried = requests
             .iter()
             .filter(|request| carried_out(request, applied));
-        for (index, write) in writes.enumerate() {
-            order
-                .entry(write.event)
-                .or_insert((*customer, index, write));
+        (*customer, carried.copied().collect())
+    });
+    let branches = history
+        .table
+        .processes()
+        .iter()
+        .zip(&history.events)
+        .filter_map(|(process, events)| match process {
+            Process::Branch(branch) => Some((
+                *branch,
+                events
+                    .iter()
+                    .filter(|event| applies(event))
+                    .map(|event| (event.event_id, event.seq))
+                    .collect(),
+            )),
+            Process::Customer(_) => None,
+        });
+    out.extend(writes_in_order(writes, branches));
+}
+
+/// With the run's input, the monotonic writes of an output's branch entries (which show no
+/// customer: the input says whose each event is, and in which order). A deposit or withdraw
+/// counts as carried out if some branch applied it by a propagation (or, with one branch, if it
+/// was executed), as no outcome is in the file.
+pub fn check_output(trace: &Trace, scenario: &Scenario) -> Vec<Finding> {
+    let propagated: HashSet<EventId> = trace
+        .branches
+        .values()
+        .flatten()
+        .filter(|record| match record.sub_event.step {
+            Step::PropagateExecute => true,
+            Step::Execute => trace.branch_count() == 1,
+            _ => false,
+        })
+        .map(|record| record.event_id)
+        .collect();
+    let writes = scenario.customers.iter().map(|customer| {
+        let carried = customer
+            .events
+            .iter()
+            .filter(|event| event.action.change().is_some() && propagated.contains(&event.id))
+            .map(|event| Request {
+                event: event.id,
+                action: event.action,
+                branch: Some(customer.branch_of(event)),
+                outcome: Outcome::Success,
+            });
+        (customer.id, carried.collect())
+    });
+    let branches = trace.branches.iter().map(|(branch, records)| {
+        let applied = records.iter().enumerate().filter(|(_, record)| {
+            matches!(
+                record.sub_event.step,
+                Step::Execute | Step::PropagateExecute
+            )
+        });
+        (
+            *branch,
+            applied
+                .map(|(position, record)| (record.event_id, position as u64 + 1))
+                .collect(),
+        )
+    });
+    writes_in_order(writes, branches)
+}
+
+/// Every branch (each with the writes it applied, in order, as event ids and their numbers
+/// there) must apply each customer's `writes` (carried out, in the customer's order) in that
+/// order.
+fn writes_in_order(
+    writes: impl Iterator<Item = (CustomerId, Vec<Request>)>,
+    branches: impl Iterator<Item = (BranchId, Vec<(EventId, u64)>)>,
+) -> Vec<Finding> {
+    // Each write's customer, its place among that customer's writes, and what it was.
+    let mut order: HashMap<EventId, (CustomerId, usize, Request)> = HashMap::new();
+    for (customer, writes) in writes {
+        for (index, write) in writes.into_iter().enumerate() {
+            order.entry(write.event).or_insert((customer, index, write));
         }
     }
-    for (process, events) in history.table.processes().iter().zip(&history.events) {
-        let Process::Branch(branch) = process else {
-            continue;
-        };
+    let mut out = Vec::new();
+    for (branch, applied) in branches {
         // For each customer, its latest write (in its order) applied so far on this branch.
-        let mut latest: HashMap<CustomerId, (usize, &Request, &TraceEvent)> = HashMap::new();
-        for event in events.iter().filter(|event| applies(event)) {
-            let Some(&(customer, index, write)) = order.get(&event.event_id) else {
+        let mut latest: HashMap<CustomerId, (usize, &Request, u64)> = HashMap::new();
+        for (event, number) in applied {
+            let Some((customer, index, write)) = order.get(&event) else {
                 continue;
             };
+            let (customer, index) = (*customer, *index);
             match latest.get(&customer) {
                 Some(&(seen, later, after)) if seen > index => {
                     let message = format!(
-                        "applied {customer}'s {} (#{}) after its {} (#{}), which {customer} made later",
+                        "applied {customer}'s {} (#{number}) after its {} (#{after}), which \
+                         {customer} made later",
                         describe(write),
-                        event.seq,
                         describe(later),
-                        after.seq
                     );
                     out.push(Finding {
                         rule: Rule::MonotonicWrites,
-                        process: Some(Process::Branch(*branch)),
+                        process: Some(Process::Branch(branch)),
                         message,
                     });
                 }
                 Some(&(seen, _, _)) if seen == index => {}
                 _ => {
-                    latest.insert(customer, (index, write, event));
+                    latest.insert(customer, (index, write, number));
                 }
             }
         }
     }
+    out
 }
 
 /// Whether the event applies a change on its branch (its origin's execute, or a peer's).
@@ -401,6 +477,56 @@ mod tests {
             lines,
             [
                 "C1: query (event 3) at B2 read 0 without its own deposit 400 (event 1, at B1): B2 never applied it"
+            ]
+        );
+    }
+
+    /// An output's branch entries, with the input that says whose each event is: B2 applied
+    /// C1's deposit (made at B1) after its withdraw (made at B2 later).
+    #[test]
+    fn an_output_with_its_input_is_checked_for_monotonic_writes() {
+        use crate::trace::BranchRecord;
+        let record = |id: u64, op: Op, step: Step, clock: u64| BranchRecord {
+            event_id: EventId(id),
+            sub_event: SubEvent { op, step },
+            clock,
+            peer: None,
+        };
+        let mut trace = Trace::default();
+        trace.branches.insert(
+            BranchId(1),
+            vec![
+                record(1, Op::Deposit, Step::Request, 1),
+                record(1, Op::Deposit, Step::Execute, 2),
+                record(2, Op::Withdraw, Step::PropagateRequest, 5),
+                record(2, Op::Withdraw, Step::PropagateExecute, 6),
+            ],
+        );
+        trace.branches.insert(
+            BranchId(2),
+            vec![
+                record(2, Op::Withdraw, Step::Request, 3),
+                record(2, Op::Withdraw, Step::Execute, 4),
+                record(1, Op::Deposit, Step::PropagateRequest, 5),
+                record(1, Op::Deposit, Step::PropagateExecute, 6),
+            ],
+        );
+        let input = r#"[
+            {"id": 1, "type": "customer", "events": [
+                {"id": 1, "interface": "deposit", "money": 400, "branch": 1},
+                {"id": 2, "interface": "withdraw", "money": 400, "branch": 2}]},
+            {"id": 1, "type": "branch", "balance": 0},
+            {"id": 2, "type": "branch", "balance": 0}
+        ]"#;
+        let scenario = crate::scenario::input::parse("in.json", input).expect("an input");
+        let lines: Vec<String> = check_output(&trace, &scenario)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                "B2: applied C1's deposit 400 (event 1, at B1) (#4) after its withdraw 400 (event 2, at B2) (#2), which C1 made later"
             ]
         );
     }
