@@ -76,7 +76,10 @@ pub struct OutputPaths {
     /// Write the output in a course year's format: `2021` (`pid` keys, `X_broadcast_*` names)
     /// or `2022` (`pid` keys, the course's `X_propogate_*`), both with the `strict` clocks; or
     /// `2023`, with the `messages` clocks, whose output has three parts (every event, by
-    /// request id and clock, is the one written as the output; see --output-dir).
+    /// request id and clock, is the one written as the output; see --output-dir). For an input
+    /// whose events name their branch (the client-centric project's), `2023` writes that
+    /// project's output of the input's form: one entry per request with the branch that
+    /// answered it (`branch`), or the balance each customer read last (`dest`).
     #[arg(long, value_enum, value_name = "YEAR")]
     pub course: Option<Course>,
     /// How `--course 2022` and `--course 2023` spell propagations: `propogate` (the course's
