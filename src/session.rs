@@ -67,11 +67,6 @@ impl Writes {
         self.0.iter().map(|(branch, count)| (*branch, *count))
     }
 
-    /// Whether no write is counted.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Counts writes at `branch` up to `number` (never fewer than it counted).
     pub fn count_through(&mut self, branch: BranchId, number: u64) {
         if number > 0 {

@@ -46,15 +46,21 @@ fn read(report: &SimReport) -> Option<Outcome> {
         .map(|record| record.outcome)
 }
 
+/// The first seed of 1..=40 whose hold catches the deposit's propagation: without the
+/// guarantees, its query reads 0.
+fn stale_seed() -> u64 {
+    (1..=40)
+        .find(|&seed| read(&held(seed, SessionGuarantees::None)) == Some(Outcome::Balance(0)))
+        .expect("a seed whose hold catches the propagation")
+}
+
 /// A propagation held between B1 and B2 makes B2 wait before it answers C1's query: the wait is
 /// an event on B2 (naming C1's write 1 at B1), before the query, and the query reads 400. The
 /// seed is the first of 1..=40 whose hold catches the deposit's propagation, found by running
 /// without the guarantees, where that seed's query reads 0, which the run names.
 #[test]
 fn a_held_propagation_makes_a_query_wait_instead_of_reading_a_stale_balance() {
-    let seed = (1..=40)
-        .find(|&seed| read(&held(seed, SessionGuarantees::None)) == Some(Outcome::Balance(0)))
-        .expect("a seed whose hold catches the propagation");
+    let seed = stale_seed();
     let stale = held(seed, SessionGuarantees::None);
     let named: Vec<String> = stale.run.findings.iter().map(ToString::to_string).collect();
     assert_eq!(
@@ -116,9 +122,7 @@ fn a_held_propagation_makes_a_query_wait_instead_of_reading_a_stale_balance() {
 /// C1's query left C1 (the request it holds back) and before B2 receives the deposit.
 #[test]
 fn the_picture_draws_the_wait_where_it_happened() {
-    let seed = (1..=40)
-        .find(|&seed| read(&held(seed, SessionGuarantees::None)) == Some(Outcome::Balance(0)))
-        .expect("a seed whose hold catches the propagation");
+    let seed = stale_seed();
     let report = held(seed, SessionGuarantees::Enforced);
     let layout = Layout::of(&report.run.history).expect("a layout");
     let dot = |process: &str, name: &str| {
@@ -167,10 +171,7 @@ fn the_picture_draws_the_wait_where_it_happened() {
 /// trace shows the wait and `check` passes it.
 #[test]
 fn check_names_the_stale_read_in_the_trace_and_passes_the_wait() {
-    let seed = (1..=40)
-        .find(|&seed| read(&held(seed, SessionGuarantees::None)) == Some(Outcome::Balance(0)))
-        .expect("a seed whose hold catches the propagation")
-        .to_string();
+    let seed = stale_seed().to_string();
     let dir = tempfile::tempdir().expect("a temporary folder");
     let trace = dir.path().join("trace.jsonl");
     let trace = trace.to_string_lossy();
